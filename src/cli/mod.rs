@@ -1,0 +1,49 @@
+//! The command-line tool: `send` (and later `redrive`). Errors become `anyhow`
+//! here, at the edge, and the exit code tells what happened.
+
+mod send;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: everything was posted (or previewed).
+pub const EXIT_OK: u8 = 0;
+/// Exit code: some records were not posted but are safely dead-lettered.
+pub const EXIT_DEAD_LETTERED: u8 = 1;
+/// Exit code: bad input or configuration, or dead letters could not be stored.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Posts SNS notifications to a Slack Incoming Webhook; never loses one.
+#[derive(Debug, Parser)]
+#[command(name = "sns-to-slack", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Post every record of an SNS event file, as the Lambda function would.
+    ///
+    /// Without WEBHOOK_URL it only previews: prints each Slack payload and posts
+    /// nothing. Records that are not posted go to DEAD_LETTER_QUEUE_URL if set,
+    /// else to a JSON-lines file. Exit code: 0 all posted, 1 some dead-lettered,
+    /// 2 error (bad input, configuration, or dead letters not stored).
+    Send(send::SendArgs),
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Send(args) => send::run(args).await,
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! `sns-to-slack send FILE.json`: the function's pipeline on an event file.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::time::Instant;
+
+use super::{EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK};
+use crate::config::{Config, Mode};
+use crate::dead_letter::Store;
+use crate::delivery::Delivery;
+use crate::pipeline::{self, Pipeline, PipelineError};
+use crate::record;
+use crate::slack::SlackClient;
+
+/// Arguments of `send`.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// SNS event JSON file (`-` reads standard input).
+    file: PathBuf,
+    /// Only print the Slack payloads, even when WEBHOOK_URL is set.
+    #[arg(long)]
+    preview: bool,
+    /// JSON-lines file for dead letters when DEAD_LETTER_QUEUE_URL is not set.
+    #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
+    dead_letter_file: Option<String>,
+    /// Time allowed for posting before what is left is dead-lettered.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    budget: u64,
+}
+
+/// Runs `send`; returns the exit code.
+pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
+    let config = Config::from_env(Mode::Cli)?;
+    let payload = read_input(&args.file)?;
+    let records =
+        record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
+
+    let webhook = match (&config.webhook, args.preview) {
+        (Some(webhook), false) => webhook.clone(),
+        _ => return Ok(preview(&records, &config)),
+    };
+    let file = args.dead_letter_file.unwrap_or(config.dead_letter_file);
+    let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
+    let delivery = Delivery::new(SlackClient::new()?, config.delivery);
+    let pipeline = Pipeline::new(delivery, store, webhook, config.overrides);
+    let stop_at = Instant::now() + Duration::from_secs(args.budget);
+    match pipeline.run_records(&records, stop_at).await {
+        Ok(summary) => {
+            println!("{}", serde_json::to_string(&summary)?);
+            if summary.dead_lettered > 0 {
+                eprintln!(
+                    "{} of {} records were not posted; dead letters are in {}",
+                    summary.dead_lettered,
+                    summary.records,
+                    pipeline.dead_letter().describe()
+                );
+                Ok(EXIT_DEAD_LETTERED)
+            } else {
+                Ok(EXIT_OK)
+            }
+        }
+        Err(e @ PipelineError::DeadLetter { .. }) => {
+            eprintln!("error: {e}");
+            Ok(EXIT_ERROR)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn read_input(path: &PathBuf) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Prints each record's Slack payload; posts nothing.
+fn preview(records: &[record::Record], config: &Config) -> u8 {
+    eprintln!("preview: WEBHOOK_URL is not set (or --preview was given); nothing is posted");
+    let jobs = pipeline::prepare(
+        records,
+        &config.overrides,
+        config.delivery.max_message_chars,
+    );
+    let mut code = EXIT_OK;
+    for job in jobs {
+        match job.body {
+            Ok(body) => {
+                let value: serde_json::Value =
+                    serde_json::from_slice(&body).expect("the body was just serialized");
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&value).expect("JSON value")
+                );
+            }
+            Err(failure) => {
+                eprintln!(
+                    "record {:?} cannot be posted: {}",
+                    job.message_id, failure.detail
+                );
+                code = EXIT_ERROR;
+            }
+        }
+    }
+    code
+}

@@ -1,0 +1,241 @@
+//! SQS dead-letter adapter: `SendMessageBatch` in batches of at most 10 entries
+//! and 1 MiB, a client built only when something must be dead-lettered, and
+//! failed entries retried.
+//!
+//! The SDK finds its endpoint the standard way (`AWS_ENDPOINT_URL_SQS`,
+//! `AWS_ENDPOINT_URL`, or the queue's region), so tests point it at
+//! `moto_server` without code of ours.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use tokio::sync::OnceCell;
+
+use super::{DeadLetter, DeadLetterError, Envelope};
+
+/// Most entries in one `SendMessageBatch`.
+pub const MAX_BATCH_ENTRIES: usize = 10;
+/// Most bytes in one batch, and in one message (SQS's limit).
+pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
+/// Rounds of sending before the entries still failing are given up on.
+const ROUNDS: u32 = 3;
+
+/// Sends envelopes to one SQS queue.
+pub struct SqsDeadLetter {
+    queue_url: String,
+    client: OnceCell<Client>,
+}
+
+impl SqsDeadLetter {
+    /// A dead-letter queue at `queue_url`; no AWS work is done until the first
+    /// envelope is stored.
+    pub fn new(queue_url: impl Into<String>) -> Self {
+        Self {
+            queue_url: queue_url.into(),
+            client: OnceCell::new(),
+        }
+    }
+
+    /// A dead-letter queue that uses an already built client.
+    pub fn with_client(queue_url: impl Into<String>, client: Client) -> Self {
+        Self {
+            queue_url: queue_url.into(),
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
+    /// The queue's URL.
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    /// The SQS client, built on first use from the standard AWS configuration.
+    pub async fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| async {
+                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                Client::new(&config)
+            })
+            .await
+    }
+
+    /// Sends one batch; returns the indices (into `batch`) that failed, with
+    /// whether a retry may help, and the last error text.
+    async fn send_batch(&self, batch: &[(usize, String, &str)]) -> (Vec<usize>, Option<String>) {
+        let entries: Vec<SendMessageBatchRequestEntry> = batch
+            .iter()
+            .enumerate()
+            .map(|(i, (_, body, reason))| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body.clone())
+                    .message_attributes(
+                        "reason",
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(*reason)
+                            .build()
+                            .expect("data type is set"),
+                    )
+                    .build()
+                    .expect("id and body are set")
+            })
+            .collect();
+        let sent = self
+            .client()
+            .await
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await;
+        match sent {
+            Err(e) => (
+                batch.iter().map(|(i, ..)| *i).collect(),
+                Some(format!(
+                    "SendMessageBatch failed: {}",
+                    DisplayErrorContext(&e)
+                )),
+            ),
+            Ok(out) => {
+                let mut failed = Vec::new();
+                let mut cause = None;
+                for f in out.failed() {
+                    if let Some((index, ..)) =
+                        f.id().parse::<usize>().ok().and_then(|i| batch.get(i))
+                    {
+                        failed.push(*index);
+                    }
+                    cause = Some(format!(
+                        "SQS refused an entry: {} {}",
+                        f.code(),
+                        f.message().unwrap_or_default()
+                    ));
+                }
+                (failed, cause)
+            }
+        }
+    }
+}
+
+/// Groups message sizes into batches of at most [`MAX_BATCH_ENTRIES`] entries
+/// and [`MAX_BATCH_BYTES`] bytes, keeping order. A message larger than the limit
+/// on its own is returned in `too_large` instead.
+pub fn plan_batches(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    let mut too_large = Vec::new();
+    let mut bytes = 0;
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > MAX_BATCH_BYTES {
+            too_large.push(i);
+            continue;
+        }
+        match batches.last_mut() {
+            Some(batch) if batch.len() < MAX_BATCH_ENTRIES && bytes + size <= MAX_BATCH_BYTES => {
+                batch.push(i);
+                bytes += size;
+            }
+            _ => {
+                batches.push(vec![i]);
+                bytes = size;
+            }
+        }
+    }
+    (batches, too_large)
+}
+
+/// Bytes SQS counts for one message: body plus the `reason` attribute.
+fn message_size(body: &str, reason: &str) -> usize {
+    body.len() + "reason".len() + "String".len() + reason.len()
+}
+
+impl DeadLetter for SqsDeadLetter {
+    async fn store(&self, envelopes: &[Envelope]) -> Result<(), DeadLetterError> {
+        let messages: Vec<(String, &str)> = envelopes
+            .iter()
+            .map(|e| (e.to_json(), e.reason.as_str()))
+            .collect();
+        let mut pending: Vec<usize> = (0..messages.len()).collect();
+        let mut cause = String::new();
+        for round in 0..ROUNDS {
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if round > 0 {
+                tokio::time::sleep(Duration::from_millis(100 << round)).await;
+            }
+            let sizes: Vec<usize> = pending
+                .iter()
+                .map(|&i| message_size(&messages[i].0, messages[i].1))
+                .collect();
+            let (batches, too_large) = plan_batches(&sizes);
+            let mut still_failing: Vec<usize> = Vec::new();
+            if !too_large.is_empty() {
+                cause = format!(
+                    "a dead letter is larger than SQS's {MAX_BATCH_BYTES}-byte message limit"
+                );
+                still_failing.extend(too_large.iter().map(|&k| pending[k]));
+            }
+            for batch in batches {
+                let entries: Vec<(usize, String, &str)> = batch
+                    .iter()
+                    .map(|&k| {
+                        let i = pending[k];
+                        (i, messages[i].0.clone(), messages[i].1)
+                    })
+                    .collect();
+                let (failed, why) = self.send_batch(&entries).await;
+                if let Some(why) = why {
+                    cause = why;
+                }
+                still_failing.extend(failed);
+            }
+            still_failing.sort_unstable();
+            pending = still_failing;
+        }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(DeadLetterError {
+                unsent: pending.len(),
+                total: envelopes.len(),
+                cause,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_hold_at_most_ten_entries() {
+        let (batches, too_large) = plan_batches(&[10; 25]);
+        assert_eq!(
+            batches.iter().map(Vec::len).collect::<Vec<_>>(),
+            [10, 10, 5]
+        );
+        assert!(too_large.is_empty());
+        assert_eq!(batches.concat(), (0..25).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn batches_hold_at_most_one_mebibyte() {
+        let big = 300 * 1024;
+        let (batches, _) = plan_batches(&[big, big, big, big, 10]);
+        assert_eq!(batches, vec![vec![0, 1, 2], vec![3, 4]]);
+        for b in &batches {
+            assert!(b.iter().map(|_| big).sum::<usize>() <= MAX_BATCH_BYTES);
+        }
+    }
+
+    #[test]
+    fn an_oversized_message_is_set_apart() {
+        let (batches, too_large) = plan_batches(&[5, MAX_BATCH_BYTES + 1, 5]);
+        assert_eq!(batches, vec![vec![0, 2]]);
+        assert_eq!(too_large, vec![1]);
+    }
+}

@@ -1,0 +1,377 @@
+//! Response or error -> retry after a wait, or give up with a reason. Pure.
+//!
+//! | Slack answered                         | decision                                  |
+//! |----------------------------------------|-------------------------------------------|
+//! | 2xx                                    | posted                                    |
+//! | 429                                    | wait `Retry-After` (else backoff), retry  |
+//! | 5xx, 408, timeout, connect/reset error | backoff, retry                            |
+//! | any other status (400, 403, 404, 410…) | permanent: give up now with Slack's error |
+//!
+//! When the attempts run out, the last failure is the reason.
+
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+/// How a single HTTP attempt ended, as seen by the policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// Slack accepted the message (any 2xx).
+    Accepted,
+    /// Slack (or something in front of it) answered with a non-2xx status.
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the body: Slack's error string, e.g. `channel_not_found`.
+        body: String,
+        /// The raw `Retry-After` header, if any.
+        retry_after: Option<String>,
+    },
+    /// No answer within the attempt's timeout.
+    TimedOut,
+    /// The request failed below HTTP (connect refused, reset, TLS...). The text
+    /// never contains the webhook URL.
+    Transport(String),
+}
+
+/// Why a record was not posted; the `reason` of a dead letter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// Slack kept answering 429.
+    RateLimited,
+    /// Slack kept answering 5xx.
+    ServerError,
+    /// Slack refused the message permanently (a 4xx other than 408/429).
+    Rejected,
+    /// The connection failed (refused, reset, TLS).
+    Transport,
+    /// Attempts kept timing out.
+    Timeout,
+    /// The invocation's deadline came before the record could be posted.
+    Deadline,
+    /// The record is not a readable SNS record.
+    InvalidRecord,
+}
+
+impl Reason {
+    /// The snake_case code used in dead letters, logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::RateLimited => "rate_limited",
+            Reason::ServerError => "server_error",
+            Reason::Rejected => "rejected",
+            Reason::Transport => "transport",
+            Reason::Timeout => "timeout",
+            Reason::Deadline => "deadline",
+            Reason::InvalidRecord => "invalid_record",
+        }
+    }
+
+    /// Whether trying again later (a redrive) may succeed without a change.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, Reason::Rejected | Reason::InvalidRecord)
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed attempt or a failed record: reason, HTTP status, and a human
+/// detail free of secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The reason code.
+    pub reason: Reason,
+    /// Slack's HTTP status, when it answered.
+    pub status: Option<u16>,
+    /// What happened, for people (Slack's error string, the transport error).
+    pub detail: String,
+}
+
+/// What to do after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The record is posted.
+    Posted,
+    /// Try again after `after` (subject to the deadline).
+    Retry {
+        /// How long to wait first.
+        after: Duration,
+        /// What went wrong this time.
+        failure: Failure,
+    },
+    /// Stop: the record is dead-lettered with this failure.
+    GiveUp(Failure),
+}
+
+/// Decides what follows `attempt`, the `attempts_made`-th of at most
+/// `max_attempts`. `backoff` is the jittered backoff for this retry and `now`
+/// the wall clock (for `Retry-After` given as an HTTP date).
+pub fn decide(
+    attempt: &Attempt,
+    attempts_made: u32,
+    max_attempts: u32,
+    backoff: Duration,
+    now: SystemTime,
+) -> Decision {
+    let (failure, wait) = match attempt {
+        Attempt::Accepted => return Decision::Posted,
+        Attempt::Status {
+            status,
+            body,
+            retry_after,
+        } => {
+            let failure = Failure {
+                reason: classify_status(*status),
+                status: Some(*status),
+                detail: status_detail(*status, body),
+            };
+            if failure.reason == Reason::Rejected {
+                return Decision::GiveUp(failure);
+            }
+            let wait = match (*status, retry_after) {
+                (429, Some(value)) => parse_retry_after(value, now).unwrap_or(backoff),
+                _ => backoff,
+            };
+            (failure, wait)
+        }
+        Attempt::TimedOut => (
+            Failure {
+                reason: Reason::Timeout,
+                status: None,
+                detail: "no answer from Slack within the attempt timeout".into(),
+            },
+            backoff,
+        ),
+        Attempt::Transport(text) => (
+            Failure {
+                reason: Reason::Transport,
+                status: None,
+                detail: text.clone(),
+            },
+            backoff,
+        ),
+    };
+    if attempts_made >= max_attempts {
+        Decision::GiveUp(failure)
+    } else {
+        Decision::Retry {
+            after: wait,
+            failure,
+        }
+    }
+}
+
+/// The reason a status stands for: 429 rate limited; 408 timeout; 5xx server
+/// error; anything else (other 4xx, unexpected 1xx/3xx) permanent rejection.
+pub fn classify_status(status: u16) -> Reason {
+    match status {
+        429 => Reason::RateLimited,
+        408 => Reason::Timeout,
+        500..=599 => Reason::ServerError,
+        _ => Reason::Rejected,
+    }
+}
+
+fn status_detail(status: u16, body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {body}")
+    }
+}
+
+/// Parses a `Retry-After` value: delay-seconds (`3`, also `1.5`) or an HTTP
+/// date (a past date means now). `None` for anything else.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0)
+            .then(|| Duration::try_from_secs_f64(seconds).ok())
+            .flatten();
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BACKOFF: Duration = Duration::from_millis(300);
+
+    fn status(status: u16, body: &str, retry_after: Option<&str>) -> Attempt {
+        Attempt::Status {
+            status,
+            body: body.into(),
+            retry_after: retry_after.map(str::to_string),
+        }
+    }
+
+    fn now() -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000)
+    }
+
+    #[test]
+    fn classification_table() {
+        let cases = [
+            (status(200, "ok", None), None, false),
+            (
+                status(429, "rate_limited", None),
+                Some(Reason::RateLimited),
+                true,
+            ),
+            (
+                status(500, "rollup_error", None),
+                Some(Reason::ServerError),
+                true,
+            ),
+            (status(503, "", None), Some(Reason::ServerError), true),
+            (status(408, "", None), Some(Reason::Timeout), true),
+            (
+                status(400, "invalid_payload", None),
+                Some(Reason::Rejected),
+                false,
+            ),
+            (
+                status(403, "action_prohibited", None),
+                Some(Reason::Rejected),
+                false,
+            ),
+            (
+                status(404, "channel_not_found", None),
+                Some(Reason::Rejected),
+                false,
+            ),
+            (
+                status(410, "channel_is_archived", None),
+                Some(Reason::Rejected),
+                false,
+            ),
+            (
+                status(404, "no_service", None),
+                Some(Reason::Rejected),
+                false,
+            ),
+            (status(302, "", None), Some(Reason::Rejected), false),
+            (Attempt::TimedOut, Some(Reason::Timeout), true),
+            (
+                Attempt::Transport("connection reset".into()),
+                Some(Reason::Transport),
+                true,
+            ),
+        ];
+        for (attempt, reason, retried) in cases {
+            let attempt = match attempt {
+                Attempt::Status { status: 200, .. } => Attempt::Accepted,
+                other => other,
+            };
+            let decision = decide(&attempt, 1, 5, BACKOFF, now());
+            match (reason, decision) {
+                (None, Decision::Posted) => {}
+                (Some(r), Decision::Retry { failure, after }) if retried => {
+                    assert_eq!(failure.reason, r);
+                    assert_eq!(after, BACKOFF);
+                }
+                (Some(r), Decision::GiveUp(failure)) if !retried => assert_eq!(failure.reason, r),
+                (r, d) => panic!("{attempt:?}: expected {r:?} retried={retried}, got {d:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn permanent_errors_keep_slacks_error_string() {
+        let Decision::GiveUp(f) = decide(
+            &status(404, "channel_not_found\n", None),
+            1,
+            5,
+            BACKOFF,
+            now(),
+        ) else {
+            panic!("not given up");
+        };
+        assert_eq!(f.status, Some(404));
+        assert_eq!(f.detail, "HTTP 404: channel_not_found");
+    }
+
+    #[test]
+    fn retryable_errors_give_up_on_the_last_attempt() {
+        let d = decide(&status(500, "rollup_error", None), 5, 5, BACKOFF, now());
+        assert!(matches!(
+            d,
+            Decision::GiveUp(Failure {
+                reason: Reason::ServerError,
+                ..
+            })
+        ));
+        let d = decide(
+            &status(429, "rate_limited", Some("1")),
+            5,
+            5,
+            BACKOFF,
+            now(),
+        );
+        assert!(matches!(
+            d,
+            Decision::GiveUp(Failure {
+                reason: Reason::RateLimited,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rate_limits_wait_retry_after_or_backoff() {
+        let wait =
+            |h: Option<&str>| match decide(&status(429, "rate_limited", h), 1, 5, BACKOFF, now()) {
+                Decision::Retry { after, .. } => after,
+                d => panic!("{d:?}"),
+            };
+        assert_eq!(wait(Some("3")), Duration::from_secs(3));
+        assert_eq!(wait(Some("garbage")), BACKOFF);
+        assert_eq!(wait(None), BACKOFF);
+        let date = httpdate::fmt_http_date(now() + Duration::from_secs(7));
+        assert_eq!(wait(Some(&date)), Duration::from_secs(7));
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("1.5", now()),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(parse_retry_after("-1", now()), None);
+        assert_eq!(parse_retry_after("NaN", now()), None);
+        assert_eq!(parse_retry_after("1e400", now()), None);
+        assert_eq!(parse_retry_after("", now()), None);
+        let past = httpdate::fmt_http_date(now() - Duration::from_secs(60));
+        assert_eq!(parse_retry_after(&past, now()), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn reasons_serialize_as_their_codes() {
+        for r in [
+            Reason::RateLimited,
+            Reason::ServerError,
+            Reason::Rejected,
+            Reason::Transport,
+            Reason::Timeout,
+            Reason::Deadline,
+            Reason::InvalidRecord,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert!(!Reason::Rejected.is_retryable());
+        assert!(Reason::Deadline.is_retryable());
+    }
+}

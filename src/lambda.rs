@@ -1,0 +1,116 @@
+//! The Lambda handler: invocation -> budget -> pipeline -> JSON summary, or an
+//! error whose type says whether Lambda's retry can help.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::value::RawValue;
+use tokio::time::Instant;
+
+use crate::budget;
+use crate::dead_letter::DeadLetter;
+use crate::delivery::Post;
+use crate::pipeline::{Pipeline, PipelineError, Summary};
+
+/// The function: a pipeline plus the deadline settings.
+pub struct Handler<P, D> {
+    pipeline: Pipeline<P, D>,
+    margin: Duration,
+    default_budget: Duration,
+    warned_unknown_deadline: AtomicBool,
+}
+
+/// An invocation error, reported to Lambda with `errorType` `Retryable` or
+/// `NonRetryable` so a reader of the logs knows what happens next.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct InvocationError(#[from] PipelineError);
+
+impl From<InvocationError> for Diagnostic {
+    fn from(e: InvocationError) -> Self {
+        Diagnostic {
+            error_type: if e.0.is_retryable() {
+                "Retryable"
+            } else {
+                "NonRetryable"
+            }
+            .into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+impl<P: Post, D: DeadLetter> Handler<P, D> {
+    /// A handler keeping `margin` free before each deadline and using
+    /// `default_budget` when the deadline is unknown.
+    pub fn new(pipeline: Pipeline<P, D>, margin: Duration, default_budget: Duration) -> Self {
+        Self {
+            pipeline,
+            margin,
+            default_budget,
+            warned_unknown_deadline: AtomicBool::new(false),
+        }
+    }
+
+    /// Handles one invocation.
+    pub async fn handle(
+        &self,
+        event: LambdaEvent<Box<RawValue>>,
+    ) -> Result<Summary, InvocationError> {
+        let stop_at = self.stop_at(event.context.deadline);
+        let result = self.pipeline.run(event.payload.get(), stop_at).await;
+        match &result {
+            Ok(summary) => tracing::info!(
+                records = summary.records,
+                posted = summary.posted,
+                dead_lettered = summary.dead_lettered,
+                "event handled"
+            ),
+            Err(e) => tracing::error!(
+                error = %e,
+                retryable = e.is_retryable(),
+                "event failed"
+            ),
+        }
+        Ok(result?)
+    }
+
+    fn stop_at(&self, deadline_ms: u64) -> Instant {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let budget = budget::plan(deadline_ms, now_ms, self.margin, self.default_budget);
+        if !budget.deadline_known && !self.warned_unknown_deadline.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                deadline_ms,
+                default_budget_ms = self.default_budget.as_millis() as u64,
+                "the invocation deadline is absent or already past (an emulator?); using DEFAULT_BUDGET_MS"
+            );
+        }
+        Instant::now() + budget.time_left
+    }
+}
+
+/// Runs the function against the Lambda Runtime API until the process ends:
+/// one HTTP client and one limiter for all invocations, the SQS client built
+/// only when a record must be dead-lettered.
+pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::Error> {
+    let webhook = config
+        .webhook
+        .ok_or(crate::config::ConfigError::Missing("WEBHOOK_URL"))?;
+    let queue_url = config
+        .dead_letter_queue_url
+        .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
+    let delivery =
+        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery);
+    let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
+    let pipeline = Pipeline::new(delivery, dead_letter, webhook, config.overrides);
+    let handler = Handler::new(pipeline, config.deadline_margin, config.default_budget);
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        handler.handle(event)
+    }))
+    .await
+}

@@ -1,0 +1,19 @@
+//! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
+//!
+//! The flow, one module a step:
+//! SNS event ([`record`]) -> Slack message ([`message`]) -> delivery under the
+//! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
+//! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
+//! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
+
+pub mod budget; // time left before the deadline, minus the margin (pure)
+pub mod cli; // `send`, and the exit codes
+pub mod config; // typed configuration from the environment
+pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
+pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
+pub mod lambda; // the Lambda handler and its start-up
+pub mod message; // record -> Slack payload (pure)
+pub mod pipeline; // one event end to end, shared by Lambda and `send`
+pub mod record; // SNS events and records, raw JSON kept verbatim
+pub mod slack; // the webhook HTTP client; errors carry no URL
+pub mod webhook; // the secret URL and its non-secret id

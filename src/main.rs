@@ -1,0 +1,23 @@
+//! Entry point: the Lambda function when started by a Runtime API, else the CLI.
+
+use std::process::ExitCode;
+
+use sns_to_slack::config::{self, Config, Mode};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    if config::running_in_lambda() {
+        lambda_runtime::tracing::init_default_subscriber();
+        let served = match Config::from_env(Mode::Lambda) {
+            Ok(config) => sns_to_slack::lambda::serve(config).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = served {
+            lambda_runtime::tracing::error!(error = %e, "the function cannot run");
+            return ExitCode::FAILURE;
+        }
+        return ExitCode::SUCCESS;
+    }
+    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    sns_to_slack::cli::main().await
+}
