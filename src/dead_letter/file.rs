@@ -1,7 +1,8 @@
 //! JSON-lines dead-letter file: the local default of `sns-to-slack send`.
 //!
 //! Each envelope is one line, appended; the file is created when first needed
-//! and flushed to disk before `store` returns.
+//! and flushed to disk before `store` returns. A record's insignificant line
+//! breaks are dropped so that each envelope stays on one line.
 
 use std::path::{Path, PathBuf};
 
@@ -49,7 +50,15 @@ impl DeadLetter for FileDeadLetter {
         }
         let mut text = String::new();
         for envelope in envelopes {
-            text.push_str(&envelope.to_json());
+            // A record kept verbatim may be pretty-printed. JSON strings cannot hold
+            // a raw line break, so the ones in the text are whitespace between tokens:
+            // dropping them keeps one envelope per line without changing its meaning.
+            text.extend(
+                envelope
+                    .to_json()
+                    .chars()
+                    .filter(|c| !matches!(c, '\n' | '\r')),
+            );
             text.push('\n');
         }
         self.append(&text).await.map_err(|e| DeadLetterError {
@@ -68,7 +77,10 @@ mod tests {
 
     fn envelope(id: &str) -> Envelope {
         Envelope {
-            record: RawValue::from_string(format!(r#"{{"Sns":{{"MessageId":"{id}"}}}}"#)).unwrap(),
+            record: RawValue::from_string(format!(
+                "{{\n  \"Sns\": {{\"MessageId\": \"{id}\", \"Message\": \"a\\nb\"}}\r\n}}"
+            ))
+            .unwrap(),
             reason: Reason::Deadline,
             status: None,
             detail: "d".into(),

@@ -1,0 +1,364 @@
+//! Real loopback servers for the integration tests: `moto_server` for SQS, a
+//! Lambda Runtime API on wiremock, a TCP server that resets connections, and
+//! helpers to read fixtures and wait for outcomes.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A secret-looking webhook path; tests assert it never shows up in output.
+pub const SECRET: &str = "T0000SECRET/B0000SECRET/XyZsecretTOKEN123";
+
+/// Region and dummy credentials for SDK use against moto.
+pub const REGION: &str = "us-east-1";
+
+/// The text of a fixture under tests/fixtures.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// The webhook URL on a wiremock server, with the secret path.
+pub fn webhook_url(server: &MockServer) -> String {
+    format!("{}/services/{SECRET}", server.uri())
+}
+
+/// Polls `probe` every 20 ms until it returns `Some`, failing after `limit`.
+pub async fn eventually<T>(
+    limit: Duration,
+    what: &str,
+    mut probe: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `moto_server` child process on a free loopback port, killed on drop.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+}
+
+impl Moto {
+    /// Starts moto_server (from PATH, or `MOTO_SERVER`) and waits until it answers.
+    pub async fn start() -> Self {
+        let program = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program} (pip install 'moto[server]'): {e}"));
+        let moto = Moto {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        eventually(
+            Duration::from_secs(60),
+            "moto_server to listen",
+            async || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok(),
+        )
+        .await;
+        moto
+    }
+
+    /// An SQS client aimed at this server with dummy credentials.
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .build();
+        aws_sdk_sqs::Client::from_conf(config)
+    }
+
+    /// Creates a queue and returns its URL.
+    pub async fn queue(&self, name: &str) -> String {
+        self.sqs()
+            .create_queue()
+            .queue_name(name)
+            .send()
+            .await
+            .expect("create_queue")
+            .queue_url()
+            .expect("queue url")
+            .to_string()
+    }
+
+    /// Receives (and deletes) every message in the queue: (body, reason attribute).
+    pub async fn drain(&self, queue_url: &str) -> Vec<(String, Option<String>)> {
+        let sqs = self.sqs();
+        let mut out = Vec::new();
+        loop {
+            let got = sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .expect("receive_message");
+            let messages = got.messages();
+            if messages.is_empty() {
+                return out;
+            }
+            for m in messages {
+                let reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get("reason"))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_string);
+                out.push((m.body().unwrap_or_default().to_string(), reason));
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .expect("delete_message");
+            }
+        }
+    }
+
+    /// Environment for a child process of ours to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_SQS", self.endpoint.clone()),
+            ("AWS_REGION", REGION.into()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ]
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback TCP server that accepts connections and resets them at once.
+pub fn resetting_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            // Linger 0: close() sends RST instead of FIN.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            drop(stream);
+        }
+    });
+    addr
+}
+
+/// One invocation served by [`RuntimeApi`].
+#[derive(Clone)]
+pub struct Invocation {
+    /// The event payload.
+    pub payload: String,
+    /// Deadline relative to when the function fetches it; `None` sends 1970 as
+    /// `cargo lambda watch` does.
+    pub deadline_in: Option<Duration>,
+}
+
+struct NextInvocation {
+    queue: Arc<Mutex<VecDeque<Invocation>>>,
+    counter: Arc<Mutex<u32>>,
+}
+
+impl Respond for NextInvocation {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        let Some(inv) = self.queue.lock().unwrap().pop_front() else {
+            // No more work: hold the long poll, as Lambda does between invocations.
+            return ResponseTemplate::new(200).set_delay(Duration::from_secs(600));
+        };
+        let mut n = self.counter.lock().unwrap();
+        *n += 1;
+        let deadline_ms = match inv.deadline_in {
+            Some(d) => (SystemTime::now() + d)
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64,
+            None => 600_000,
+        };
+        ResponseTemplate::new(200)
+            .insert_header("Lambda-Runtime-Aws-Request-Id", format!("req-{n}").as_str())
+            .insert_header(
+                "Lambda-Runtime-Deadline-Ms",
+                deadline_ms.to_string().as_str(),
+            )
+            .insert_header(
+                "Lambda-Runtime-Invoked-Function-Arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:sns-to-slack",
+            )
+            .insert_header(
+                "Lambda-Runtime-Trace-Id",
+                "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            )
+            .set_body_raw(inv.payload.into_bytes(), "application/json")
+    }
+}
+
+/// A Lambda Runtime API on loopback that serves the given invocations in order.
+pub struct RuntimeApi {
+    /// The server; its received requests are the function's answers.
+    pub server: MockServer,
+}
+
+/// What the function answered for one request id.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// `req-N`.
+    pub request_id: String,
+    /// True for `/response`, false for `/error`.
+    pub ok: bool,
+    /// The JSON body.
+    pub body: serde_json::Value,
+    /// When the answer arrived.
+    pub at: SystemTime,
+}
+
+impl RuntimeApi {
+    /// Starts the server with `invocations` queued.
+    pub async fn start(invocations: Vec<Invocation>) -> Self {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/2018-06-01/runtime/invocation/next"))
+            .respond_with(NextInvocation {
+                queue: Arc::new(Mutex::new(invocations.into())),
+                counter: Arc::new(Mutex::new(0)),
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(
+                r"^/2018-06-01/runtime/(invocation/[^/]+/(response|error)|init/error)$",
+            ))
+            .respond_with(ResponseTemplate::new(202))
+            .mount(&server)
+            .await;
+        Self { server }
+    }
+
+    /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
+    pub fn address(&self) -> String {
+        self.server.address().to_string()
+    }
+
+    /// Every answer so far, in arrival order.
+    pub async fn answers(&self) -> Vec<Answer> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "POST")
+            .filter_map(|r| {
+                let parts: Vec<&str> = r.url.path().split('/').collect();
+                // ["", "2018-06-01", "runtime", "invocation", id, kind]
+                (parts.len() == 6).then(|| Answer {
+                    request_id: parts[4].to_string(),
+                    ok: parts[5] == "response",
+                    body: serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+                    at: SystemTime::now(),
+                })
+            })
+            .collect()
+    }
+
+    /// Waits for `n` answers.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Answer> {
+        eventually(
+            limit,
+            &format!("{n} answers from the function"),
+            async || {
+                let answers = self.answers().await;
+                (answers.len() >= n).then_some(answers)
+            },
+        )
+        .await
+    }
+}
+
+/// The function binary running in Lambda mode, with output captured; killed on drop.
+pub struct Function {
+    child: Child,
+    output: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Function {
+    /// Starts the built binary against `runtime` with `env` added.
+    pub fn start(runtime: &RuntimeApi, env: &[(&str, String)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("output.log");
+        let log = std::fs::File::create(&output).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "sns-to-slack")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_LEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start the function binary");
+        Self {
+            child,
+            output,
+            _dir: dir,
+        }
+    }
+
+    /// Everything the process wrote so far (stdout and stderr).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
