@@ -1,0 +1,187 @@
+//! The SQS dead-letter adapter against a real `moto_server` on loopback:
+//! envelopes land and parse back, batches split at 10 entries and 1 MiB, and a
+//! missing queue fails the event instead of losing records.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sns_to_slack::config::{DeliverySettings, Overrides};
+use sns_to_slack::dead_letter::sqs::SqsDeadLetter;
+use sns_to_slack::dead_letter::{DeadLetter, Envelope};
+use sns_to_slack::delivery::Delivery;
+use sns_to_slack::delivery::policy::Reason;
+use sns_to_slack::pipeline::{Pipeline, PipelineError, envelope};
+use sns_to_slack::record::parse_event;
+use sns_to_slack::slack::SlackClient;
+use sns_to_slack::webhook::Webhook;
+use support::{Moto, SECRET, fixture};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn rejecting_slack() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<SlackClient, SqsDeadLetter> {
+    let delivery = Delivery::new(
+        SlackClient::new().unwrap(),
+        DeliverySettings {
+            rate_per_second: 1000.0,
+            rate_burst: 100,
+            ..DeliverySettings::default()
+        },
+    );
+    let webhook = Webhook::parse(&support::webhook_url(slack)).unwrap();
+    Pipeline::new(delivery, store, webhook, Overrides::default())
+}
+
+fn far() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(60)
+}
+
+#[tokio::test]
+async fn rejected_records_land_in_the_queue_and_parse_back() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("dlq-parse").await;
+    let slack = rejecting_slack().await;
+    let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
+    let event = fixture("sns-cloudwatch-alarm.json");
+    let summary = p.run(&event, far()).await.unwrap();
+    assert_eq!(summary.dead_lettered, 1);
+
+    let messages = moto.drain(&queue).await;
+    assert_eq!(messages.len(), 1);
+    let (body, reason) = &messages[0];
+    assert_eq!(reason.as_deref(), Some("rejected"));
+    assert!(!body.contains(SECRET));
+    let env: Envelope = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        (env.reason, env.status, env.attempts),
+        (Reason::Rejected, Some(404), 1)
+    );
+    assert!(env.detail.contains("channel_not_found"));
+    let original: Value = serde_json::from_str(&event).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(env.record.get()).unwrap(),
+        original["Records"][0]
+    );
+    assert_eq!(
+        env.record.get(),
+        parse_event(&event).unwrap()[0].raw().get(),
+        "not verbatim"
+    );
+}
+
+#[tokio::test]
+async fn more_than_ten_records_are_sent_in_several_batches() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("dlq-batches").await;
+    let slack = rejecting_slack().await;
+    let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
+    let summary = p.run(&fixture("sns-batch-25.json"), far()).await.unwrap();
+    assert_eq!(summary.dead_lettered, 25);
+    let messages = moto.drain(&queue).await;
+    let mut ids: Vec<String> = messages
+        .iter()
+        .map(|(b, _)| serde_json::from_str::<Envelope>(b).unwrap().message_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 25);
+}
+
+#[tokio::test]
+async fn records_near_the_size_limit_are_split_across_batches() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("dlq-large").await;
+    // Five envelopes of ~250 KB: more than one 1 MiB batch can hold.
+    let big = "x".repeat(250 * 1024);
+    let event = serde_json::json!({"Records": (0..5).map(|i| serde_json::json!({
+        "EventSource": "aws:sns",
+        "Sns": {"MessageId": format!("big-{i}"), "Message": big, "TopicArn": "arn:aws:sns:us-east-1:1:t"}
+    })).collect::<Vec<_>>()})
+    .to_string();
+    let records = parse_event(&event).unwrap();
+    let outcome = sns_to_slack::delivery::Outcome {
+        result: Ok(()),
+        attempts: 0,
+        rate_limited: 0,
+        first_attempt_at: None,
+        last_attempt_at: None,
+        latency: None,
+    };
+    let failure = sns_to_slack::delivery::policy::Failure {
+        reason: Reason::Deadline,
+        status: None,
+        detail: "test".into(),
+    };
+    let envelopes: Vec<Envelope> = records
+        .iter()
+        .map(|r| envelope(r, &outcome, &failure, None))
+        .collect();
+    SqsDeadLetter::with_client(&queue, moto.sqs())
+        .store(&envelopes)
+        .await
+        .unwrap();
+    let messages = moto.drain(&queue).await;
+    assert_eq!(messages.len(), 5);
+    for (body, _) in &messages {
+        let env: Envelope = serde_json::from_str(body).unwrap();
+        assert!(env.record.get().contains(&big));
+    }
+}
+
+#[tokio::test]
+async fn the_sdk_finds_moto_through_the_standard_endpoint_variable() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("dlq-env").await;
+    // A child process, so the environment is its own: the lazy client of `send`
+    // must reach the queue with nothing but the standard variables.
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, fixture("sns-plain.json")).unwrap();
+    let slack = rejecting_slack().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+        .arg("send")
+        .arg(&event)
+        .env_clear()
+        .envs(moto.env())
+        .env("WEBHOOK_URL", support::webhook_url(&slack))
+        .env("DEAD_LETTER_QUEUE_URL", &queue)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(moto.drain(&queue).await.len(), 1);
+    assert!(!dir.path().join("dead-letters.jsonl").exists());
+}
+
+#[tokio::test]
+async fn a_missing_queue_fails_the_event_and_says_so() {
+    let moto = Moto::start().await;
+    let missing = format!("{}/123456789012/no-such-queue", moto.endpoint);
+    let slack = rejecting_slack().await;
+    let p = pipeline(&slack, SqsDeadLetter::with_client(&missing, moto.sqs()));
+    let err = p.run(&fixture("sns-plain.json"), far()).await.unwrap_err();
+    assert!(err.is_retryable());
+    let PipelineError::DeadLetter { summary, source } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (summary.posted, summary.dead_lettered, source.unsent),
+        (0, 0, 1)
+    );
+    assert!(err.to_string().contains("could not be stored"), "{err}");
+}
