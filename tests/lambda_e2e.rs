@@ -1,0 +1,171 @@
+//! End to end: the built binary in Lambda mode (the real `lambda_runtime`)
+//! against a loopback Runtime API, a scripted Slack and `moto_server`.
+
+mod support;
+
+use std::time::{Duration, SystemTime};
+
+use sns_to_slack::dead_letter::Envelope;
+use sns_to_slack::delivery::policy::Reason;
+use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn slack(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+fn env(moto: &Moto, slack: &MockServer, queue: &str) -> Vec<(&'static str, String)> {
+    let mut env = moto.env();
+    env.push(("WEBHOOK_URL", support::webhook_url(slack)));
+    env.push(("DEAD_LETTER_QUEUE_URL", queue.to_string()));
+    env.push(("RATE_PER_SECOND", "50".into()));
+    env.push(("RATE_BURST", "5".into()));
+    env
+}
+
+fn invocation(payload: String, deadline_in: Duration) -> Invocation {
+    Invocation {
+        payload,
+        deadline_in: Some(deadline_in),
+    }
+}
+
+#[tokio::test]
+async fn a_good_event_is_posted_and_summarised() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-ok").await;
+    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let runtime = RuntimeApi::start(vec![invocation(fixture("sns-batch-25.json"), WAIT)]).await;
+    let function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    assert_eq!(answers[0].body["posted"], 25);
+    assert_eq!(answers[0].body["dead_lettered"], 0);
+    assert_eq!(slack.received_requests().await.unwrap().len(), 25);
+    assert!(moto.drain(&queue).await.is_empty());
+    let output = function.output();
+    assert!(
+        output.contains("req-1"),
+        "request id missing from the logs:\n{output}"
+    );
+    assert!(
+        !output.contains(SECRET),
+        "the webhook URL leaked into the logs:\n{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_slack_is_dead_lettered_before_the_deadline() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-deadline").await;
+    let slack = slack(ResponseTemplate::new(200).set_delay(Duration::from_secs(60))).await;
+    let deadline_in = Duration::from_secs(4);
+    let runtime = RuntimeApi::start(vec![invocation(fixture("sns-plain.json"), deadline_in)]).await;
+    let mut vars = env(&moto, &slack, &queue);
+    vars.push(("DEADLINE_MARGIN_MS", "1500".into()));
+    let started = SystemTime::now();
+    let function = Function::start(&runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    let answered_after = answers[0].at.duration_since(started).unwrap();
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    assert_eq!(answers[0].body["dead_lettered"], 1);
+    assert!(
+        answered_after < deadline_in + Duration::from_secs(1),
+        "answered {answered_after:?} after start, past the deadline"
+    );
+    let messages = moto.drain(&queue).await;
+    assert_eq!(messages.len(), 1);
+    let env: Envelope = serde_json::from_str(&messages[0].0).unwrap();
+    assert_eq!(env.reason, Reason::Deadline);
+    assert_eq!(messages[0].1.as_deref(), Some("deadline"));
+}
+
+#[tokio::test]
+async fn a_malformed_event_fails_and_the_next_one_is_served() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-malformed").await;
+    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let runtime = RuntimeApi::start(vec![
+        invocation(r#"{"detail-type": "not SNS"}"#.into(), WAIT),
+        invocation(fixture("sns-plain.json"), WAIT),
+    ])
+    .await;
+    let mut function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let answers = runtime.wait_for(2, WAIT).await;
+    let by_id = |id: &str| answers.iter().find(|a| a.request_id == id).unwrap().clone();
+    let bad = by_id("req-1");
+    assert!(!bad.ok);
+    assert_eq!(bad.body["errorType"], "NonRetryable");
+    let message = bad.body["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("not an SNS event") && message.contains("Records"),
+        "{message}"
+    );
+    let good = by_id("req-2");
+    assert!(good.ok, "{good:?}");
+    assert_eq!(good.body["posted"], 1);
+    assert!(function.is_running());
+}
+
+#[tokio::test]
+async fn an_unreachable_dead_letter_queue_fails_the_invocation_for_a_retry() {
+    let moto = Moto::start().await;
+    let missing = format!("{}/123456789012/missing", moto.endpoint);
+    let slack = slack(ResponseTemplate::new(500).set_body_string("rollup_error")).await;
+    let runtime = RuntimeApi::start(vec![invocation(fixture("sns-plain.json"), WAIT)]).await;
+    let mut vars = env(&moto, &slack, &missing);
+    vars.push(("MAX_ATTEMPTS", "2".into()));
+    vars.push(("RETRY_BASE_MS", "10".into()));
+    let function = Function::start(&runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(!answers[0].ok, "{:?}", answers[0]);
+    assert_eq!(answers[0].body["errorType"], "Retryable");
+    let message = answers[0].body["errorMessage"].as_str().unwrap();
+    assert!(message.contains("could not be stored"), "{message}");
+    let output = function.output();
+    assert!(
+        !output.contains(SECRET),
+        "the webhook URL leaked:\n{output}"
+    );
+}
+
+#[tokio::test]
+async fn an_emulator_deadline_in_1970_uses_the_default_budget() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-1970").await;
+    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let runtime = RuntimeApi::start(vec![Invocation {
+        payload: fixture("sns-plain.json"),
+        deadline_in: None,
+    }])
+    .await;
+    let function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}", answers[0]);
+    assert_eq!(answers[0].body["posted"], 1);
+    assert!(
+        function.output().contains("DEFAULT_BUDGET_MS"),
+        "{}",
+        function.output()
+    );
+}
+
+#[tokio::test]
+async fn missing_configuration_stops_the_process_naming_the_variable() {
+    let runtime = RuntimeApi::start(vec![]).await;
+    let mut function = Function::start(&runtime, &[]);
+    support::eventually(WAIT, "the process to exit", async || {
+        (!function.is_running()).then_some(())
+    })
+    .await;
+    let output = function.output();
+    assert!(output.contains("WEBHOOK_URL"), "{output}");
+}
