@@ -11,7 +11,8 @@ use super::{EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK};
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
-use crate::pipeline::{self, Pipeline, PipelineError};
+use crate::message;
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::record;
 use crate::slack::SlackClient;
 
@@ -81,30 +82,22 @@ fn read_input(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Prints each record's Slack payload; posts nothing.
+/// Prints each record's Slack payload, in the order Slack receives its fields;
+/// posts nothing. An unreadable record is reported and makes the exit code 2.
 fn preview(records: &[record::Record], config: &Config) -> u8 {
     eprintln!("preview: WEBHOOK_URL is not set (or --preview was given); nothing is posted");
-    let jobs = pipeline::prepare(
-        records,
-        &config.overrides,
-        config.delivery.max_message_chars,
-    );
     let mut code = EXIT_OK;
-    for job in jobs {
-        match job.body {
-            Ok(body) => {
-                let value: serde_json::Value =
-                    serde_json::from_slice(&body).expect("the body was just serialized");
+    for record in records {
+        match record.notification() {
+            Ok(n) => {
+                let msg = message::build(n, &config.overrides, config.delivery.max_message_chars);
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&value).expect("JSON value")
+                    serde_json::to_string_pretty(&msg).expect("a Slack message serializes")
                 );
             }
-            Err(failure) => {
-                eprintln!(
-                    "record {:?} cannot be posted: {}",
-                    job.message_id, failure.detail
-                );
+            Err(why) => {
+                eprintln!("record {:?} cannot be posted: {why}", record.message_id());
                 code = EXIT_ERROR;
             }
         }

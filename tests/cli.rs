@@ -1,0 +1,167 @@
+//! `sns-to-slack send` as a user runs it: preview, posting, dead-letter file,
+//! exit codes and error messages.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+use sns_to_slack::dead_letter::Envelope;
+use support::{SECRET, fixture};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn send(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+        .arg("send")
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn fixture_path(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+async fn slack(status: u16, body: &str) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_string(body))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[test]
+fn without_a_webhook_it_previews_each_payload_and_posts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = send(dir.path(), &[&fixture_path("sns-batch-25.json")], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let payloads: Vec<Value> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(payloads.len(), 25);
+    assert_eq!(payloads[0]["attachments"][0]["color"], "good");
+    assert!(text(&out.stderr).contains("preview"));
+    assert!(!dir.path().join("dead-letters.jsonl").exists());
+}
+
+#[tokio::test]
+async fn with_a_webhook_it_posts_and_exits_zero() {
+    let slack = slack(200, "ok").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::webhook_url(&slack);
+    let out = send(
+        dir.path(),
+        &[&fixture_path("sns-plain.json")],
+        &[("WEBHOOK_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["posted"], 1);
+    assert_eq!(slack.received_requests().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_rejected_record_goes_to_the_dead_letter_file_and_exits_one() {
+    let slack = slack(404, "channel_not_found").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::webhook_url(&slack);
+    let out = send(
+        dir.path(),
+        &[&fixture_path("sns-plain.json")],
+        &[("WEBHOOK_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("dead-letters.jsonl"), "{stderr}");
+    assert!(!stderr.contains(SECRET), "{stderr}");
+    let lines = std::fs::read_to_string(dir.path().join("dead-letters.jsonl")).unwrap();
+    let env: Envelope = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+    assert_eq!(env.status, Some(404));
+    assert!(env.detail.contains("channel_not_found"));
+    assert!(!lines.contains(SECRET));
+}
+
+#[tokio::test]
+async fn the_dead_letter_file_can_be_chosen() {
+    let slack = slack(410, "channel_is_archived").await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::webhook_url(&slack);
+    let out = send(
+        dir.path(),
+        &[
+            &fixture_path("sns-plain.json"),
+            "--dead-letter-file",
+            "elsewhere.jsonl",
+        ],
+        &[("WEBHOOK_URL", &url)],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(dir.path().join("elsewhere.jsonl").exists());
+}
+
+#[test]
+fn bad_input_exits_two_naming_what_was_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sqs.json"),
+        r#"{"Records":[{"eventSource":"aws:sqs","body":"x"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{\"Records\": [").unwrap();
+    for (args, env, needle) in [
+        (vec!["missing.json"], vec![], "missing.json"),
+        (vec!["sqs.json"], vec![], "not an SNS event"),
+        (vec!["broken.json"], vec![], "not JSON"),
+        (
+            vec!["sqs.json"],
+            vec![("RATE_PER_SECOND", "fast")],
+            "RATE_PER_SECOND",
+        ),
+        (
+            vec!["sqs.json"],
+            vec![("WEBHOOK_URL", "hooks.slack.com/services/SECRET")],
+            "WEBHOOK_URL",
+        ),
+    ] {
+        let out = send(dir.path(), &args, &env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("SECRET"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_event_can_come_from_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+        .args(["send", "-"])
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(fixture("sns-no-subject.json").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let payload: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(payload["attachments"][0]["text"], "");
+}
