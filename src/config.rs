@@ -101,6 +101,11 @@ pub struct Config {
     /// `DEFAULT_BUDGET_MS`: time allowed for an invocation whose deadline is
     /// unknown (absent, or already past when it starts).
     pub default_budget: Duration,
+    /// `METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics.
+    pub metrics_namespace: String,
+    /// `METRICS_SERVICE`: value of the `Service` dimension (the function's name
+    /// by default).
+    pub metrics_service: String,
 }
 
 /// Where the process runs; decides which variables are required.
@@ -197,6 +202,10 @@ impl Config {
                 0,
             )?,
             default_budget: millis(&get, "DEFAULT_BUDGET_MS", Duration::from_secs(30), 1)?,
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
+            metrics_service: get("METRICS_SERVICE")
+                .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
+                .unwrap_or_else(|| "sns-to-slack".into()),
         })
     }
 }

@@ -1,6 +1,7 @@
-//! The Lambda handler: invocation -> budget -> pipeline -> JSON summary, or an
-//! error whose type says whether Lambda's retry can help.
+//! The Lambda handler: invocation -> budget -> pipeline -> JSON summary and
+//! EMF metrics, or an error whose type says whether Lambda's retry can help.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 use crate::budget;
 use crate::dead_letter::DeadLetter;
 use crate::delivery::Post;
+use crate::metrics;
 use crate::pipeline::{Pipeline, PipelineError, Summary};
 
 /// The function: a pipeline plus the deadline settings.
@@ -18,7 +20,17 @@ pub struct Handler<P, D> {
     pipeline: Pipeline<P, D>,
     margin: Duration,
     default_budget: Duration,
+    metrics: MetricsTarget,
     warned_unknown_deadline: AtomicBool,
+}
+
+/// Where the EMF documents go: namespace and `Service` dimension.
+#[derive(Debug, Clone)]
+pub struct MetricsTarget {
+    /// CloudWatch namespace.
+    pub namespace: String,
+    /// `Service` dimension value.
+    pub service: String,
 }
 
 /// An invocation error, reported to Lambda with `errorType` `Retryable` or
@@ -44,11 +56,17 @@ impl From<InvocationError> for Diagnostic {
 impl<P: Post, D: DeadLetter> Handler<P, D> {
     /// A handler keeping `margin` free before each deadline and using
     /// `default_budget` when the deadline is unknown.
-    pub fn new(pipeline: Pipeline<P, D>, margin: Duration, default_budget: Duration) -> Self {
+    pub fn new(
+        pipeline: Pipeline<P, D>,
+        margin: Duration,
+        default_budget: Duration,
+        metrics: MetricsTarget,
+    ) -> Self {
         Self {
             pipeline,
             margin,
             default_budget,
+            metrics,
             warned_unknown_deadline: AtomicBool::new(false),
         }
     }
@@ -60,6 +78,12 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
     ) -> Result<Summary, InvocationError> {
         let stop_at = self.stop_at(event.context.deadline);
         let result = self.pipeline.run(event.payload.get(), stop_at).await;
+        match &result {
+            Ok(summary) | Err(PipelineError::DeadLetter { summary, .. }) => {
+                self.emit_metrics(summary)
+            }
+            Err(PipelineError::Event(_)) => {}
+        }
         match &result {
             Ok(summary) => tracing::info!(
                 records = summary.records,
@@ -74,6 +98,25 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
             ),
         }
         Ok(result?)
+    }
+
+    /// Prints the invocation's EMF documents on stdout, one per line, where
+    /// CloudWatch Logs turns them into metrics.
+    fn emit_metrics(&self, summary: &Summary) {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or_default();
+        let docs = metrics::documents(
+            summary,
+            &self.metrics.namespace,
+            &self.metrics.service,
+            now_ms,
+        );
+        let mut out = std::io::stdout().lock();
+        for doc in docs {
+            let _ = writeln!(out, "{doc}");
+        }
     }
 
     fn stop_at(&self, deadline_ms: u64) -> Instant {
@@ -107,7 +150,16 @@ pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::
         crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery);
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, webhook, config.overrides);
-    let handler = Handler::new(pipeline, config.deadline_margin, config.default_budget);
+    let metrics = MetricsTarget {
+        namespace: config.metrics_namespace,
+        service: config.metrics_service,
+    };
+    let handler = Handler::new(
+        pipeline,
+        config.deadline_margin,
+        config.default_budget,
+        metrics,
+    );
     let handler = &handler;
     lambda_runtime::run(lambda_runtime::service_fn(move |event| {
         handler.handle(event)

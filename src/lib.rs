@@ -13,6 +13,7 @@ pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
 pub mod lambda; // the Lambda handler and its start-up
 pub mod message; // record -> Slack payload (pure)
+pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS events and records, raw JSON kept verbatim
 pub mod slack; // the webhook HTTP client; errors carry no URL

@@ -29,6 +29,9 @@ pub struct Summary {
     pub retries: u32,
     /// 429 answers seen.
     pub rate_limited: u32,
+    /// Delivery latency of each posted record, in milliseconds (metrics only).
+    #[serde(skip)]
+    pub latencies_ms: Vec<u64>,
 }
 
 /// Why an event could not be handled.
@@ -158,7 +161,12 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             summary.retries += outcome.attempts.saturating_sub(1);
             summary.rate_limited += outcome.rate_limited;
             match &outcome.result {
-                Ok(()) => summary.posted += 1,
+                Ok(()) => {
+                    summary.posted += 1;
+                    summary
+                        .latencies_ms
+                        .extend(outcome.latency.map(|d| d.as_millis() as u64));
+                }
                 Err(failure) => {
                     *summary.reasons.entry(failure.reason).or_default() += 1;
                     envelopes.push(envelope(record, outcome, failure, Some(&self.webhook)));

@@ -60,6 +60,15 @@ async fn a_good_event_is_posted_and_summarised() {
         !output.contains(SECRET),
         "the webhook URL leaked into the logs:\n{output}"
     );
+    let emf: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 1, "one EMF document per invocation:\n{output}");
+    assert_eq!(emf[0]["Posted"], 25);
+    assert_eq!(emf[0]["Service"], "sns-to-slack");
+    assert_eq!(emf[0]["DeliveryLatency"].as_array().map(Vec::len), Some(25));
 }
 
 #[tokio::test]

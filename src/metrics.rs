@@ -1,0 +1,214 @@
+//! CloudWatch Embedded Metric Format documents for one invocation. Pure.
+//!
+//! The metric names live here and nowhere else in the code; the template's
+//! alarms and the dashboard in `dashboards/` are tested against [`ALL`].
+//!
+//! An invocation prints one document with every metric under the `Service`
+//! dimension. Two things need more: `DeadLettered` by `Reason` (a dimension
+//! takes one value per document, so one small document per reason seen), and
+//! latencies beyond EMF's 100 values per metric (one extra document per 100).
+
+use serde_json::{Map, Value, json};
+
+use crate::pipeline::Summary;
+
+/// Records in the event.
+pub const RECORDS: &str = "Records";
+/// Records Slack accepted.
+pub const POSTED: &str = "Posted";
+/// Records dead-lettered (also by `Reason`).
+pub const DEAD_LETTERED: &str = "DeadLettered";
+/// Attempts beyond the first.
+pub const RETRIED: &str = "Retried";
+/// 429 answers seen.
+pub const RATE_LIMITED: &str = "RateLimited";
+/// Milliseconds from the start of delivery to Slack's 2xx, per posted record.
+pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
+
+/// Every metric name the code emits.
+pub const ALL: &[&str] = &[
+    RECORDS,
+    POSTED,
+    DEAD_LETTERED,
+    RETRIED,
+    RATE_LIMITED,
+    DELIVERY_LATENCY,
+];
+
+/// The dimension that names the function (set by the template).
+pub const SERVICE_DIMENSION: &str = "Service";
+/// The dimension that splits `DeadLettered` by reason code.
+pub const REASON_DIMENSION: &str = "Reason";
+
+/// EMF allows at most this many values for one metric in one document.
+const MAX_VALUES: usize = 100;
+
+/// The EMF documents (one JSON object per line to print) for one invocation.
+pub fn documents(
+    summary: &Summary,
+    namespace: &str,
+    service: &str,
+    timestamp_ms: u64,
+) -> Vec<String> {
+    let mut latency_chunks = summary.latencies_ms.chunks(MAX_VALUES);
+    let first_latencies = latency_chunks.next().unwrap_or(&[]);
+    let count = |n: usize| json!(n);
+    let mut metrics = vec![
+        (RECORDS, "Count", count(summary.records)),
+        (POSTED, "Count", count(summary.posted)),
+        (DEAD_LETTERED, "Count", count(summary.dead_lettered)),
+        (RETRIED, "Count", json!(summary.retries)),
+        (RATE_LIMITED, "Count", json!(summary.rate_limited)),
+    ];
+    if !first_latencies.is_empty() {
+        metrics.push((DELIVERY_LATENCY, "Milliseconds", json!(first_latencies)));
+    }
+    let mut docs = vec![document(
+        namespace,
+        timestamp_ms,
+        &[(SERVICE_DIMENSION, service)],
+        &metrics,
+    )];
+    for chunk in latency_chunks {
+        docs.push(document(
+            namespace,
+            timestamp_ms,
+            &[(SERVICE_DIMENSION, service)],
+            &[(DELIVERY_LATENCY, "Milliseconds", json!(chunk))],
+        ));
+    }
+    for (reason, n) in &summary.reasons {
+        docs.push(document(
+            namespace,
+            timestamp_ms,
+            &[
+                (SERVICE_DIMENSION, service),
+                (REASON_DIMENSION, reason.as_str()),
+            ],
+            &[(DEAD_LETTERED, "Count", json!(n))],
+        ));
+    }
+    docs
+}
+
+fn document(
+    namespace: &str,
+    timestamp_ms: u64,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, &str, Value)],
+) -> String {
+    let mut root = Map::new();
+    root.insert(
+        "_aws".into(),
+        json!({
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [dimensions.iter().map(|(k, _)| *k).collect::<Vec<_>>()],
+                "Metrics": metrics.iter().map(|(name, unit, _)| json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        }),
+    );
+    for (k, v) in dimensions {
+        root.insert((*k).into(), json!(v));
+    }
+    for (name, _, value) in metrics {
+        root.insert((*name).into(), value.clone());
+    }
+    Value::Object(root).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::policy::Reason;
+
+    fn summary() -> Summary {
+        let mut s = Summary {
+            records: 4,
+            posted: 2,
+            dead_lettered: 2,
+            retries: 3,
+            rate_limited: 1,
+            latencies_ms: vec![120, 340],
+            ..Summary::default()
+        };
+        s.reasons.insert(Reason::Rejected, 1);
+        s.reasons.insert(Reason::Deadline, 1);
+        s
+    }
+
+    fn parse(doc: &str) -> Value {
+        serde_json::from_str(doc).unwrap()
+    }
+
+    #[test]
+    fn one_document_carries_every_service_metric() {
+        let docs = documents(&summary(), "SnsToSlack", "notifier", 1_700_000_000_000);
+        let main = parse(&docs[0]);
+        let directive = &main["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(main["_aws"]["Timestamp"], 1_700_000_000_000u64);
+        assert_eq!(directive["Namespace"], "SnsToSlack");
+        assert_eq!(directive["Dimensions"], json!([["Service"]]));
+        assert_eq!(main["Service"], "notifier");
+        let names: Vec<&str> = directive["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ALL);
+        assert_eq!(
+            (main["Posted"].clone(), main["DeadLettered"].clone()),
+            (json!(2), json!(2))
+        );
+        assert_eq!(main["DeliveryLatency"], json!([120, 340]));
+    }
+
+    #[test]
+    fn dead_letters_are_split_by_reason() {
+        let docs = documents(&summary(), "SnsToSlack", "notifier", 0);
+        assert_eq!(docs.len(), 3);
+        let by_reason: Vec<(String, u64)> = docs[1..]
+            .iter()
+            .map(|d| {
+                let v = parse(d);
+                assert_eq!(
+                    v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                    json!([["Service", "Reason"]])
+                );
+                (
+                    v["Reason"].as_str().unwrap().to_string(),
+                    v["DeadLettered"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_reason,
+            [("rejected".to_string(), 1), ("deadline".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn latencies_are_chunked_at_one_hundred_values() {
+        let s = Summary {
+            records: 250,
+            posted: 250,
+            latencies_ms: (0..250).collect(),
+            ..Summary::default()
+        };
+        let docs = documents(&s, "N", "S", 0);
+        let counts: Vec<usize> = docs
+            .iter()
+            .map(|d| parse(d)["DeliveryLatency"].as_array().unwrap().len())
+            .collect();
+        assert_eq!(counts, [100, 100, 50]);
+    }
+
+    #[test]
+    fn a_quiet_invocation_has_no_latency_metric() {
+        let docs = documents(&Summary::default(), "N", "S", 0);
+        assert_eq!(docs.len(), 1);
+        assert!(parse(&docs[0]).get("DeliveryLatency").is_none());
+    }
+}
