@@ -17,6 +17,28 @@ use crate::webhook::{Webhook, WebhookError};
 /// for the reply to the Runtime API.
 pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 
+/// Every variable the function reads, in the README's order. The template
+/// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
+pub const VARIABLES: &[&str] = &[
+    "WEBHOOK_URL",
+    "CHANNEL",
+    "USERNAME",
+    "ICONEMOJI",
+    "DEAD_LETTER_QUEUE_URL",
+    "RATE_PER_SECOND",
+    "RATE_BURST",
+    "MAX_ATTEMPTS",
+    "ATTEMPT_TIMEOUT_MS",
+    "RETRY_BASE_MS",
+    "RETRY_MAX_MS",
+    "MAX_CONCURRENCY",
+    "MAX_MESSAGE_CHARS",
+    "DEADLINE_MARGIN_MS",
+    "DEFAULT_BUDGET_MS",
+    "METRICS_NAMESPACE",
+    "METRICS_SERVICE",
+];
+
 /// Errors found while reading the configuration. None is retryable: the
 /// process must be redeployed with a corrected value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -344,6 +366,22 @@ mod tests {
             let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn variables_lists_exactly_what_is_read() {
+        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Config::from_lookup(Mode::Cli, |name| {
+            asked.borrow_mut().insert(name.to_string());
+            None
+        })
+        .unwrap();
+        let mut asked = asked.into_inner();
+        asked.remove("DEAD_LETTER_FILE");
+        asked.remove("AWS_LAMBDA_FUNCTION_NAME");
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.to_string()).collect();
+        assert_eq!(asked, listed);
     }
 
     #[test]

@@ -1,0 +1,465 @@
+//! `template.yml` and `dashboards/` say what the deploy issue asks: tracing,
+//! an encrypted DLQ with 14-day retention, Lambda's own failure backstop,
+//! least privilege, the alarms, every setting wired, and a dashboard that is
+//! the file in `dashboards/` and names only metrics the code emits.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value as Json;
+use serde_norway::Value;
+use sns_to_slack::{config, metrics};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(format!("{ROOT}/template.yml")).unwrap();
+    serde_norway::from_str(&text).expect("template.yml is YAML")
+}
+
+fn dashboard_file() -> String {
+    std::fs::read_to_string(format!("{ROOT}/dashboards/sns-to-slack.json")).unwrap()
+}
+
+/// Follows a path of mapping keys.
+fn at<'a>(v: &'a Value, path: &[&str]) -> &'a Value {
+    path.iter().fold(v, |v, key| {
+        v.get(*key)
+            .unwrap_or_else(|| panic!("template has no {}", path.join(".")))
+    })
+}
+
+/// `(tag, value)` of a short-form intrinsic such as `!Ref X`.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((t.tag.to_string(), &t.value)),
+        _ => None,
+    }
+}
+
+fn refers_to(v: &Value, tag: &str, target: &str) -> bool {
+    matches!(intrinsic(v), Some((t, inner)) if t == tag && inner.as_str() == Some(target))
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    at(t, &["Resources"])
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn the_function_is_rust_on_arm64_with_active_tracing() {
+    let t = template();
+    let f = at(&t, &["Resources", "Function"]);
+    assert_eq!(at(f, &["Type"]).as_str(), Some("AWS::Serverless::Function"));
+    let p = at(f, &["Properties"]);
+    assert_eq!(at(p, &["Tracing"]).as_str(), Some("Active"));
+    assert_eq!(at(p, &["Runtime"]).as_str(), Some("provided.al2023"));
+    assert_eq!(at(p, &["Handler"]).as_str(), Some("bootstrap"));
+    assert_eq!(at(p, &["Architectures"])[0].as_str(), Some("arm64"));
+    assert_eq!(
+        at(f, &["Metadata", "BuildMethod"]).as_str(),
+        Some("rust-cargolambda")
+    );
+    assert_eq!(
+        at(f, &["Metadata", "BuildProperties", "Binary"]).as_str(),
+        Some("sns-to-slack")
+    );
+    assert!(refers_to(at(p, &["MemorySize"]), "!Ref", "MemorySize"));
+    assert!(refers_to(at(p, &["Timeout"]), "!Ref", "Timeout"));
+    assert!(refers_to(
+        at(p, &["ReservedConcurrentExecutions"]),
+        "!Ref",
+        "ReservedConcurrency"
+    ));
+    assert!(refers_to(
+        at(p, &["LoggingConfig", "LogGroup"]),
+        "!Ref",
+        "LogGroup"
+    ));
+    assert_eq!(
+        at(p, &["LoggingConfig", "LogFormat"]).as_str(),
+        Some("JSON")
+    );
+}
+
+#[test]
+fn every_setting_of_the_configuration_is_wired() {
+    let t = template();
+    let vars = at(
+        &t,
+        &[
+            "Resources",
+            "Function",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
+    let set: BTreeSet<&str> = vars
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    let wanted: BTreeSet<&str> = config::VARIABLES.iter().copied().collect();
+    assert_eq!(set, wanted);
+    assert!(refers_to(
+        &vars["DEAD_LETTER_QUEUE_URL"],
+        "!Ref",
+        "DeadLetterQueue"
+    ));
+    assert!(refers_to(&vars["WEBHOOK_URL"], "!Ref", "WebHookURL"));
+}
+
+#[test]
+fn the_seed_parameters_keep_their_names_and_the_webhook_is_no_echo() {
+    let t = template();
+    let params = at(&t, &["Parameters"]);
+    for name in [
+        "FunctionName",
+        "SNSTopic",
+        "WebHookURL",
+        "Channel",
+        "Username",
+        "IconEmoji",
+    ] {
+        assert!(params.get(name).is_some(), "parameter {name} is missing");
+    }
+    assert_eq!(at(params, &["WebHookURL", "NoEcho"]).as_bool(), Some(true));
+}
+
+#[test]
+fn the_dead_letter_queue_is_encrypted_kept_14_days_and_only_the_function_sends() {
+    let t = template();
+    let q = at(&t, &["Resources", "DeadLetterQueue", "Properties"]);
+    assert_eq!(at(q, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert_eq!(
+        at(q, &["MessageRetentionPeriod"]).as_u64(),
+        Some(14 * 24 * 3600)
+    );
+    let statements = at(
+        &t,
+        &[
+            "Resources",
+            "DeadLetterQueuePolicy",
+            "Properties",
+            "PolicyDocument",
+            "Statement",
+        ],
+    );
+    let deny = statements
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["Sid"].as_str() == Some("OnlyTheFunctionSends"))
+        .expect("a statement that denies other senders");
+    assert_eq!(deny["Effect"].as_str(), Some("Deny"));
+    assert_eq!(deny["Action"].as_str(), Some("sqs:SendMessage"));
+    let exempt = &deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"];
+    assert!(
+        matches!(intrinsic(exempt), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("FunctionRole.Arn"))
+    );
+}
+
+#[test]
+fn lambdas_own_failure_handling_backstops_into_the_same_queue() {
+    let t = template();
+    let c = at(
+        &t,
+        &["Resources", "Function", "Properties", "EventInvokeConfig"],
+    );
+    assert!(at(c, &["MaximumRetryAttempts"]).as_u64().is_some());
+    assert!(at(c, &["MaximumEventAgeInSeconds"]).as_u64().is_some());
+    let on_failure = at(c, &["DestinationConfig", "OnFailure"]);
+    assert_eq!(at(on_failure, &["Type"]).as_str(), Some("SQS"));
+    let dest = at(on_failure, &["Destination"]);
+    assert!(
+        matches!(intrinsic(dest), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("DeadLetterQueue.Arn"))
+    );
+}
+
+#[test]
+fn the_role_is_least_privilege() {
+    let t = template();
+    let f = at(&t, &["Resources", "Function", "Properties"]);
+    assert!(
+        f.get("Policies").is_none(),
+        "SAM policies would widen the role"
+    );
+    let role = at(&t, &["Resources", "FunctionRole", "Properties"]);
+    assert!(
+        role.get("ManagedPolicyArns").is_none(),
+        "no managed policies"
+    );
+    let mut granted: BTreeMap<String, String> = BTreeMap::new();
+    for policy in at(role, &["Policies"]).as_sequence().unwrap() {
+        for s in at(policy, &["PolicyDocument", "Statement"])
+            .as_sequence()
+            .unwrap()
+        {
+            assert_eq!(s["Effect"].as_str(), Some("Allow"));
+            let actions: Vec<&str> = match &s["Action"] {
+                Value::String(a) => vec![a.as_str()],
+                Value::Sequence(list) => list.iter().map(|a| a.as_str().unwrap()).collect(),
+                other => panic!("odd Action {other:?}"),
+            };
+            let resource = match intrinsic(&s["Resource"]) {
+                Some((tag, v)) => format!("{tag} {}", v.as_str().unwrap()),
+                None => s["Resource"].as_str().unwrap().to_string(),
+            };
+            for a in actions {
+                granted.insert(a.to_string(), resource.clone());
+            }
+        }
+    }
+    let expected: BTreeMap<String, String> = [
+        ("logs:CreateLogStream", "!GetAtt LogGroup.Arn"),
+        ("logs:PutLogEvents", "!GetAtt LogGroup.Arn"),
+        ("xray:PutTraceSegments", "*"),
+        ("xray:PutTelemetryRecords", "*"),
+        ("sqs:SendMessage", "!GetAtt DeadLetterQueue.Arn"),
+    ]
+    .into_iter()
+    .map(|(a, r)| (a.to_string(), r.to_string()))
+    .collect();
+    assert_eq!(granted, expected);
+}
+
+#[test]
+fn the_alarms_cover_the_failure_modes_and_notify_the_optional_topic() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let mut names = BTreeSet::new();
+    for (id, alarm) in &alarms {
+        let p = at(alarm, &["Properties"]);
+        match p.get("MetricName") {
+            Some(m) => names.insert(m.as_str().unwrap().to_string()),
+            None => names.insert(
+                at(p, &["Metrics"])[0]["MetricStat"]["Metric"]["MetricName"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            ),
+        };
+        let actions = at(p, &["AlarmActions"]);
+        let Some((tag, args)) = intrinsic(actions) else {
+            panic!("{id}: AlarmActions is not conditional")
+        };
+        assert_eq!(tag, "!If");
+        assert_eq!(args[0].as_str(), Some("HasAlarmTopic"), "{id}");
+    }
+    for wanted in [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+        "Errors",
+        "AsyncEventsDropped",
+        "AsyncEventAge",
+        "Duration",
+        metrics::DEAD_LETTERED,
+    ] {
+        assert!(names.contains(wanted), "no alarm on {wanted}");
+    }
+}
+
+#[test]
+fn alarms_on_our_namespace_name_only_emitted_metrics() {
+    let t = template();
+    for (id, alarm) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
+        let p = at(alarm, &["Properties"]);
+        if p.get("Namespace")
+            .is_some_and(|n| refers_to(n, "!Ref", "MetricsNamespace"))
+        {
+            let name = at(p, &["MetricName"]).as_str().unwrap();
+            assert!(
+                metrics::ALL.contains(&name),
+                "{id} names {name}, which the code does not emit"
+            );
+            let dim = &at(p, &["Dimensions"])[0];
+            assert_eq!(dim["Name"].as_str(), Some(metrics::SERVICE_DIMENSION));
+        }
+    }
+}
+
+/// The stack's names a deployed dashboard gets through `!Sub`.
+fn stack_names() -> BTreeMap<&'static str, &'static str> {
+    [
+        ("AWS::Region", "eu-west-1"),
+        ("FunctionName", "notifier"),
+        ("Function", "notifier"),
+        ("MetricsNamespace", "SnsToSlack"),
+        (
+            "DeadLetterQueue.QueueName",
+            "notifier-DeadLetterQueue-AbC123",
+        ),
+        ("LogGroup", "/aws/lambda/notifier"),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// What CloudFormation's `!Sub` does with `${Name}` (and `${!Literal}`).
+fn substitute(text: &str, names: &BTreeMap<&str, &str>) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("unclosed ${") + start;
+        let name = &rest[start + 2..end];
+        match name.strip_prefix('!') {
+            Some(literal) => out.push_str(&format!("${{{literal}}}")),
+            None => out.push_str(
+                names
+                    .get(name)
+                    .unwrap_or_else(|| panic!("${{{name}}} is not a stack name")),
+            ),
+        }
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn the_deployed_dashboard_is_the_file_with_the_stacks_names() {
+    let t = template();
+    let body = at(
+        &t,
+        &["Resources", "Dashboard", "Properties", "DashboardBody"],
+    );
+    let Some((tag, text)) = intrinsic(body) else {
+        panic!("DashboardBody is not !Sub")
+    };
+    assert_eq!(tag, "!Sub");
+    let names = stack_names();
+    let deployed = substitute(text.as_str().unwrap(), &names);
+    let file = substitute(&dashboard_file(), &names);
+    assert!(
+        deployed.trim_end() == file.trim_end(),
+        "template.yml's dashboard differs from dashboards/sns-to-slack.json: run scripts/sync-dashboard"
+    );
+    let json: Json = serde_json::from_str(&deployed).expect("the deployed body is JSON");
+    assert!(json["widgets"].as_array().is_some_and(|w| !w.is_empty()));
+    assert!(deployed.contains("notifier-DeadLetterQueue-AbC123"));
+}
+
+/// Every (namespace, metric name) a dashboard's widgets plot, with `"."`
+/// resolved to the row above; SEARCH expressions give their MetricName.
+fn plotted(dashboard: &Json) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        let Some(rows) = widget["properties"]["metrics"].as_array() else {
+            continue;
+        };
+        let mut previous: Vec<String> = Vec::new();
+        for row in rows {
+            let row = row.as_array().unwrap();
+            if let Some(expr) = row.first().and_then(|c| c["expression"].as_str()) {
+                let ns = expr
+                    .split('{')
+                    .nth(1)
+                    .and_then(|s| s.split(',').next())
+                    .unwrap_or("");
+                let name = expr
+                    .split("MetricName=\\\"")
+                    .nth(1)
+                    .or_else(|| expr.split("MetricName=\"").nth(1));
+                let name = name.and_then(|s| s.split(['"', '\\']).next()).unwrap_or("");
+                out.insert((ns.to_string(), name.to_string()));
+                continue;
+            }
+            let cells: Vec<String> = row
+                .iter()
+                .filter_map(Json::as_str)
+                .enumerate()
+                .map(|(i, c)| {
+                    if c == "." {
+                        previous.get(i).cloned().unwrap_or_default()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+            out.insert((cells[0].clone(), cells[1].clone()));
+            previous = cells;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_dashboard_names_only_metrics_the_code_emits_and_has_every_panel() {
+    let dashboard: Json =
+        serde_json::from_str(&dashboard_file()).expect("the dashboard file is JSON");
+    let plotted = plotted(&dashboard);
+    let ours: BTreeSet<&str> = plotted
+        .iter()
+        .filter(|(ns, _)| ns == "${MetricsNamespace}")
+        .map(|(_, n)| n.as_str())
+        .collect();
+    for name in &ours {
+        assert!(
+            metrics::ALL.contains(name),
+            "the dashboard plots {name}, which the code does not emit"
+        );
+    }
+    for name in [
+        metrics::POSTED,
+        metrics::DEAD_LETTERED,
+        metrics::RATE_LIMITED,
+        metrics::RETRIED,
+        metrics::DELIVERY_LATENCY,
+    ] {
+        assert!(ours.contains(name), "the dashboard lacks {name}");
+    }
+    for (ns, name) in [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/Lambda", "Duration"),
+        ("AWS/Lambda", "ConcurrentExecutions"),
+        ("AWS/Lambda", "AsyncEventAge"),
+        ("AWS/Lambda", "AsyncEventsDropped"),
+    ] {
+        assert!(
+            plotted.contains(&(ns.to_string(), name.to_string())),
+            "the dashboard lacks {ns} {name}"
+        );
+    }
+    let log = dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["type"] == "log")
+        .expect("a Logs Insights widget");
+    let query = log["properties"]["query"].as_str().unwrap();
+    assert!(query.contains("fields.outcome = 'failed'"), "{query}");
+    let dl_metrics = plotted
+        .iter()
+        .filter(|(ns, n)| ns == "${MetricsNamespace}" && n == metrics::DEAD_LETTERED)
+        .count();
+    assert!(dl_metrics >= 1);
+}
+
+#[test]
+fn the_outputs_lead_to_the_topic_queue_function_and_dashboard() {
+    let t = template();
+    let outputs = at(&t, &["Outputs"]);
+    for name in [
+        "TopicArn",
+        "DeadLetterQueueUrl",
+        "FunctionName",
+        "DashboardUrl",
+    ] {
+        assert!(outputs.get(name).is_some(), "output {name} is missing");
+    }
+    let retention = at(
+        &t,
+        &["Resources", "LogGroup", "Properties", "RetentionInDays"],
+    );
+    assert!(refers_to(retention, "!Ref", "LogRetentionDays"));
+}
