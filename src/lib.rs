@@ -16,5 +16,6 @@ pub mod message; // record -> Slack payload (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS events and records, raw JSON kept verbatim
+pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod webhook; // the secret URL and its non-secret id

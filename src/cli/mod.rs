@@ -1,6 +1,7 @@
-//! The command-line tool: `send` (and later `redrive`). Errors become `anyhow`
+//! The command-line tool: `send` and `redrive`. Errors become `anyhow`
 //! here, at the edge, and the exit code tells what happened.
 
+mod redrive;
 mod send;
 
 use std::process::ExitCode;
@@ -31,6 +32,14 @@ enum Command {
     /// else to a JSON-lines file. Exit code: 0 all posted, 1 some dead-lettered,
     /// 2 error (bad input, configuration, or dead letters not stored).
     Send(send::SendArgs),
+    /// Post dead letters again, from the SQS dead-letter queue or the local file.
+    ///
+    /// Reads envelopes, Lambda's failure records and bare SNS events; posts
+    /// them through the same limiter and retries as the function; deletes a
+    /// message only when every record in it posted. Exit code: 0 nothing left,
+    /// 1 something left (failed again, skipped, or a dry run), 2 error,
+    /// 130 stopped by Ctrl-C.
+    Redrive(redrive::RedriveArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -38,6 +47,7 @@ pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Send(args) => send::run(args).await,
+        Command::Redrive(args) => redrive::run(args).await,
     };
     match result {
         Ok(code) => ExitCode::from(code),

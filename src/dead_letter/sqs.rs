@@ -53,12 +53,7 @@ impl SqsDeadLetter {
 
     /// The SQS client, built on first use from the standard AWS configuration.
     pub async fn client(&self) -> &Client {
-        self.client
-            .get_or_init(|| async {
-                let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                Client::new(&config)
-            })
-            .await
+        self.client.get_or_init(default_client).await
     }
 
     /// Sends one batch; returns the indices (into `batch`) that failed, with
@@ -118,6 +113,13 @@ impl SqsDeadLetter {
             }
         }
     }
+}
+
+/// An SQS client from the standard AWS configuration (environment, profile,
+/// container or instance credentials; `AWS_ENDPOINT_URL_SQS` for local tests).
+pub async fn default_client() -> Client {
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    Client::new(&config)
 }
 
 /// Groups message sizes into batches of at most [`MAX_BATCH_ENTRIES`] entries

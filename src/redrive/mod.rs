@@ -1,0 +1,255 @@
+//! Redrive: post dead letters again through the same delivery as the function,
+//! and remove a message from its source only once every record in it posted.
+//!
+//! A message that fails again stays where it is, unchanged (the SQS adapter
+//! makes it visible again at the end of the run). We do not rewrite it with the
+//! new reason: the queue lets only the function send to it, and a rewrite is a
+//! send plus a delete, which is not atomic; the new reason is reported instead.
+
+pub mod body;
+pub mod file;
+pub mod sqs;
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::time::{Duration, Instant};
+
+use crate::config::Overrides;
+use crate::delivery::policy::Failure;
+use crate::delivery::{Delivery, Post};
+use crate::pipeline;
+use crate::webhook::Webhook;
+
+/// A message read from a dead-letter source.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Stable id within the source (SQS MessageId, or the file's line number).
+    pub id: String,
+    /// The body as stored.
+    pub body: String,
+}
+
+/// A source of dead letters could not be read or changed. Retryable: nothing
+/// was deleted that was not posted.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SourceError(pub String);
+
+/// Where dead letters are read from and removed.
+pub trait Source {
+    /// Up to `max` messages not handed out before; empty when none is left.
+    fn receive(&mut self, max: usize) -> impl Future<Output = Result<Vec<Message>, SourceError>>;
+    /// Removes a message whose records were all posted.
+    fn delete(&mut self, id: &str) -> impl Future<Output = Result<(), SourceError>>;
+    /// Gives back every message handed out and not deleted (visible again in
+    /// SQS; kept in the file). Called once, at the end.
+    fn release(&mut self) -> impl Future<Output = Result<(), SourceError>>;
+    /// Messages the source holds, when it can tell (for progress).
+    fn approximate_len(&mut self) -> impl Future<Output = Option<u64>>;
+}
+
+/// What happened to one message.
+#[derive(Debug, Clone)]
+pub enum Report {
+    /// Every record posted; the message was deleted.
+    Redriven {
+        /// Message id.
+        id: String,
+        /// Records posted.
+        records: usize,
+    },
+    /// Some record failed again; the message stays.
+    FailedAgain {
+        /// Message id.
+        id: String,
+        /// (SNS message id, failure) of each record that failed.
+        failures: Vec<(String, Failure)>,
+        /// Records of this message that did post (they will post again on the next redrive).
+        posted: usize,
+    },
+    /// Not a known shape; left alone.
+    Skipped {
+        /// Message id.
+        id: String,
+        /// Why it is not redriven.
+        why: String,
+    },
+    /// Dry run: the Slack payloads that would be posted.
+    WouldPost {
+        /// Message id.
+        id: String,
+        /// One JSON payload per record (or why a record cannot be posted).
+        payloads: Vec<Result<String, String>>,
+    },
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Messages read.
+    pub messages: usize,
+    /// Messages whose records all posted (deleted).
+    pub redriven: usize,
+    /// Messages with a record that failed again (kept).
+    pub failed_again: usize,
+    /// Messages of unknown shape (kept).
+    pub skipped: usize,
+    /// Messages shown by a dry run (kept).
+    pub dry_run: usize,
+    /// Records posted.
+    pub records_posted: usize,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+}
+
+impl Totals {
+    /// Whether anything that was read is still in the source.
+    pub fn anything_left(&self) -> bool {
+        self.failed_again + self.skipped + self.dry_run > 0 || self.interrupted
+    }
+}
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Stop after this many messages.
+    pub max_messages: Option<usize>,
+    /// Messages read at a time (1 to 10).
+    pub batch: usize,
+    /// Show what would be posted; post and delete nothing.
+    pub dry_run: bool,
+    /// Channel, username and icon overrides.
+    pub overrides: Overrides,
+    /// Longest message field.
+    pub max_message_chars: usize,
+}
+
+/// Redrives `source` to `webhook` (`None` only in a dry run) until the source is
+/// empty, `max_messages` were read, or `stop` is set. Posts in flight when
+/// `stop` is set finish; messages not fully posted are never deleted.
+pub async fn run<S: Source, P: Post>(
+    source: &mut S,
+    delivery: &Delivery<P>,
+    webhook: Option<&Webhook>,
+    options: &Options,
+    stop: &AtomicBool,
+    mut report: impl FnMut(&Report),
+) -> Result<Totals, SourceError> {
+    let mut totals = Totals::default();
+    let result = drain(source, delivery, webhook, options, stop, &mut totals, &mut report).await;
+    // Give back what was not deleted even when reading failed half-way.
+    let released = source.release().await;
+    result?;
+    released?;
+    Ok(totals)
+}
+
+async fn drain<S: Source, P: Post>(
+    source: &mut S,
+    delivery: &Delivery<P>,
+    webhook: Option<&Webhook>,
+    options: &Options,
+    stop: &AtomicBool,
+    totals: &mut Totals,
+    report: &mut impl FnMut(&Report),
+) -> Result<(), SourceError> {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            totals.interrupted = true;
+            return Ok(());
+        }
+        let room = options.max_messages.map_or(usize::MAX, |m| m.saturating_sub(totals.messages));
+        if room == 0 {
+            return Ok(());
+        }
+        let batch = source.receive(options.batch.min(room)).await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        totals.messages += batch.len();
+        handle_batch(source, delivery, webhook, options, &batch, totals, report).await?;
+    }
+}
+
+async fn handle_batch<S: Source, P: Post>(
+    source: &mut S,
+    delivery: &Delivery<P>,
+    webhook: Option<&Webhook>,
+    options: &Options,
+    batch: &[Message],
+    totals: &mut Totals,
+    report: &mut impl FnMut(&Report),
+) -> Result<(), SourceError> {
+    // Parse every message, then deliver all their records in one go so the
+    // limiter and the concurrency serve the whole batch.
+    let mut parsed = Vec::new();
+    for message in batch {
+        match body::parse(&message.body) {
+            Ok(p) => parsed.push((message, p.records)),
+            Err(why) => {
+                totals.skipped += 1;
+                report(&Report::Skipped {
+                    id: message.id.clone(),
+                    why,
+                });
+            }
+        }
+    }
+    let webhook = match (webhook, options.dry_run) {
+        (Some(w), false) => w,
+        _ => {
+            for (message, records) in &parsed {
+                totals.dry_run += 1;
+                report(&Report::WouldPost {
+                    id: message.id.clone(),
+                    payloads: preview(records, options),
+                });
+            }
+            return Ok(());
+        }
+    };
+    let records: Vec<_> = parsed.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
+    let jobs = pipeline::prepare(&records, &options.overrides, options.max_message_chars);
+    // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
+    let outcomes = delivery.deliver(webhook, &jobs, Instant::now() + Duration::from_secs(86_400)).await;
+    let mut next = 0;
+    for (message, records) in &parsed {
+        let mine = &outcomes[next..next + records.len()];
+        next += records.len();
+        let posted = mine.iter().filter(|o| o.result.is_ok()).count();
+        totals.records_posted += posted;
+        let failures: Vec<(String, Failure)> = records
+            .iter()
+            .zip(mine)
+            .filter_map(|(r, o)| o.result.clone().err().map(|f| (r.message_id().to_string(), f)))
+            .collect();
+        if failures.is_empty() {
+            source.delete(&message.id).await?;
+            totals.redriven += 1;
+            report(&Report::Redriven {
+                id: message.id.clone(),
+                records: records.len(),
+            });
+        } else {
+            totals.failed_again += 1;
+            report(&Report::FailedAgain {
+                id: message.id.clone(),
+                failures,
+                posted,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn preview(records: &[crate::record::Record], options: &Options) -> Vec<Result<String, String>> {
+    pipeline::prepare(records, &options.overrides, options.max_message_chars)
+        .into_iter()
+        .map(|job| {
+            job.body
+                .map(|b| String::from_utf8(b).expect("JSON is UTF-8"))
+                .map_err(|f| f.detail)
+        })
+        .collect()
+}
