@@ -65,10 +65,15 @@ pub struct RedriveArgs {
 pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     let mut config = Config::from_env(Mode::Cli)?;
     if let Some(url) = &args.webhook_url {
-        config.webhook = Some(Webhook::parse(url).map_err(|e| anyhow::anyhow!("--webhook-url is invalid: {e}"))?);
+        config.webhook = Some(
+            Webhook::parse(url).map_err(|e| anyhow::anyhow!("--webhook-url is invalid: {e}"))?,
+        );
     }
     if let Some(r) = args.rate_per_second {
-        anyhow::ensure!(r.is_finite() && r > 0.0, "--rate-per-second must be a positive number");
+        anyhow::ensure!(
+            r.is_finite() && r > 0.0,
+            "--rate-per-second must be a positive number"
+        );
         config.delivery.rate_per_second = r;
     }
     if let Some(b) = args.rate_burst {
@@ -80,7 +85,9 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         config.delivery.max_attempts = n;
     }
     if config.webhook.is_none() && !args.dry_run {
-        anyhow::bail!("no webhook to post to: set WEBHOOK_URL or pass --webhook-url (or use --dry-run)");
+        anyhow::bail!(
+            "no webhook to post to: set WEBHOOK_URL or pass --webhook-url (or use --dry-run)"
+        );
     }
     let options = Options {
         max_messages: args.max,
@@ -115,8 +122,16 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         totals.records_posted,
         totals.failed_again,
         totals.skipped,
-        if args.dry_run { "; dry run: nothing posted or deleted" } else { "" },
-        if totals.interrupted { "; interrupted" } else { "" },
+        if args.dry_run {
+            "; dry run: nothing posted or deleted"
+        } else {
+            ""
+        },
+        if totals.interrupted {
+            "; interrupted"
+        } else {
+            ""
+        },
     );
     Ok(if totals.interrupted {
         EXIT_INTERRUPTED
@@ -155,7 +170,9 @@ async fn drive<S: Source>(
             Report::Skipped { .. } => skipped += 1,
             Report::WouldPost { .. } => {}
         }
-        bar.set_message(format!("redriven {posted}, failed again {failed}, skipped {skipped}"));
+        bar.set_message(format!(
+            "redriven {posted}, failed again {failed}, skipped {skipped}"
+        ));
     })
     .await;
     ctrl_c.abort();
@@ -168,7 +185,11 @@ async fn watch_ctrl_c(stop: Arc<AtomicBool>, bar: ProgressBar) {
         return;
     }
     stop.store(true, Ordering::Relaxed);
-    bar.suspend(|| eprintln!("stopping: posts in flight finish, nothing unposted is deleted (Ctrl-C again quits now)"));
+    bar.suspend(|| {
+        eprintln!(
+            "stopping: posts in flight finish, nothing unposted is deleted (Ctrl-C again quits now)"
+        )
+    });
     if tokio::signal::ctrl_c().await.is_ok() {
         // Messages held now reappear after their visibility timeout: still nothing lost.
         std::process::exit(i32::from(EXIT_INTERRUPTED));
@@ -178,7 +199,11 @@ async fn watch_ctrl_c(stop: Arc<AtomicBool>, bar: ProgressBar) {
 fn print_report(report: &Report) {
     match report {
         Report::Redriven { .. } => {}
-        Report::FailedAgain { id, failures, posted } => {
+        Report::FailedAgain {
+            id,
+            failures,
+            posted,
+        } => {
             for (message_id, f) in failures {
                 eprintln!(
                     "{id}: record {message_id} failed again ({}): {}; kept",
@@ -186,7 +211,9 @@ fn print_report(report: &Report) {
                 );
             }
             if *posted > 0 {
-                eprintln!("{id}: {posted} other record(s) of it posted and will post again on the next redrive");
+                eprintln!(
+                    "{id}: {posted} other record(s) of it posted and will post again on the next redrive"
+                );
             }
         }
         Report::Skipped { id, why } => eprintln!("{id}: skipped, left in place: {why}"),

@@ -52,8 +52,9 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
         });
     }
     if let (Some(payload), Some(_)) = (probe.request_payload, &probe.request_context) {
-        let records = record::parse_event(payload.get())
-            .map_err(|e| format!("a Lambda failure record whose requestPayload is not usable: {e}"))?;
+        let records = record::parse_event(payload.get()).map_err(|e| {
+            format!("a Lambda failure record whose requestPayload is not usable: {e}")
+        })?;
         return Ok(Parsed {
             shape: Shape::LambdaFailure,
             records,
@@ -77,7 +78,9 @@ mod tests {
 
     #[test]
     fn reads_an_envelope() {
-        let body = format!(r#"{{"record":{RECORD},"reason":"deadline","status":null,"detail":"d","attempts":0}}"#);
+        let body = format!(
+            r#"{{"record":{RECORD},"reason":"deadline","status":null,"detail":"d","attempts":0}}"#
+        );
         let p = parse(&body).unwrap();
         assert_eq!(p.shape, Shape::Envelope);
         assert_eq!(p.records.len(), 1);
@@ -96,7 +99,10 @@ mod tests {
     #[test]
     fn reads_a_bare_sns_event() {
         let p = parse(&format!(r#"{{"Records":[{RECORD}]}}"#)).unwrap();
-        assert_eq!((p.shape, p.records[0].message_id()), (Shape::SnsEvent, "m1"));
+        assert_eq!(
+            (p.shape, p.records[0].message_id()),
+            (Shape::SnsEvent, "m1")
+        );
     }
 
     #[test]
@@ -106,7 +112,10 @@ mod tests {
             ("[1]", "not a JSON object"),
             (r#"{"hello":"world"}"#, "neither"),
             (r#"{"Records":[]}"#, "empty"),
-            (r#"{"requestContext":{},"requestPayload":{"detail":1}}"#, "requestPayload"),
+            (
+                r#"{"requestContext":{},"requestPayload":{"detail":1}}"#,
+                "requestPayload",
+            ),
         ] {
             let err = parse(body).unwrap_err();
             assert!(err.contains(needle), "{body}: {err}");

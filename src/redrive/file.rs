@@ -78,6 +78,9 @@ impl Source for FileSource {
     }
 
     async fn approximate_len(&mut self) -> Option<u64> {
-        Some(self.lines.iter().filter(|l| !l.trim().is_empty()).count() as u64)
+        let left = (0..self.lines.len())
+            .filter(|i| !self.deleted.contains(i) && !self.lines[*i].trim().is_empty())
+            .count();
+        Some(left as u64)
     }
 }

@@ -101,12 +101,16 @@ pub struct Totals {
     pub records_posted: usize,
     /// True when Ctrl-C stopped the run early.
     pub interrupted: bool,
+    /// True when `--max` stopped the run while the source still held messages.
+    pub more_in_source: bool,
 }
 
 impl Totals {
     /// Whether anything that was read is still in the source.
     pub fn anything_left(&self) -> bool {
-        self.failed_again + self.skipped + self.dry_run > 0 || self.interrupted
+        self.failed_again + self.skipped + self.dry_run > 0
+            || self.interrupted
+            || self.more_in_source
     }
 }
 
@@ -137,11 +141,26 @@ pub async fn run<S: Source, P: Post>(
     mut report: impl FnMut(&Report),
 ) -> Result<Totals, SourceError> {
     let mut totals = Totals::default();
-    let result = drain(source, delivery, webhook, options, stop, &mut totals, &mut report).await;
+    let result = drain(
+        source,
+        delivery,
+        webhook,
+        options,
+        stop,
+        &mut totals,
+        &mut report,
+    )
+    .await;
     // Give back what was not deleted even when reading failed half-way.
     let released = source.release().await;
     result?;
     released?;
+    if options
+        .max_messages
+        .is_some_and(|max| totals.messages >= max)
+    {
+        totals.more_in_source = source.approximate_len().await != Some(0);
+    }
     Ok(totals)
 }
 
@@ -159,7 +178,9 @@ async fn drain<S: Source, P: Post>(
             totals.interrupted = true;
             return Ok(());
         }
-        let room = options.max_messages.map_or(usize::MAX, |m| m.saturating_sub(totals.messages));
+        let room = options
+            .max_messages
+            .map_or(usize::MAX, |m| m.saturating_sub(totals.messages));
         if room == 0 {
             return Ok(());
         }
@@ -212,7 +233,9 @@ async fn handle_batch<S: Source, P: Post>(
     let records: Vec<_> = parsed.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
     let jobs = pipeline::prepare(&records, &options.overrides, options.max_message_chars);
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
-    let outcomes = delivery.deliver(webhook, &jobs, Instant::now() + Duration::from_secs(86_400)).await;
+    let outcomes = delivery
+        .deliver(webhook, &jobs, Instant::now() + Duration::from_secs(86_400))
+        .await;
     let mut next = 0;
     for (message, records) in &parsed {
         let mine = &outcomes[next..next + records.len()];
@@ -222,7 +245,12 @@ async fn handle_batch<S: Source, P: Post>(
         let failures: Vec<(String, Failure)> = records
             .iter()
             .zip(mine)
-            .filter_map(|(r, o)| o.result.clone().err().map(|f| (r.message_id().to_string(), f)))
+            .filter_map(|(r, o)| {
+                o.result
+                    .clone()
+                    .err()
+                    .map(|f| (r.message_id().to_string(), f))
+            })
             .collect();
         if failures.is_empty() {
             source.delete(&message.id).await?;

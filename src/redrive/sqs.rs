@@ -23,7 +23,12 @@ pub struct SqsSource {
 impl SqsSource {
     /// Reads `queue_url`, long-polling `wait` per receive, keeping received
     /// messages invisible to others for `visibility` while the run lasts.
-    pub fn new(client: Client, queue_url: impl Into<String>, wait: Duration, visibility: Duration) -> Self {
+    pub fn new(
+        client: Client,
+        queue_url: impl Into<String>,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
@@ -57,7 +62,10 @@ impl Source for SqsSource {
             };
             // A message seen before came back (its visibility ran out): keep its
             // newest handle so it can still be released, but do not post it twice.
-            let seen = self.held.insert(id.to_string(), handle.to_string()).is_some();
+            let seen = self
+                .held
+                .insert(id.to_string(), handle.to_string())
+                .is_some();
             if !seen {
                 fresh.push(Message {
                     id: id.to_string(),

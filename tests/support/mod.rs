@@ -116,6 +116,17 @@ impl Moto {
             .to_string()
     }
 
+    /// Sends one message body to the queue.
+    pub async fn send(&self, queue_url: &str, body: &str) {
+        self.sqs()
+            .send_message()
+            .queue_url(queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send_message");
+    }
+
     /// Receives (and deletes) every message in the queue: (body, reason attribute).
     pub async fn drain(&self, queue_url: &str) -> Vec<(String, Option<String>)> {
         let sqs = self.sqs();
