@@ -275,7 +275,7 @@ async fn ctrl_c_lets_posts_in_flight_finish_and_deletes_nothing_unposted() {
         )
         .mount(&slow)
         .await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
         .args([
             "redrive",
             "--queue-url",
