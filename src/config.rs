@@ -182,8 +182,12 @@ impl Config {
         }
         let defaults = DeliverySettings::default();
         let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
-        if !(rate_per_second.is_finite() && rate_per_second > 0.0 && rate_per_second <= 1000.0) {
-            return Err(invalid("RATE_PER_SECOND", "expected a number in (0, 1000]"));
+        if !(rate_per_second.is_finite() && rate_per_second > 0.0 && rate_per_second <= 1_000_000.0)
+        {
+            return Err(invalid(
+                "RATE_PER_SECOND",
+                "expected a number in (0, 1000000]",
+            ));
         }
         let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1)?;
         let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1)?;
@@ -192,7 +196,7 @@ impl Config {
         }
         let delivery = DeliverySettings {
             rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1000)?,
+            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1_000_000)?,
             max_attempts: parse_int(&get, "MAX_ATTEMPTS", defaults.max_attempts, 1, 100)?,
             attempt_timeout: millis(&get, "ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout, 1)?,
             retry_base,

@@ -12,6 +12,7 @@ use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const WAIT: Duration = Duration::from_secs(60);
+const BIN: &str = env!("CARGO_BIN_EXE_sns-to-slack");
 
 async fn slack(answer: ResponseTemplate) -> MockServer {
     let server = MockServer::start().await;
@@ -44,7 +45,7 @@ async fn a_good_event_is_posted_and_summarised() {
     let queue = moto.queue("e2e-ok").await;
     let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let runtime = RuntimeApi::start(vec![invocation(fixture("sns-batch-25.json"), WAIT)]).await;
-    let function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
     let answers = runtime.wait_for(1, WAIT).await;
     assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
     assert_eq!(answers[0].body["posted"], 25);
@@ -81,7 +82,7 @@ async fn a_slow_slack_is_dead_lettered_before_the_deadline() {
     let mut vars = env(&moto, &slack, &queue);
     vars.push(("DEADLINE_MARGIN_MS", "1500".into()));
     let started = SystemTime::now();
-    let function = Function::start(&runtime, &vars);
+    let function = Function::start(BIN, &runtime, &vars);
     let answers = runtime.wait_for(1, WAIT).await;
     let answered_after = answers[0].at.duration_since(started).unwrap();
     assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
@@ -107,7 +108,7 @@ async fn a_malformed_event_fails_and_the_next_one_is_served() {
         invocation(fixture("sns-plain.json"), WAIT),
     ])
     .await;
-    let mut function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let mut function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
     let answers = runtime.wait_for(2, WAIT).await;
     let by_id = |id: &str| answers.iter().find(|a| a.request_id == id).unwrap().clone();
     let bad = by_id("req-1");
@@ -133,7 +134,7 @@ async fn an_unreachable_dead_letter_queue_fails_the_invocation_for_a_retry() {
     let mut vars = env(&moto, &slack, &missing);
     vars.push(("MAX_ATTEMPTS", "2".into()));
     vars.push(("RETRY_BASE_MS", "10".into()));
-    let function = Function::start(&runtime, &vars);
+    let function = Function::start(BIN, &runtime, &vars);
     let answers = runtime.wait_for(1, WAIT).await;
     assert!(!answers[0].ok, "{:?}", answers[0]);
     assert_eq!(answers[0].body["errorType"], "Retryable");
@@ -156,7 +157,7 @@ async fn an_emulator_deadline_in_1970_uses_the_default_budget() {
         deadline_in: None,
     }])
     .await;
-    let function = Function::start(&runtime, &env(&moto, &slack, &queue));
+    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
     let answers = runtime.wait_for(1, WAIT).await;
     assert!(answers[0].ok, "{:?}", answers[0]);
     assert_eq!(answers[0].body["posted"], 1);
@@ -170,7 +171,7 @@ async fn an_emulator_deadline_in_1970_uses_the_default_budget() {
 #[tokio::test]
 async fn missing_configuration_stops_the_process_naming_the_variable() {
     let runtime = RuntimeApi::start(vec![]).await;
-    let mut function = Function::start(&runtime, &[]);
+    let mut function = Function::start(BIN, &runtime, &[]);
     support::eventually(WAIT, "the process to exit", async || {
         (!function.is_running()).then_some(())
     })

@@ -329,12 +329,12 @@ pub struct Function {
 }
 
 impl Function {
-    /// Starts the built binary against `runtime` with `env` added.
-    pub fn start(runtime: &RuntimeApi, env: &[(&str, String)]) -> Self {
+    /// Starts `bin` (the built function) against `runtime` with `env` added.
+    pub fn start(bin: &str, runtime: &RuntimeApi, env: &[(&str, String)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("output.log");
         let log = std::fs::File::create(&output).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+        let mut cmd = Command::new(bin);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", runtime.address())

@@ -1,0 +1,396 @@
+//! The benchmark: our speed against Slack's limits and Lambda's, measured on
+//! this machine with real processes and loopback servers.
+//!
+//! `scripts/bench` builds the release binaries and runs this; `--quick` runs a
+//! few iterations only, to prove the benchmark still works (CI). It prints the
+//! table with the machine's facts and, unless `--quick`, writes BENCHMARKS.md.
+//!
+//! | figure | how |
+//! |---|---|
+//! | cold init | exec -> first `GET /runtime/invocation/next`, median of N starts, interleaved with `hello_lambda` |
+//! | delivery span | 100 records at 20/s, burst 1, to a sink that answers at once: first post -> last post |
+//! | pipeline CPU | 2,000 records, limiter wide open, INFO logs: user+sys CPU of the process / records |
+//! | peak memory | the same run's peak RSS (`wait4`'s `ru_maxrss`) |
+//! | deploy size | `cargo lambda build --release --arm64` bootstrap, when built |
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{Invocation, RuntimeApi};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+struct Settings {
+    starts: usize,
+    span_records: usize,
+    span_rate: f64,
+    cpu_records: usize,
+    write_report: bool,
+}
+
+#[derive(Default)]
+struct Results {
+    ours_init: Duration,
+    hello_init: Duration,
+    starts: usize,
+    span: Duration,
+    span_expected: Duration,
+    span_records: usize,
+    span_rate: f64,
+    cpu_records: usize,
+    cpu: Duration,
+    peak_rss_kb: i64,
+    deploy_size: Option<u64>,
+}
+
+#[tokio::main]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let settings = if quick {
+        Settings {
+            starts: 3,
+            span_records: 11,
+            span_rate: 20.0,
+            cpu_records: 200,
+            write_report: false,
+        }
+    } else {
+        Settings {
+            starts: 21,
+            span_records: 100,
+            span_rate: 20.0,
+            cpu_records: 2000,
+            write_report: true,
+        }
+    };
+    let dir = binaries_dir();
+    let ours = dir.join("sns-to-slack");
+    let hello = dir.join("examples").join("hello_lambda");
+    for bin in [&ours, &hello] {
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/bench (it builds it)",
+            bin.display()
+        );
+    }
+    let profile = dir.file_name().unwrap().to_string_lossy().to_string();
+    eprintln!("benchmarking the {profile} binaries in {}", dir.display());
+
+    let mut r = Results::default();
+    eprintln!(
+        "cold init: {} starts of each binary, interleaved",
+        settings.starts
+    );
+    cold_init(&ours, &hello, settings.starts, &mut r);
+    eprintln!(
+        "delivery span: {} records at {}/s",
+        settings.span_records, settings.span_rate
+    );
+    delivery_span(&ours, settings.span_records, settings.span_rate, &mut r).await;
+    eprintln!("pipeline CPU and memory: {} records", settings.cpu_records);
+    pipeline_cpu(&ours, settings.cpu_records, &mut r).await;
+    r.deploy_size = std::fs::metadata(dir.join("../lambda/sns-to-slack/bootstrap"))
+        .ok()
+        .map(|m| m.len());
+
+    let report = report(&r, &profile);
+    println!("{report}");
+    if settings.write_report {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+        std::fs::write(&path, &report).unwrap();
+        eprintln!("wrote {}", path.display());
+    }
+}
+
+/// `target/<profile>`, from where this example runs.
+fn binaries_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+fn lambda_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_LAMBDA_FUNCTION_NAME", "bench".into()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "bench".into()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        // Never used: every post succeeds. Port 9 (discard) would refuse.
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "http://127.0.0.1:9/123456789012/unused".into(),
+        ),
+    ]
+}
+
+/// Exec -> the request line of the first `GET .../invocation/next`.
+fn time_to_first_next(bin: &Path) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .env_clear()
+        .envs(lambda_env())
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env(
+            "WEBHOOK_URL",
+            "https://hooks.slack.com/services/T0/B0/bench",
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        line.starts_with("GET /2018-06-01/runtime/invocation/next"),
+        "{line}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn cold_init(ours: &Path, hello: &Path, starts: usize, r: &mut Results) {
+    // One warm-up each so both binaries are in the page cache.
+    time_to_first_next(ours);
+    time_to_first_next(hello);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..starts {
+        b.push(time_to_first_next(hello));
+        a.push(time_to_first_next(ours));
+    }
+    r.ours_init = median(a);
+    r.hello_init = median(b);
+    r.starts = starts;
+}
+
+/// A Slack that answers `ok` at once and notes when each post arrived.
+#[derive(Clone, Default)]
+struct Sink(Arc<Mutex<Vec<Instant>>>);
+
+impl Respond for Sink {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        self.0.lock().unwrap().push(Instant::now());
+        ResponseTemplate::new(200).set_body_string("ok")
+    }
+}
+
+async fn sink() -> (MockServer, Sink) {
+    let server = MockServer::start().await;
+    let sink = Sink::default();
+    Mock::given(method("POST"))
+        .respond_with(sink.clone())
+        .mount(&server)
+        .await;
+    (server, sink)
+}
+
+/// An SNS event of `n` distinct records, from the 25-record fixture.
+fn event(n: usize) -> String {
+    let fixture: Value = serde_json::from_str(&support::fixture("sns-batch-25.json")).unwrap();
+    let template = fixture["Records"][0].clone();
+    let records: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut r = template.clone();
+            r["Sns"]["MessageId"] = json!(format!("bench-{i:05}"));
+            r["Sns"]["Message"] = json!(format!(
+                "bench message {i}: disk usage above 90% on i-0abc{i:05}"
+            ));
+            r
+        })
+        .collect();
+    json!({ "Records": records }).to_string()
+}
+
+/// Runs one invocation of `n` records in our binary; returns the child's
+/// CPU time and peak RSS (KiB) as `wait4` reports them.
+async fn one_invocation(
+    ours: &Path,
+    n: usize,
+    extra_env: &[(&str, String)],
+    slack: &MockServer,
+) -> (Duration, i64) {
+    let runtime = RuntimeApi::start(vec![Invocation {
+        payload: event(n),
+        deadline_in: Some(Duration::from_secs(600)),
+    }])
+    .await;
+    let child = Command::new(ours)
+        .env_clear()
+        .envs(lambda_env())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
+        .env(
+            "WEBHOOK_URL",
+            format!("{}/services/T0/B0/bench", slack.uri()),
+        )
+        .env("AWS_LAMBDA_LOG_LEVEL", "info")
+        .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let answers = support::eventually(
+        Duration::from_secs(600),
+        "the invocation's answer",
+        async || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!(
+                    "the function exited ({status}) before answering; is the binary up to date?"
+                );
+            }
+            let answers = runtime.answers().await;
+            (!answers.is_empty()).then_some(answers)
+        },
+    )
+    .await;
+    assert!(answers[0].ok, "{:?}", answers[0]);
+    assert_eq!(answers[0].body["posted"], n, "{:?}", answers[0]);
+    reap(child)
+}
+
+/// Kills the child and returns (user + sys CPU, peak RSS in KiB) from `wait4`.
+fn reap(mut child: std::process::Child) -> (Duration, i64) {
+    let pid = child.id() as libc::pid_t;
+    let _ = child.kill();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our child, not yet reaped; both pointers are valid.
+    let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(got, pid, "wait4 failed");
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_maxrss)
+}
+
+async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {
+    let (slack, sink) = sink().await;
+    let env = [
+        ("RATE_PER_SECOND", rate.to_string()),
+        ("RATE_BURST", "1".to_string()),
+    ];
+    one_invocation(ours, n, &env, &slack).await;
+    let times = sink.0.lock().unwrap().clone();
+    assert_eq!(times.len(), n);
+    r.span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
+    r.span_expected = Duration::from_secs_f64((n - 1) as f64 / rate);
+    r.span_records = n;
+    r.span_rate = rate;
+}
+
+async fn pipeline_cpu(ours: &Path, n: usize, r: &mut Results) {
+    let (slack, _sink) = sink().await;
+    let env = [
+        ("RATE_PER_SECOND", "1000000".to_string()),
+        ("RATE_BURST", "1000000".to_string()),
+    ];
+    let (cpu, rss) = one_invocation(ours, n, &env, &slack).await;
+    r.cpu = cpu;
+    r.peak_rss_kb = rss;
+    r.cpu_records = n;
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    let rustc = Command::new("rustc")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpu}, {cores} cores, {:.1} GiB, Linux {}, {rustc}",
+        mem as f64 / 1048576.0,
+        kernel.trim()
+    )
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn report(r: &Results, profile: &str) -> String {
+    let ratio = r.ours_init.as_secs_f64() / r.hello_init.as_secs_f64();
+    let span_dev = (r.span.as_secs_f64() - r.span_expected.as_secs_f64())
+        / r.span_expected.as_secs_f64()
+        * 100.0;
+    let us_per_record = r.cpu.as_secs_f64() * 1e6 / r.cpu_records as f64;
+    let rss_mb = r.peak_rss_kb as f64 / 1024.0;
+    let size = match r.deploy_size {
+        Some(b) => format!("{:.2} MB", b as f64 / 1e6),
+        None => "not built (run scripts/bench without --quick)".into(),
+    };
+    let size_ok = r.deploy_size.map(|b| b <= 8_000_000);
+    format!(
+        "# Benchmarks\n\n\
+         Measured by `scripts/bench` ({profile} binaries) on: {machine}.\n\n\
+         | figure | measured | target | |\n|---|---|---|---|\n\
+         | cold init (exec -> first `/next`, median of {starts}) | {ours:.2} ms vs hello-world {hello:.2} ms = {ratio:.2}x | <= 1.5x | {v1} |\n\
+         | delivery span ({n} records, {rate}/s, burst 1) | {span:.3} s vs (N-1)/r = {exp:.3} s ({dev:+.2} %) | within 2 % | {v2} |\n\
+         | pipeline CPU ({cpu_n} records, limiter open, INFO logs) | {cpu_ms:.1} ms = {us:.1} us/record | <= 20 us/record | {v3} |\n\
+         | peak memory (same run) | {rss:.1} MB | <= 20 MB | {v4} |\n\
+         | deploy size (`cargo lambda build --release --arm64`) | {size} | <= 8 MB | {v5} |\n",
+        machine = machine(),
+        starts = r.starts,
+        ours = r.ours_init.as_secs_f64() * 1e3,
+        hello = r.hello_init.as_secs_f64() * 1e3,
+        v1 = verdict(ratio <= 1.5),
+        n = r.span_records,
+        rate = r.span_rate,
+        span = r.span.as_secs_f64(),
+        exp = r.span_expected.as_secs_f64(),
+        dev = span_dev,
+        v2 = verdict(span_dev.abs() <= 2.0),
+        cpu_n = r.cpu_records,
+        cpu_ms = r.cpu.as_secs_f64() * 1e3,
+        us = us_per_record,
+        v3 = verdict(us_per_record <= 20.0),
+        rss = rss_mb,
+        v4 = verdict(rss_mb <= 20.0),
+        v5 = size_ok.map_or("-", verdict),
+    )
+}
