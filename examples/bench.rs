@@ -85,16 +85,20 @@ async fn main() {
     eprintln!("benchmarking the {profile} binaries in {}", dir.display());
 
     let mut r = Results::default();
-    eprintln!(
-        "cold init: {} starts of each binary, interleaved",
-        settings.starts
-    );
-    cold_init(&ours, &hello, settings.starts, &mut r);
-    eprintln!(
-        "delivery span: {} records at {}/s",
-        settings.span_records, settings.span_rate
-    );
-    delivery_span(&ours, settings.span_records, settings.span_rate, &mut r).await;
+    // BENCH_ONLY=cpu runs the CPU and memory stage alone (for profiling).
+    let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu");
+    if !only_cpu {
+        eprintln!(
+            "cold init: {} starts of each binary, interleaved",
+            settings.starts
+        );
+        cold_init(&ours, &hello, settings.starts, &mut r);
+        eprintln!(
+            "delivery span: {} records at {}/s",
+            settings.span_records, settings.span_rate
+        );
+        delivery_span(&ours, settings.span_records, settings.span_rate, &mut r).await;
+    }
     eprintln!("pipeline CPU and memory: {} records", settings.cpu_records);
     pipeline_cpu(&ours, settings.cpu_records, &mut r).await;
     r.deploy_size = std::fs::metadata(dir.join("../lambda/sns-to-slack/bootstrap"))
@@ -103,7 +107,7 @@ async fn main() {
 
     let report = report(&r, &profile);
     println!("{report}");
-    if settings.write_report {
+    if settings.write_report && !only_cpu {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
         std::fs::write(&path, &report).unwrap();
         eprintln!("wrote {}", path.display());
@@ -234,8 +238,24 @@ async fn one_invocation(
         deadline_in: Some(Duration::from_secs(600)),
     }])
     .await;
-    let child = Command::new(ours)
+    // BENCH_WRAP="perf record -g -o perf.data --" profiles the function (the
+    // CPU and memory figures are then the wrapper's, not the function's).
+    let wrap: Vec<String> = std::env::var("BENCH_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(ours);
+            c
+        }
+        None => Command::new(ours),
+    };
+    let child = command
         .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(lambda_env())
         .env("AWS_LAMBDA_RUNTIME_API", runtime.address())
         .env(
@@ -244,6 +264,14 @@ async fn one_invocation(
         )
         .env("AWS_LAMBDA_LOG_LEVEL", "info")
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
+        // BENCH_ENV="K=V K=V" adds variables to the function's environment (experiments).
+        .envs(
+            std::env::var("BENCH_ENV")
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -266,13 +294,19 @@ async fn one_invocation(
     .await;
     assert!(answers[0].ok, "{:?}", answers[0]);
     assert_eq!(answers[0].body["posted"], n, "{:?}", answers[0]);
-    reap(child)
+    reap(child, !wrap.is_empty())
 }
 
 /// Kills the child and returns (user + sys CPU, peak RSS in KiB) from `wait4`.
-fn reap(mut child: std::process::Child) -> (Duration, i64) {
+/// A wrapper (perf) gets SIGINT, so that it writes its data before it exits.
+fn reap(mut child: std::process::Child, wrapped: bool) -> (Duration, i64) {
     let pid = child.id() as libc::pid_t;
-    let _ = child.kill();
+    if wrapped {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+    } else {
+        let _ = child.kill();
+    }
     let mut status = 0;
     // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -282,7 +316,14 @@ fn reap(mut child: std::process::Child) -> (Duration, i64) {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };
-    (tv(usage.ru_utime) + tv(usage.ru_stime), usage.ru_maxrss)
+    let (user, sys) = (tv(usage.ru_utime), tv(usage.ru_stime));
+    eprintln!(
+        "  child CPU: user {:.1} ms, sys {:.1} ms; peak RSS {} KiB",
+        user.as_secs_f64() * 1e3,
+        sys.as_secs_f64() * 1e3,
+        usage.ru_maxrss
+    );
+    (user + sys, usage.ru_maxrss)
 }
 
 async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {

@@ -1,7 +1,6 @@
 //! The Lambda handler: invocation -> budget -> pipeline -> JSON summary and
 //! EMF metrics, or an error whose type says whether Lambda's retry can help.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +13,7 @@ use crate::dead_letter::DeadLetter;
 use crate::delivery::Post;
 use crate::metrics;
 use crate::pipeline::{Pipeline, PipelineError, Summary};
+use crate::telemetry;
 
 /// The function: a pipeline plus the deadline settings.
 pub struct Handler<P, D> {
@@ -97,11 +97,12 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
                 "event failed"
             ),
         }
+        telemetry::flush();
         Ok(result?)
     }
 
     /// Prints the invocation's EMF documents on stdout, one per line, where
-    /// CloudWatch Logs turns them into metrics.
+    /// CloudWatch Logs turns them into metrics (through the log buffer).
     fn emit_metrics(&self, summary: &Summary) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -113,9 +114,8 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
             &self.metrics.service,
             now_ms,
         );
-        let mut out = std::io::stdout().lock();
         for doc in docs {
-            let _ = writeln!(out, "{doc}");
+            telemetry::write_line(&doc);
         }
     }
 

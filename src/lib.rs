@@ -18,4 +18,5 @@ pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS events and records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
 pub mod slack; // the webhook HTTP client; errors carry no URL
+pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use sns_to_slack::config::{self, Config, Mode};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     if config::running_in_lambda() {
-        lambda_runtime::tracing::init_default_subscriber();
+        sns_to_slack::telemetry::init_lambda();
         let served = match Config::from_env(Mode::Lambda) {
             Ok(config) => sns_to_slack::lambda::serve(config).await,
             Err(e) => Err(e.into()),
@@ -18,6 +18,6 @@ async fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    sns_to_slack::telemetry::init_cli();
     sns_to_slack::cli::main().await
 }
