@@ -68,7 +68,8 @@ pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usi
             body: match record.notification() {
                 Ok(n) => Ok(
                     serde_json::to_vec(&message::build(n, overrides, max_message_chars))
-                        .expect("a Slack message always serializes"),
+                        .expect("a Slack message always serializes")
+                        .into(),
                 ),
                 Err(why) => Err(Failure {
                     reason: Reason::InvalidRecord,

@@ -57,12 +57,12 @@ impl SlackClient {
 }
 
 impl Post for SlackClient {
-    async fn post(&self, webhook: &Webhook, body: &[u8], timeout: Duration) -> Attempt {
+    async fn post(&self, webhook: &Webhook, body: bytes::Bytes, timeout: Duration) -> Attempt {
         let sent = self
             .http
             .post(webhook.expose_url().clone())
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_vec())
+            .body(body)
             .timeout(timeout)
             .send()
             .await;

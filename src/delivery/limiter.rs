@@ -68,7 +68,9 @@ impl Limiter {
     ) -> Result<(), WouldPassDeadline> {
         loop {
             let slot = self.reserve(webhook, stop_at.checked_sub(room))?;
-            tokio::time::sleep_until(slot).await;
+            if slot > Instant::now() {
+                tokio::time::sleep_until(slot).await;
+            }
             // A 429 that arrived while we slept pauses us too: reserve again.
             if self.paused_at(webhook, Instant::now()).is_none() {
                 return Ok(());

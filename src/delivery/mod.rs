@@ -12,6 +12,7 @@ pub mod policy;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use futures::StreamExt;
 use reqwest_retry::policies::ExponentialBackoff;
 use reqwest_retry::{Jitter, RetryDecision, RetryPolicy};
@@ -30,7 +31,7 @@ pub trait Post: Send + Sync {
     fn post(
         &self,
         webhook: &Webhook,
-        body: &[u8],
+        body: Bytes,
         timeout: Duration,
     ) -> impl Future<Output = Attempt> + Send;
 }
@@ -41,8 +42,8 @@ pub trait Post: Send + Sync {
 pub struct Job {
     /// SNS message id, for logs.
     pub message_id: String,
-    /// The JSON body, or why there is none.
-    pub body: Result<Vec<u8>, Failure>,
+    /// The JSON body (cheap to clone for retries), or why there is none.
+    pub body: Result<Bytes, Failure>,
 }
 
 /// How the delivery of one message ended.
@@ -113,7 +114,7 @@ impl<P: Post> Delivery<P> {
         futures::stream::iter(jobs)
             .map(|job| async move {
                 match &job.body {
-                    Ok(body) => self.deliver_one(webhook, body, stop_at).await,
+                    Ok(body) => self.deliver_one(webhook, body.clone(), stop_at).await,
                     Err(failure) => Outcome::failed_before_any_attempt(failure.clone()),
                 }
             })
@@ -124,7 +125,7 @@ impl<P: Post> Delivery<P> {
 
     /// Delivers one body: limiter, attempt, policy, wait; until posted, given up
     /// or out of time.
-    pub async fn deliver_one(&self, webhook: &Webhook, body: &[u8], stop_at: Instant) -> Outcome {
+    pub async fn deliver_one(&self, webhook: &Webhook, body: Bytes, stop_at: Instant) -> Outcome {
         let started = Instant::now();
         let mut outcome =
             Outcome::failed_before_any_attempt(deadline_failure(None, "before the first attempt"));
@@ -154,7 +155,7 @@ impl<P: Post> Delivery<P> {
             outcome.first_attempt_at.get_or_insert(now);
             outcome.last_attempt_at = Some(now);
             outcome.attempts += 1;
-            let attempt = self.poster.post(webhook, body, timeout).await;
+            let attempt = self.poster.post(webhook, body.clone(), timeout).await;
             let cut_by_deadline =
                 attempt == Attempt::TimedOut && timeout < self.settings.attempt_timeout;
             if matches!(attempt, Attempt::Status { status: 429, .. }) {

@@ -276,7 +276,7 @@ fn preview(records: &[crate::record::Record], options: &Options) -> Vec<Result<S
         .into_iter()
         .map(|job| {
             job.body
-                .map(|b| String::from_utf8(b).expect("JSON is UTF-8"))
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
                 .map_err(|f| f.detail)
         })
         .collect()
