@@ -9,8 +9,6 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use sns_to_slack::dead_letter::Envelope;
 use support::{SECRET, fixture};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn send(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
@@ -31,15 +29,6 @@ fn fixture_path(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-async fn slack(status: u16, body: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(&server)
-        .await;
-    server
-}
-
 #[test]
 fn without_a_webhook_it_previews_each_payload_and_posts_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +47,7 @@ fn without_a_webhook_it_previews_each_payload_and_posts_nothing() {
 
 #[tokio::test]
 async fn with_a_webhook_it_posts_and_exits_zero() {
-    let slack = slack(200, "ok").await;
+    let slack = support::slack_says(200, "ok").await;
     let dir = tempfile::tempdir().unwrap();
     let url = support::webhook_url(&slack);
     let out = send(
@@ -74,7 +63,7 @@ async fn with_a_webhook_it_posts_and_exits_zero() {
 
 #[tokio::test]
 async fn a_rejected_record_goes_to_the_dead_letter_file_and_exits_one() {
-    let slack = slack(404, "channel_not_found").await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let dir = tempfile::tempdir().unwrap();
     let url = support::webhook_url(&slack);
     let out = send(
@@ -95,7 +84,7 @@ async fn a_rejected_record_goes_to_the_dead_letter_file_and_exits_one() {
 
 #[tokio::test]
 async fn the_dead_letter_file_can_be_chosen() {
-    let slack = slack(410, "channel_is_archived").await;
+    let slack = support::slack_says(410, "channel_is_archived").await;
     let dir = tempfile::tempdir().unwrap();
     let url = support::webhook_url(&slack);
     let out = send(

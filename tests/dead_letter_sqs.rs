@@ -17,17 +17,7 @@ use sns_to_slack::record::parse_event;
 use sns_to_slack::slack::SlackClient;
 use sns_to_slack::webhook::Webhook;
 use support::{Moto, SECRET, fixture};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn rejecting_slack() -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
-        .mount(&server)
-        .await;
-    server
-}
+use wiremock::MockServer;
 
 fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<SlackClient, SqsDeadLetter> {
     let delivery = Delivery::new(
@@ -50,7 +40,7 @@ fn far() -> tokio::time::Instant {
 async fn rejected_records_land_in_the_queue_and_parse_back() {
     let moto = Moto::start().await;
     let queue = moto.queue("dlq-parse").await;
-    let slack = rejecting_slack().await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
     let event = fixture("sns-cloudwatch-alarm.json");
     let summary = p.run(&event, far()).await.unwrap();
@@ -83,7 +73,7 @@ async fn rejected_records_land_in_the_queue_and_parse_back() {
 async fn more_than_ten_records_are_sent_in_several_batches() {
     let moto = Moto::start().await;
     let queue = moto.queue("dlq-batches").await;
-    let slack = rejecting_slack().await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
     let summary = p.run(&fixture("sns-batch-25.json"), far()).await.unwrap();
     assert_eq!(summary.dead_lettered, 25);
@@ -147,7 +137,7 @@ async fn the_sdk_finds_moto_through_the_standard_endpoint_variable() {
     let dir = tempfile::tempdir().unwrap();
     let event = dir.path().join("event.json");
     std::fs::write(&event, fixture("sns-plain.json")).unwrap();
-    let slack = rejecting_slack().await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
         .arg("send")
         .arg(&event)
@@ -172,7 +162,7 @@ async fn the_sdk_finds_moto_through_the_standard_endpoint_variable() {
 async fn a_missing_queue_fails_the_event_and_says_so() {
     let moto = Moto::start().await;
     let missing = format!("{}/123456789012/no-such-queue", moto.endpoint);
-    let slack = rejecting_slack().await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let p = pipeline(&slack, SqsDeadLetter::with_client(&missing, moto.sqs()));
     let err = p.run(&fixture("sns-plain.json"), far()).await.unwrap_err();
     assert!(err.is_retryable());

@@ -8,20 +8,10 @@ use std::time::{Duration, SystemTime};
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::delivery::policy::Reason;
 use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
-use wiremock::matchers::method;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{MockServer, ResponseTemplate};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_sns-to-slack");
-
-async fn slack(answer: ResponseTemplate) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(answer)
-        .mount(&server)
-        .await;
-    server
-}
 
 fn env(moto: &Moto, slack: &MockServer, queue: &str) -> Vec<(&'static str, String)> {
     let mut env = moto.env();
@@ -43,7 +33,7 @@ fn invocation(payload: String, deadline_in: Duration) -> Invocation {
 async fn a_good_event_is_posted_and_summarised() {
     let moto = Moto::start().await;
     let queue = moto.queue("e2e-ok").await;
-    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let runtime = RuntimeApi::start(vec![invocation(fixture("sns-batch-25.json"), WAIT)]).await;
     let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
     let answers = runtime.wait_for(1, WAIT).await;
@@ -76,7 +66,7 @@ async fn a_good_event_is_posted_and_summarised() {
 async fn a_slow_slack_is_dead_lettered_before_the_deadline() {
     let moto = Moto::start().await;
     let queue = moto.queue("e2e-deadline").await;
-    let slack = slack(ResponseTemplate::new(200).set_delay(Duration::from_secs(60))).await;
+    let slack = support::slack(ResponseTemplate::new(200).set_delay(Duration::from_secs(60))).await;
     let deadline_in = Duration::from_secs(4);
     let runtime = RuntimeApi::start(vec![invocation(fixture("sns-plain.json"), deadline_in)]).await;
     let mut vars = env(&moto, &slack, &queue);
@@ -102,7 +92,7 @@ async fn a_slow_slack_is_dead_lettered_before_the_deadline() {
 async fn a_malformed_event_fails_and_the_next_one_is_served() {
     let moto = Moto::start().await;
     let queue = moto.queue("e2e-malformed").await;
-    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let runtime = RuntimeApi::start(vec![
         invocation(r#"{"detail-type": "not SNS"}"#.into(), WAIT),
         invocation(fixture("sns-plain.json"), WAIT),
@@ -129,7 +119,7 @@ async fn a_malformed_event_fails_and_the_next_one_is_served() {
 async fn an_unreachable_dead_letter_queue_fails_the_invocation_for_a_retry() {
     let moto = Moto::start().await;
     let missing = format!("{}/123456789012/missing", moto.endpoint);
-    let slack = slack(ResponseTemplate::new(500).set_body_string("rollup_error")).await;
+    let slack = support::slack(ResponseTemplate::new(500).set_body_string("rollup_error")).await;
     let runtime = RuntimeApi::start(vec![invocation(fixture("sns-plain.json"), WAIT)]).await;
     let mut vars = env(&moto, &slack, &missing);
     vars.push(("MAX_ATTEMPTS", "2".into()));
@@ -151,7 +141,7 @@ async fn an_unreachable_dead_letter_queue_fails_the_invocation_for_a_retry() {
 async fn an_emulator_deadline_in_1970_uses_the_default_budget() {
     let moto = Moto::start().await;
     let queue = moto.queue("e2e-1970").await;
-    let slack = slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let runtime = RuntimeApi::start(vec![Invocation {
         payload: fixture("sns-plain.json"),
         deadline_in: None,

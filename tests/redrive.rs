@@ -17,15 +17,6 @@ use support::{Moto, SECRET, fixture};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-async fn slack(status: u16, body: &str) -> MockServer {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(status).set_body_string(body))
-        .mount(&server)
-        .await;
-    server
-}
-
 /// Envelopes (as stored) for the first `n` records of the 25-record fixture.
 fn envelopes(n: usize) -> Vec<String> {
     let records = parse_event(&fixture("sns-batch-25.json")).unwrap();
@@ -101,7 +92,7 @@ async fn envelopes_and_lambda_failure_records_are_redriven_and_the_queue_emptied
     }
     moto.send(&queue, &lambda_failure_record()).await;
     moto.send(&queue, &fixture("sns-plain.json")).await;
-    let slack = slack(200, "ok").await;
+    let slack = support::slack_says(200, "ok").await;
     let out = redrive(
         &["--queue-url", &queue, "--wait-seconds", "0"],
         &env(&moto, Some(&slack)),
@@ -126,7 +117,7 @@ async fn a_record_that_fails_again_stays_in_the_queue_and_its_reason_is_reported
     let queue = moto.queue("redrive-fail").await;
     let body = envelopes(1).remove(0);
     moto.send(&queue, &body).await;
-    let slack = slack(404, "channel_not_found").await;
+    let slack = support::slack_says(404, "channel_not_found").await;
     let out = redrive(
         &["--queue-url", &queue, "--wait-seconds", "0"],
         &env(&moto, Some(&slack)),
@@ -150,7 +141,7 @@ async fn a_poison_body_is_left_and_reported() {
     let queue = moto.queue("redrive-poison").await;
     moto.send(&queue, "this is not JSON").await;
     moto.send(&queue, &envelopes(1)[0]).await;
-    let slack = slack(200, "ok").await;
+    let slack = support::slack_says(200, "ok").await;
     let out = redrive(
         &["--queue-url", &queue, "--wait-seconds", "0"],
         &env(&moto, Some(&slack)),
@@ -172,7 +163,7 @@ async fn a_dry_run_shows_the_payloads_and_deletes_nothing() {
     for body in envelopes(3) {
         moto.send(&queue, &body).await;
     }
-    let slack = slack(200, "ok").await;
+    let slack = support::slack_says(200, "ok").await;
     let out = redrive(
         &["--queue-url", &queue, "--wait-seconds", "0", "--dry-run"],
         &env(&moto, Some(&slack)),
@@ -195,7 +186,7 @@ async fn max_limits_the_messages_read() {
     for body in envelopes(5) {
         moto.send(&queue, &body).await;
     }
-    let slack = slack(200, "ok").await;
+    let slack = support::slack_says(200, "ok").await;
     let out = redrive(
         &["--queue-url", &queue, "--wait-seconds", "0", "--max", "2"],
         &env(&moto, Some(&slack)),
@@ -213,7 +204,7 @@ async fn the_file_of_send_round_trips_through_redrive() {
     value["Records"].as_array_mut().unwrap().truncate(3);
     std::fs::write(&event, value.to_string()).unwrap();
     // Slack is down: all three go to the file.
-    let down = slack(500, "rollup_error").await;
+    let down = support::slack_says(500, "rollup_error").await;
     let out = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
         .args(["send", event.to_str().unwrap()])
         .env_clear()
@@ -252,7 +243,7 @@ async fn the_file_of_send_round_trips_through_redrive() {
     assert_eq!(posts(&back).await, 3);
 
     // Once the channel is fixed, the file empties.
-    let fixed = slack(200, "ok").await;
+    let fixed = support::slack_says(200, "ok").await;
     let env = [("WEBHOOK_URL", support::webhook_url(&fixed))];
     let out = redrive(&["--file", file.to_str().unwrap()], &env);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -33,6 +33,22 @@ pub fn webhook_url(server: &MockServer) -> String {
     format!("{}/services/{SECRET}", server.uri())
 }
 
+/// A Slack webhook on loopback that gives every post `answer`.
+pub async fn slack(answer: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(answer)
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A Slack webhook on loopback that answers every post with `status` and Slack's
+/// `body` (`ok`, `channel_not_found`...).
+pub async fn slack_says(status: u16, body: &str) -> MockServer {
+    slack(ResponseTemplate::new(status).set_body_string(body)).await
+}
+
 /// Polls `probe` every 20 ms until it returns `Some`, failing after `limit`.
 pub async fn eventually<T>(
     limit: Duration,
