@@ -169,3 +169,39 @@ async fn missing_configuration_stops_the_process_naming_the_variable() {
     let output = function.output();
     assert!(output.contains("WEBHOOK_URL"), "{output}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_the_emf_document_stays_whole() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-json").await;
+    let slack = support::slack_says(404, "channel_not_found").await;
+    let runtime = RuntimeApi::start(vec![invocation(fixture("sns-plain.json"), WAIT)]).await;
+    let mut vars = env(&moto, &slack, &queue);
+    vars.push(("AWS_LAMBDA_LOG_FORMAT", "JSON".into()));
+    vars.push(("AWS_LAMBDA_LOG_LEVEL", "info".into()));
+    let function = Function::start(BIN, &runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}", answers[0]);
+    let output = function.output();
+    let lines: Vec<serde_json::Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let failed = lines
+        .iter()
+        .find(|l| l["fields"]["outcome"] == "failed")
+        .unwrap_or_else(|| panic!("no failed-record line:\n{output}"));
+    assert_eq!(failed["span"]["requestId"], "req-1");
+    assert_eq!(failed["fields"]["reason"], "rejected");
+    assert!(
+        failed["span"]["xrayTraceId"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Root="))
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["DeadLettered"] == 1 && l.get("_aws").is_some())
+    );
+    assert!(!output.contains(SECRET));
+}
