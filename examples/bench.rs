@@ -9,8 +9,8 @@
 //! |---|---|
 //! | cold init | exec -> first `GET /runtime/invocation/next`, median of N starts, interleaved with `hello_lambda` |
 //! | delivery span | 100 records at 20/s, burst 1, to a sink that answers at once: first post -> last post |
-//! | pipeline CPU | 2,000 records, limiter wide open, INFO logs: user+sys CPU of the process / records |
-//! | peak memory | the same run's peak RSS (`wait4`'s `ru_maxrss`) |
+//! | pipeline CPU | 2,000 records, limiter wide open, INFO logs: user+sys CPU of the process / records, median of 7 runs |
+//! | peak memory | the highest peak RSS of those runs (`VmHWM` of the function's process) |
 //! | deploy size | `cargo lambda build --release --arm64` bootstrap, when built |
 
 #[path = "../tests/support/mod.rs"]
@@ -33,6 +33,7 @@ struct Settings {
     span_records: usize,
     span_rate: f64,
     cpu_records: usize,
+    cpu_runs: usize,
     write_report: bool,
 }
 
@@ -48,6 +49,7 @@ struct Results {
     cpu_records: usize,
     cpu: Duration,
     cpu_user: Duration,
+    cpu_runs: usize,
     peak_rss_kb: i64,
     deploy_size: Option<u64>,
 }
@@ -61,6 +63,7 @@ async fn main() {
             span_records: 11,
             span_rate: 20.0,
             cpu_records: 200,
+            cpu_runs: 1,
             write_report: false,
         }
     } else {
@@ -69,6 +72,7 @@ async fn main() {
             span_records: 100,
             span_rate: 20.0,
             cpu_records: 2000,
+            cpu_runs: 7,
             write_report: true,
         }
     };
@@ -101,7 +105,7 @@ async fn main() {
         delivery_span(&ours, settings.span_records, settings.span_rate, &mut r).await;
     }
     eprintln!("pipeline CPU and memory: {} records", settings.cpu_records);
-    pipeline_cpu(&ours, settings.cpu_records, &mut r).await;
+    pipeline_cpu(&ours, settings.cpu_records, settings.cpu_runs, &mut r).await;
     r.deploy_size = std::fs::metadata(dir.join("../lambda/sns-to-slack/bootstrap"))
         .ok()
         .map(|m| m.len());
@@ -295,12 +299,24 @@ async fn one_invocation(
     .await;
     assert!(answers[0].ok, "{:?}", answers[0]);
     assert_eq!(answers[0].body["posted"], n, "{:?}", answers[0]);
-    reap(child, !wrap.is_empty())
+    // The peak RSS of the process as it is now. wait4's ru_maxrss would do, but
+    // it also counts the pages of this (growing) process at fork time.
+    let peak_kb = std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok())
+        })
+        .unwrap_or(0);
+    let (user, sys) = reap(child, !wrap.is_empty());
+    eprintln!("  peak RSS (VmHWM) {peak_kb} KiB");
+    (user, sys, peak_kb)
 }
 
-/// Kills the child and returns (user CPU, sys CPU, peak RSS in KiB) from `wait4`.
+/// Kills the child and returns its (user CPU, sys CPU) from `wait4`.
 /// A wrapper (perf) gets SIGINT, so that it writes its data before it exits.
-fn reap(mut child: std::process::Child, wrapped: bool) -> (Duration, Duration, i64) {
+fn reap(mut child: std::process::Child, wrapped: bool) -> (Duration, Duration) {
     let pid = child.id() as libc::pid_t;
     if wrapped {
         // SAFETY: plain kill(2) on our own child.
@@ -319,12 +335,11 @@ fn reap(mut child: std::process::Child, wrapped: bool) -> (Duration, Duration, i
     };
     let (user, sys) = (tv(usage.ru_utime), tv(usage.ru_stime));
     eprintln!(
-        "  child CPU: user {:.1} ms, sys {:.1} ms; peak RSS {} KiB",
+        "  child CPU: user {:.1} ms, sys {:.1} ms",
         user.as_secs_f64() * 1e3,
         sys.as_secs_f64() * 1e3,
-        usage.ru_maxrss
     );
-    (user, sys, usage.ru_maxrss)
+    (user, sys)
 }
 
 async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {
@@ -342,17 +357,25 @@ async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {
     r.span_rate = rate;
 }
 
-async fn pipeline_cpu(ours: &Path, n: usize, r: &mut Results) {
+/// The machine is noisy (the same run varies by a third): the figure is the
+/// run with the median CPU of `runs`, and the peak memory the highest seen.
+async fn pipeline_cpu(ours: &Path, n: usize, runs: usize, r: &mut Results) {
     let (slack, _sink) = sink().await;
     let env = [
         ("RATE_PER_SECOND", "1000000".to_string()),
         ("RATE_BURST", "1000000".to_string()),
     ];
-    let (user, sys, rss) = one_invocation(ours, n, &env, &slack).await;
+    let mut seen = Vec::new();
+    for _ in 0..runs {
+        seen.push(one_invocation(ours, n, &env, &slack).await);
+    }
+    seen.sort_by_key(|(user, sys, _)| *user + *sys);
+    let (user, sys, _) = seen[seen.len() / 2];
     r.cpu = user + sys;
     r.cpu_user = user;
-    r.peak_rss_kb = rss;
+    r.peak_rss_kb = seen.iter().map(|(_, _, rss)| *rss).max().unwrap_or(0);
     r.cpu_records = n;
+    r.cpu_runs = runs;
 }
 
 fn machine() -> String {
@@ -414,8 +437,8 @@ fn report(r: &Results, profile: &str) -> String {
          | figure | measured | target | |\n|---|---|---|---|\n\
          | cold init (exec -> first `/next`, median of {starts}) | {ours:.2} ms vs hello-world {hello:.2} ms = {ratio:.2}x | <= 1.5x | {v1} |\n\
          | delivery span ({n} records, {rate}/s, burst 1) | {span:.3} s vs (N-1)/r = {exp:.3} s ({dev:+.2} %) | within 2 % | {v2} |\n\
-         | pipeline CPU ({cpu_n} records, limiter open, INFO logs) | {cpu_ms:.1} ms = {us:.1} us/record (user {user_us:.1}, sys {sys_us:.1}) | <= 20 us/record | {v3} |\n\
-         | peak memory (same run) | {rss:.1} MB | <= 20 MB | {v4} |\n\
+         | pipeline CPU ({cpu_n} records, limiter open, INFO logs; median of {cpu_runs} runs) | {cpu_ms:.1} ms = {us:.1} us/record (user {user_us:.1}, sys {sys_us:.1}) | <= 20 us/record | {v3} |\n\
+         | peak memory (highest of those runs) | {rss:.1} MB | <= 20 MB | {v4} |\n\
          | deploy size (`cargo lambda build --release --arm64`) | {size} | <= 8 MB | {v5} |\n",
         machine = machine(),
         starts = r.starts,
@@ -429,6 +452,7 @@ fn report(r: &Results, profile: &str) -> String {
         dev = span_dev,
         v2 = verdict(span_dev.abs() <= 2.0),
         cpu_n = r.cpu_records,
+        cpu_runs = r.cpu_runs,
         cpu_ms = r.cpu.as_secs_f64() * 1e3,
         us = us_per_record,
         user_us = r.cpu_user.as_secs_f64() * 1e6 / r.cpu_records as f64,
