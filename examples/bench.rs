@@ -112,6 +112,11 @@ async fn main() {
 
     let report = report(&r, &profile);
     println!("{report}");
+    if !settings.write_report {
+        println!(
+            "Quick mode: {profile} binaries and few iterations prove that the benchmark runs; the figures are not the product's (run scripts/bench)."
+        );
+    }
     if settings.write_report && !only_cpu {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
         std::fs::write(&path, &report).unwrap();
