@@ -104,15 +104,11 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
     /// Prints the invocation's EMF documents on stdout, one per line, where
     /// CloudWatch Logs turns them into metrics (through the log buffer).
     fn emit_metrics(&self, summary: &Summary) {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
         let docs = metrics::documents(
             summary,
             &self.metrics.namespace,
             &self.metrics.service,
-            now_ms,
+            unix_millis(),
         );
         for doc in docs {
             telemetry::write_line(&doc);
@@ -120,11 +116,7 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
     }
 
     fn stop_at(&self, deadline_ms: u64) -> Instant {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or_default();
-        let budget = budget::plan(deadline_ms, now_ms, self.margin, self.default_budget);
+        let budget = budget::plan(deadline_ms, unix_millis(), self.margin, self.default_budget);
         if !budget.deadline_known && !self.warned_unknown_deadline.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 deadline_ms,
@@ -134,6 +126,14 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
         }
         Instant::now() + budget.time_left
     }
+}
+
+/// Wall-clock now in Unix epoch milliseconds (Lambda's deadline unit).
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }
 
 /// Runs the function against the Lambda Runtime API until the process ends:

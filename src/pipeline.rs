@@ -64,7 +64,6 @@ pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usi
     records
         .iter()
         .map(|record| Job {
-            message_id: record.message_id().to_string(),
             body: match record.notification() {
                 Ok(n) => Ok(
                     serde_json::to_vec(&message::build(n, overrides, max_message_chars))

@@ -40,8 +40,6 @@ pub trait Post: Send + Sync {
 /// attempt (an unreadable record).
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// SNS message id, for logs.
-    pub message_id: String,
     /// The JSON body (cheap to clone for retries), or why there is none.
     pub body: Result<Bytes, Failure>,
 }
@@ -127,10 +125,16 @@ impl<P: Post> Delivery<P> {
     /// or out of time.
     pub async fn deliver_one(&self, webhook: &Webhook, body: Bytes, stop_at: Instant) -> Outcome {
         let started = Instant::now();
-        let mut outcome =
-            Outcome::failed_before_any_attempt(deadline_failure(None, "before the first attempt"));
+        let mut outcome = Outcome {
+            result: Ok(()),
+            attempts: 0,
+            rate_limited: 0,
+            first_attempt_at: None,
+            last_attempt_at: None,
+            latency: None,
+        };
         let mut last: Option<Failure> = None;
-        loop {
+        let result = loop {
             if let Err(w) = self
                 .limiter
                 .acquire(webhook.id(), stop_at, budget::MIN_ATTEMPT)
@@ -140,16 +144,14 @@ impl<P: Post> Delivery<P> {
                     "the rate limit would have delayed the next attempt by {} ms",
                     w.wait.as_millis()
                 );
-                outcome.result = Err(deadline_failure(last.as_ref(), &why));
-                return outcome;
+                break Err(deadline_failure(last.as_ref(), &why));
             }
             let left = stop_at.saturating_duration_since(Instant::now());
             let Some(timeout) = budget::attempt_timeout(self.settings.attempt_timeout, left) else {
-                outcome.result = Err(deadline_failure(
+                break Err(deadline_failure(
                     last.as_ref(),
                     "no time left for another attempt",
                 ));
-                return outcome;
             };
             let now = SystemTime::now();
             outcome.first_attempt_at.get_or_insert(now);
@@ -170,18 +172,16 @@ impl<P: Post> Delivery<P> {
             );
             match decision {
                 Decision::Posted => {
-                    outcome.result = Ok(());
                     outcome.latency = Some(started.elapsed());
-                    return outcome;
+                    break Ok(());
                 }
-                Decision::GiveUp(failure) => {
-                    outcome.result = Err(if cut_by_deadline {
-                        deadline_failure(Some(&failure), "the last attempt was cut short by it")
-                    } else {
-                        failure
-                    });
-                    return outcome;
+                Decision::GiveUp(failure) if cut_by_deadline => {
+                    break Err(deadline_failure(
+                        Some(&failure),
+                        "the last attempt was cut short by it",
+                    ));
                 }
+                Decision::GiveUp(failure) => break Err(failure),
                 Decision::Retry { after, failure } => {
                     if failure.reason == Reason::RateLimited {
                         self.limiter.pause(webhook.id(), Instant::now() + after);
@@ -192,14 +192,15 @@ impl<P: Post> Delivery<P> {
                             "a retry after {} ms would not finish in time",
                             after.as_millis()
                         );
-                        outcome.result = Err(deadline_failure(Some(&failure), &why));
-                        return outcome;
+                        break Err(deadline_failure(Some(&failure), &why));
                     }
                     tokio::time::sleep(after).await;
                     last = Some(failure);
                 }
             }
-        }
+        };
+        outcome.result = result;
+        outcome
     }
 
     /// Jittered exponential backoff before retry number `retry` (1-based).
