@@ -26,7 +26,7 @@ const MAX_SHORT_CHARS: usize = 1_000;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SlackMessage {
     /// Top-level text, also used by notifications.
-    pub text: String,
+    pub text: &'static str,
     /// Channel override (legacy webhooks only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -44,13 +44,13 @@ pub struct SlackMessage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Attachment {
     /// Plain-text summary for clients that cannot show attachments.
-    pub fallback: String,
+    pub fallback: &'static str,
     /// Shown above the attachment: the topic name.
     pub pretext: String,
     /// The attachment's text: the subject.
     pub text: String,
     /// Bar colour.
-    pub color: String,
+    pub color: &'static str,
     /// `message` and `timestamp`.
     pub fields: Vec<Field>,
 }
@@ -59,7 +59,7 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Field {
     /// The field's title.
-    pub title: String,
+    pub title: &'static str,
     /// The field's value.
     pub value: String,
 }
@@ -71,22 +71,22 @@ pub struct Field {
 pub fn build(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> SlackMessage {
     let subject = n.subject.as_deref().unwrap_or("");
     SlackMessage {
-        text: "SNS Notification".into(),
+        text: "SNS Notification",
         channel: overrides.channel.clone(),
         username: overrides.username.clone(),
         icon_emoji: overrides.icon_emoji.clone(),
         attachments: vec![Attachment {
-            fallback: "SNS Notification".into(),
+            fallback: "SNS Notification",
             pretext: escape_within(topic_name(&n.topic_arn), MAX_SHORT_CHARS),
             text: escape_within(subject, MAX_SHORT_CHARS),
-            color: "good".into(),
+            color: "good",
             fields: vec![
                 Field {
-                    title: "message".into(),
+                    title: "message",
                     value: escape_within(&n.message, max_message_chars),
                 },
                 Field {
-                    title: "timestamp".into(),
+                    title: "timestamp",
                     value: escape_within(
                         &format_timestamp(n.timestamp.as_deref()),
                         MAX_SHORT_CHARS,
@@ -125,8 +125,17 @@ pub fn format_timestamp(raw: Option<&str>) -> String {
 /// Escapes `&`, `<` and `>` for Slack and keeps the result within `max_chars`
 /// characters; when cut, it ends with a marker saying how much was shown.
 pub fn escape_within(text: &str, max_chars: usize) -> String {
+    // Fast path, taken by almost every record: nothing to escape and short
+    // enough by bytes (a char is at least one byte), so one copy does it.
+    let special = text
+        .bytes()
+        .filter(|b| matches!(b, b'&' | b'<' | b'>'))
+        .count();
+    if special == 0 && text.len() <= max_chars {
+        return text.to_owned();
+    }
     let total_chars = text.chars().count();
-    let escaped_len: usize = text.chars().map(escaped_width).sum();
+    let escaped_len = total_chars + 4 * special - text.matches(['<', '>']).count();
     if escaped_len <= max_chars {
         return escape(text);
     }
@@ -172,7 +181,15 @@ fn push_escaped(out: &mut String, c: char) {
 /// Escapes `&`, `<` and `>` as Slack's message formatting requires.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    text.chars().for_each(|c| push_escaped(&mut out, c));
+    let mut rest = text;
+    // Copies the runs between special characters whole rather than char by char.
+    while let Some(at) = rest.find(['&', '<', '>']) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
+        push_escaped(&mut out, c);
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
     out
 }
 
@@ -282,5 +299,45 @@ mod tests {
             build(&n, &Overrides::default(), 4000).attachments[0].text,
             ""
         );
+    }
+
+    /// The char-by-char definition the faster paths must agree with.
+    fn reference_escape(text: &str) -> String {
+        let mut out = String::new();
+        text.chars().for_each(|c| push_escaped(&mut out, c));
+        out
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_char_by_char_definition() {
+        let texts = [
+            "",
+            "plain",
+            "a & b < c > d",
+            "&&&<<<>>>",
+            "ünïcödé 日本語 <tag> & 🚀",
+            "ends with &",
+            "<starts",
+        ];
+        for text in texts {
+            assert_eq!(escape(text), reference_escape(text), "{text:?}");
+            let width: usize = text.chars().map(escaped_width).sum();
+            // At, around and far from the point where the text stops fitting.
+            for max in [width.saturating_sub(1), width, width + 1, 1000] {
+                let got = escape_within(text, max.max(MIN_MAX_MESSAGE_CHARS));
+                if width <= max.max(MIN_MAX_MESSAGE_CHARS) {
+                    assert_eq!(got, reference_escape(text), "{text:?} within {max}");
+                }
+                assert!(got.chars().count() <= max.max(MIN_MAX_MESSAGE_CHARS));
+            }
+        }
+        // Multi-byte text longer in bytes than the cap but not in characters.
+        let text = "é".repeat(150);
+        assert_eq!(escape_within(&text, MIN_MAX_MESSAGE_CHARS), text);
+        // Escaping alone pushes it over: 50 '&' are 250 characters escaped.
+        let text = "&".repeat(50);
+        let got = escape_within(&text, MIN_MAX_MESSAGE_CHARS);
+        assert!(got.contains("[truncated:"), "{got}");
+        assert!(got.chars().count() <= MIN_MAX_MESSAGE_CHARS);
     }
 }

@@ -65,11 +65,17 @@ pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usi
         .iter()
         .map(|record| Job {
             body: match record.notification() {
-                Ok(n) => Ok(
-                    serde_json::to_vec(&message::build(n, overrides, max_message_chars))
-                        .expect("a Slack message always serializes")
-                        .into(),
-                ),
+                Ok(n) => {
+                    // Sized for the message plus the layout, so it is written
+                    // without growing.
+                    let mut body = Vec::with_capacity(n.message.len() + 512);
+                    serde_json::to_writer(
+                        &mut body,
+                        &message::build(n, overrides, max_message_chars),
+                    )
+                    .expect("a Slack message always serializes");
+                    Ok(body.into())
+                }
                 Err(why) => Err(Failure {
                     reason: Reason::InvalidRecord,
                     status: None,
