@@ -52,6 +52,7 @@ struct Results {
     cpu_runs: usize,
     floor: Duration,
     floor_user: Duration,
+    instructions: Option<f64>,
     peak_rss_kb: i64,
     deploy_size: Option<u64>,
 }
@@ -249,19 +250,13 @@ async fn one_invocation(
     n: usize,
     extra_env: &[(&str, String)],
     slack: &MockServer,
+    wrap: &[String],
 ) -> (Duration, Duration, i64) {
     let runtime = RuntimeApi::start(vec![Invocation {
         payload: event(n),
         deadline_in: Some(Duration::from_secs(600)),
     }])
     .await;
-    // BENCH_WRAP="perf record -g -o perf.data --" profiles the function (the
-    // CPU and memory figures are then the wrapper's, not the function's).
-    let wrap: Vec<String> = std::env::var("BENCH_WRAP")
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(String::from)
-        .collect();
     let mut command = match wrap.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
@@ -357,7 +352,7 @@ async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {
         ("RATE_PER_SECOND", rate.to_string()),
         ("RATE_BURST", "1".to_string()),
     ];
-    one_invocation(ours, n, &env, &slack).await;
+    one_invocation(ours, n, &env, &slack, &bench_wrap()).await;
     let times = sink.0.lock().unwrap().clone();
     assert_eq!(times.len(), n);
     r.span = *times.iter().max().unwrap() - *times.iter().min().unwrap();
@@ -376,7 +371,7 @@ async fn pipeline_cpu(ours: &Path, n: usize, runs: usize, r: &mut Results) {
     ];
     let mut seen = Vec::new();
     for _ in 0..runs {
-        seen.push(one_invocation(ours, n, &env, &slack).await);
+        seen.push(one_invocation(ours, n, &env, &slack, &bench_wrap()).await);
     }
     seen.sort_by_key(|(user, sys, _)| *user + *sys);
     let (user, sys, _) = seen[seen.len() / 2];
@@ -391,6 +386,54 @@ async fn pipeline_cpu(ours: &Path, n: usize, runs: usize, r: &mut Results) {
         .unwrap();
     r.floor = floor_user + floor_sys;
     r.floor_user = floor_user;
+    r.instructions = instructions_per_record(ours, n).await;
+}
+
+/// BENCH_WRAP="perf record -g -o perf.data --" profiles the function (the CPU
+/// and memory figures are then the wrapper's, not the function's).
+fn bench_wrap() -> Vec<String> {
+    std::env::var("BENCH_WRAP")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// Instructions the function executes per record, from callgrind: the
+/// difference between an invocation of `n` records and one of `n / 10`, so
+/// start-up and other fixed costs drop out. Unlike CPU time it does not move
+/// with the machine's noise, so it shows changes of a percent. `None` when
+/// valgrind is not installed.
+async fn instructions_per_record(ours: &Path, n: usize) -> Option<f64> {
+    let found = Command::new("valgrind").arg("--version").output();
+    if !found.is_ok_and(|o| o.status.success()) {
+        eprintln!("  valgrind not found: instructions per record not measured");
+        return None;
+    }
+    let (slack, _sink) = sink().await;
+    let env = [
+        ("RATE_PER_SECOND", "1000000".to_string()),
+        ("RATE_BURST", "1000000".to_string()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut totals = Vec::new();
+    for records in [n / 10, n] {
+        let out = dir.path().join(format!("callgrind.{records}"));
+        let wrap = [
+            "valgrind".to_string(),
+            "--tool=callgrind".to_string(),
+            format!("--callgrind-out-file={}", out.display()),
+        ];
+        one_invocation(ours, records, &env, &slack, &wrap).await;
+        let text = std::fs::read_to_string(&out).unwrap();
+        let total: u64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("summary: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("callgrind wrote no summary line");
+        totals.push(total);
+    }
+    Some((totals[1] - totals[0]) as f64 / (n - n / 10) as f64)
 }
 
 /// The floor under the CPU figure: `n` keep-alive HTTP/1.1 POSTs to the same
@@ -505,6 +548,7 @@ fn report(r: &Results, profile: &str) -> String {
          | delivery span ({n} records, {rate}/s, burst 1) | {span:.3} s vs (N-1)/r = {exp:.3} s ({dev:+.2} %) | within 2 % | {v2} |\n\
          | pipeline CPU ({cpu_n} records, limiter open, INFO logs; median of {cpu_runs} runs) | {cpu_ms:.1} ms = {us:.1} us/record (user {user_us:.1}, sys {sys_us:.1}) | <= 20 us/record | {v3} |\n\
          | floor under it: {cpu_n} raw keep-alive POSTs to the same sink (blocking socket, no HTTP library, no logs) | {floor_us:.1} us/record (user {floor_user_us:.1}, sys {floor_sys_us:.1}); ours is {floor_x:.1}x | - | - |\n\
+         | instructions per record (callgrind, {cpu_n} records minus {tenth}: fixed costs drop out) | {instructions} | - | - |\n\
          | peak memory (highest of those runs) | {rss:.1} MB | <= 20 MB | {v4} |\n\
          | deploy size (`cargo lambda build --release --arm64`) | {size} | <= 8 MB | {v5} |\n",
         machine = machine(),
@@ -529,6 +573,11 @@ fn report(r: &Results, profile: &str) -> String {
         floor_user_us = r.floor_user.as_secs_f64() * 1e6 / r.cpu_records as f64,
         floor_sys_us = (r.floor - r.floor_user).as_secs_f64() * 1e6 / r.cpu_records as f64,
         floor_x = us_per_record / floor_us,
+        tenth = r.cpu_records / 10,
+        instructions = r.instructions.map_or(
+            "not measured (valgrind not installed)".to_string(),
+            |i| format!("{:.0}", i)
+        ),
         rss = rss_mb,
         v4 = verdict(rss_mb <= 20.0),
         v5 = size_ok.map_or("-", verdict),
