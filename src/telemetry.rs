@@ -2,8 +2,9 @@
 //!
 //! Both modes follow Lambda's log controls the way `lambda_runtime`'s default
 //! subscriber does (`AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else INFO;
-//! `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines), without ANSI colours, which
-//! CloudWatch would show as escape codes.
+//! `AWS_LAMBDA_LOG_FORMAT=JSON` for JSON lines, in the stock JSON shape but
+//! formatted by [`json_lines`]), without ANSI colours, which CloudWatch would
+//! show as escape codes.
 //!
 //! In Lambda, lines go to a buffer that is written to stdout when a WARN or
 //! ERROR line arrives, when it holds 32 KiB, and at the end of every invocation
@@ -12,12 +13,15 @@
 //! second thread, which costs more on Lambda's fraction of a vCPU than the
 //! write it saves.
 
+mod json_lines;
+
 use std::io::{self, Write};
 use std::sync::Mutex;
 
 use lambda_runtime::tracing::subscriber::EnvFilter;
 use lambda_runtime::tracing::subscriber::filter::LevelFilter;
 use lambda_runtime::tracing::subscriber::fmt::MakeWriter;
+use lambda_runtime::tracing::subscriber::fmt::format::JsonFields;
 use lambda_runtime::tracing::{Level, Metadata};
 
 /// Buffered bytes that trigger a write even without a WARN line.
@@ -57,7 +61,10 @@ where
     let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     // A second initialisation (tests) keeps the first subscriber.
     let _ = if json {
-        builder.json().try_init()
+        builder
+            .fmt_fields(JsonFields::new())
+            .event_format(json_lines::JsonLines)
+            .try_init()
     } else {
         builder.try_init()
     };
