@@ -82,7 +82,7 @@ fn write_span<'a, S: LookupSpan<'a>>(out: &mut Writer<'_>, span: &SpanRef<'a, S>
         _ => out.write_char('{')?,
     }
     out.write_str("\"name\":")?;
-    json(out, span.metadata().name())?;
+    erased::Value::write(&PlainStr(span.metadata().name()), out)?;
     out.write_char('}')
 }
 
@@ -102,7 +102,7 @@ impl Fields<'_, '_> {
             if !std::mem::take(&mut self.first) {
                 self.out.write_char(',')?;
             }
-            json(self.out, field.name())?;
+            erased::Value::write(&PlainStr(field.name()), self.out)?;
             self.out.write_char(':')?;
             value.write(self.out)
         })();
@@ -123,7 +123,7 @@ impl Visit for Fields<'_, '_> {
         self.entry(field, &value);
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, &value);
+        self.entry(field, &PlainStr(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.entry(field, &format_args!("{value}"));
@@ -151,6 +151,21 @@ mod erased {
 /// Writes `value` as JSON (strings escaped by `serde_json`).
 fn json<T: Serialize + ?Sized>(out: &mut Writer<'_>, value: &T) -> fmt::Result {
     serde_json::to_writer(Adaptor(out), value).map_err(|_| fmt::Error)
+}
+
+/// A string field: most (ids, outcomes, reasons) need no escaping and are
+/// written as they are; the rest go through `serde_json`.
+struct PlainStr<'a>(&'a str);
+
+impl erased::Value for PlainStr<'_> {
+    fn write(&self, out: &mut Writer<'_>) -> fmt::Result {
+        if self.0.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            return json(out, self.0);
+        }
+        out.write_char('"')?;
+        out.write_str(self.0)?;
+        out.write_char('"')
+    }
 }
 
 /// `io::Write` over a `fmt::Write`, for `serde_json`. It writes UTF-8 text cut
@@ -218,6 +233,7 @@ mod tests {
         let inner = ::tracing::info_span!("inner");
         let _inner = inner.enter();
         ::tracing::warn!(
+            reason = "quoted \"and\\ slashed\"",
             detail = %"HTTP 404: \"channel_not_found\"\n<tab>\t\u{1}é",
             status = -4i64,
             error = &std::io::Error::other("boom") as &(dyn std::error::Error + 'static),
