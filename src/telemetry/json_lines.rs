@@ -4,11 +4,11 @@
 //!
 //! Written by hand because the stock formatter parses every span's stored
 //! fields back into a `serde_json::Value` for every line, twice (`span` and
-//! `spans`): with the Lambda runtime's span around each invocation that was
-//! about 24,000 instructions per record logged, a fifth of the function's work
-//! per record (callgrind, `scripts/bench`). Here the stored fields, already JSON,
-//! are copied into the line as they are. Values are still escaped by
-//! `serde_json`.
+//! `spans`): with the Lambda runtime's span around each invocation, a line cost
+//! about 31,000 instructions, a fifth of the function's work per record
+//! (callgrind, `scripts/bench`); this one costs about 7,000. The stored fields,
+//! already JSON, are copied into the line as they are; strings that need
+//! escaping are escaped by `serde_json`.
 
 use std::fmt;
 use std::io;
