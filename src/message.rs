@@ -125,34 +125,41 @@ pub fn format_timestamp(raw: Option<&str>) -> String {
 /// Escapes `&`, `<` and `>` for Slack and keeps the result within `max_chars`
 /// characters; when cut, it ends with a marker saying how much was shown.
 pub fn escape_within(text: &str, max_chars: usize) -> String {
+    // The characters to escape are ASCII, so bytes are searched (memchr's SIMD
+    // search), not chars; they are rare, so each hit is cheap to classify.
+    let (mut amps, mut angles) = (0, 0);
+    for at in memchr::memchr3_iter(b'&', b'<', b'>', text.as_bytes()) {
+        if text.as_bytes()[at] == b'&' {
+            amps += 1;
+        } else {
+            angles += 1;
+        }
+    }
     // Fast path, taken by almost every record: nothing to escape and short
     // enough by bytes (a char is at least one byte), so one copy does it.
-    let special = text
-        .bytes()
-        .filter(|b| matches!(b, b'&' | b'<' | b'>'))
-        .count();
-    if special == 0 && text.len() <= max_chars {
+    if amps + angles == 0 && text.len() <= max_chars {
         return text.to_owned();
     }
     let total_chars = text.chars().count();
-    let escaped_len = total_chars + 4 * special - text.matches(['<', '>']).count();
+    let escaped_len = total_chars + 4 * amps + 3 * angles;
     if escaped_len <= max_chars {
         return escape(text);
     }
     // Reserve room for the marker, computed with the largest numbers it can hold.
     let marker_room = marker(total_chars, total_chars).chars().count();
     let budget = max_chars.saturating_sub(marker_room);
-    let mut out = String::with_capacity(budget + marker_room);
-    let (mut used, mut shown) = (0, 0);
-    for c in text.chars() {
+    // Find where the escaped text would pass the budget, then escape up to there.
+    let (mut used, mut shown, mut cut) = (0, 0, 0);
+    for (at, c) in text.char_indices() {
         let w = escaped_width(c);
         if used + w > budget {
             break;
         }
-        push_escaped(&mut out, c);
         used += w;
         shown += 1;
+        cut = at + c.len_utf8();
     }
+    let mut out = escape(&text[..cut]);
     out.push_str(&marker(shown, total_chars));
     out
 }
@@ -169,27 +176,22 @@ fn escaped_width(c: char) -> usize {
     }
 }
 
-fn push_escaped(out: &mut String, c: char) {
-    match c {
-        '&' => out.push_str("&amp;"),
-        '<' => out.push_str("&lt;"),
-        '>' => out.push_str("&gt;"),
-        c => out.push(c),
-    }
-}
-
 /// Escapes `&`, `<` and `>` as Slack's message formatting requires.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    // Copies the runs between special characters whole rather than char by char.
-    while let Some(at) = rest.find(['&', '<', '>']) {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().unwrap_or_default();
-        push_escaped(&mut out, c);
-        rest = &rest[at + 1..];
+    // Copies the runs between special characters whole. Each special character
+    // is one ASCII byte, so every cut falls on a char boundary.
+    let mut start = 0;
+    for at in memchr::memchr3_iter(b'&', b'<', b'>', text.as_bytes()) {
+        out.push_str(&text[start..at]);
+        out.push_str(match text.as_bytes()[at] {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            _ => "&gt;",
+        });
+        start = at + 1;
     }
-    out.push_str(rest);
+    out.push_str(&text[start..]);
     out
 }
 
@@ -304,7 +306,14 @@ mod tests {
     /// The char-by-char definition the faster paths must agree with.
     fn reference_escape(text: &str) -> String {
         let mut out = String::new();
-        text.chars().for_each(|c| push_escaped(&mut out, c));
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                c => out.push(c),
+            }
+        }
         out
     }
 
@@ -324,11 +333,10 @@ mod tests {
             let width: usize = text.chars().map(escaped_width).sum();
             // At, around and far from the point where the text stops fitting.
             for max in [width.saturating_sub(1), width, width + 1, 1000] {
-                let got = escape_within(text, max.max(MIN_MAX_MESSAGE_CHARS));
-                if width <= max.max(MIN_MAX_MESSAGE_CHARS) {
-                    assert_eq!(got, reference_escape(text), "{text:?} within {max}");
-                }
-                assert!(got.chars().count() <= max.max(MIN_MAX_MESSAGE_CHARS));
+                let max = max.max(MIN_MAX_MESSAGE_CHARS);
+                let got = escape_within(text, max);
+                assert_eq!(got, reference_within(text, max), "{text:?} within {max}");
+                assert!(got.chars().count() <= max);
             }
         }
         // Multi-byte text longer in bytes than the cap but not in characters.
@@ -338,6 +346,31 @@ mod tests {
         let text = "&".repeat(50);
         let got = escape_within(&text, MIN_MAX_MESSAGE_CHARS);
         assert!(got.contains("[truncated:"), "{got}");
-        assert!(got.chars().count() <= MIN_MAX_MESSAGE_CHARS);
+        assert_eq!(got, reference_within(&text, MIN_MAX_MESSAGE_CHARS));
+        // Cut inside multi-byte and escaped text alike.
+        let text = "日本<語>&é ".repeat(100);
+        for max in [MIN_MAX_MESSAGE_CHARS, 333, 1000] {
+            assert_eq!(escape_within(&text, max), reference_within(&text, max));
+        }
+    }
+
+    /// The char-by-char definition of cutting with the marker.
+    fn reference_within(text: &str, max_chars: usize) -> String {
+        let escaped = reference_escape(text);
+        if escaped.chars().count() <= max_chars {
+            return escaped;
+        }
+        let total = text.chars().count();
+        let budget = max_chars - marker(total, total).chars().count();
+        let (mut out, mut shown) = (String::new(), 0);
+        for c in text.chars() {
+            let piece = reference_escape(&c.to_string());
+            if out.chars().count() + piece.chars().count() > budget {
+                break;
+            }
+            out.push_str(&piece);
+            shown += 1;
+        }
+        out + &marker(shown, total)
     }
 }

@@ -1,0 +1,88 @@
+//! Micro-benchmarks of the pure core: parsing an event, building and
+//! serializing Slack messages, escaping, and the retry decision. `cargo bench`.
+//!
+//! They time our own code without I/O; the process-level figures (CPU per
+//! record, cold init, span) are `scripts/bench`'s.
+
+use std::hint::black_box;
+use std::time::{Duration, SystemTime};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use sns_to_slack::config::Overrides;
+use sns_to_slack::delivery::policy::{self, Attempt};
+use sns_to_slack::message::{self, DEFAULT_MAX_MESSAGE_CHARS};
+use sns_to_slack::pipeline;
+use sns_to_slack::record;
+
+const BATCH: &str = include_str!("../tests/fixtures/sns-batch-25.json");
+const ALARM: &str = include_str!("../tests/fixtures/sns-cloudwatch-alarm.json");
+const LARGE: &str = include_str!("../tests/fixtures/sns-large-message.json");
+const SPECIAL: &str = include_str!("../tests/fixtures/sns-slack-special-chars.json");
+
+fn parsing(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record");
+    group.throughput(Throughput::Elements(25));
+    group.bench_function("parse_event/25 records", |b| {
+        b.iter(|| record::parse_event(black_box(BATCH)).unwrap())
+    });
+    group.finish();
+}
+
+fn messages(c: &mut Criterion) {
+    let overrides = Overrides::default();
+    let mut group = c.benchmark_group("message");
+    for (name, fixture) in [
+        ("alarm", ALARM),
+        ("special chars", SPECIAL),
+        ("large (truncated)", LARGE),
+    ] {
+        let records = record::parse_event(fixture).unwrap();
+        group.bench_function(format!("build+serialize/{name}"), |b| {
+            b.iter(|| pipeline::prepare(black_box(&records), &overrides, DEFAULT_MAX_MESSAGE_CHARS))
+        });
+    }
+    let plain = "disk usage above 90% on i-0abc12345 ".repeat(100);
+    let special = "a <b> & c ".repeat(400);
+    group.bench_function("escape_within/3.6k plain", |b| {
+        b.iter(|| message::escape_within(black_box(&plain), DEFAULT_MAX_MESSAGE_CHARS))
+    });
+    group.bench_function("escape_within/4k special, truncated", |b| {
+        b.iter(|| message::escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
+    });
+    group.finish();
+}
+
+fn retry_decisions(c: &mut Criterion) {
+    let now = SystemTime::now();
+    let backoff = Duration::from_millis(500);
+    let rate_limited = Attempt::Status {
+        status: 429,
+        body: "rate_limited".into(),
+        retry_after: Some("3".into()),
+    };
+    let dated = Attempt::Status {
+        status: 503,
+        body: "service_unavailable".into(),
+        retry_after: Some(httpdate::fmt_http_date(now + Duration::from_secs(5))),
+    };
+    let rejected = Attempt::Status {
+        status: 404,
+        body: "channel_not_found".into(),
+        retry_after: None,
+    };
+    let mut group = c.benchmark_group("policy");
+    for (name, attempt) in [
+        ("accepted", Attempt::Accepted),
+        ("429 Retry-After seconds", rate_limited),
+        ("503 Retry-After date", dated),
+        ("404 rejected", rejected),
+    ] {
+        group.bench_function(format!("decide/{name}"), |b| {
+            b.iter(|| policy::decide(black_box(&attempt), 1, 5, backoff, now))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parsing, messages, retry_decisions);
+criterion_main!(benches);
