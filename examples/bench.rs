@@ -326,12 +326,14 @@ async fn one_invocation(
 }
 
 /// Kills the child and returns its (user CPU, sys CPU) from `wait4`.
-/// A wrapper (perf) gets SIGINT, so that it writes its data before it exits.
+/// A wrapper (perf, valgrind) gets SIGTERM, so that it writes its data before
+/// it exits. Not SIGINT: a shell starts background jobs with SIGINT ignored, and
+/// the wrapper would inherit that and never exit.
 fn reap(mut child: std::process::Child, wrapped: bool) -> (Duration, Duration) {
     let pid = child.id() as libc::pid_t;
     if wrapped {
         // SAFETY: plain kill(2) on our own child.
-        unsafe { libc::kill(pid, libc::SIGINT) };
+        unsafe { libc::kill(pid, libc::SIGTERM) };
     } else {
         let _ = child.kill();
     }
