@@ -66,9 +66,11 @@ pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usi
         .map(|record| Job {
             body: match record.notification() {
                 Ok(n) => {
-                    // Sized for the message plus the layout, so it is written
-                    // without growing.
-                    let mut body = Vec::with_capacity(n.message.len() + 512);
+                    // Sized for the message plus the layout, so it is usually
+                    // written without growing; capped near the message's cut,
+                    // since the body keeps this allocation while it waits.
+                    let estimate = n.message.len().min(2 * max_message_chars) + 512;
+                    let mut body = Vec::with_capacity(estimate);
                     serde_json::to_writer(
                         &mut body,
                         &message::build(n, overrides, max_message_chars),
