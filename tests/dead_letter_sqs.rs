@@ -99,14 +99,7 @@ async fn records_near_the_size_limit_are_split_across_batches() {
     })).collect::<Vec<_>>()})
     .to_string();
     let records = parse_event(&event).unwrap();
-    let outcome = sns_to_slack::delivery::Outcome {
-        result: Ok(()),
-        attempts: 0,
-        rate_limited: 0,
-        first_attempt_at: None,
-        last_attempt_at: None,
-        latency: None,
-    };
+    let outcome = sns_to_slack::delivery::Outcome::unattempted(Ok(()));
     let failure = sns_to_slack::delivery::policy::Failure {
         reason: Reason::Deadline,
         status: None,

@@ -21,12 +21,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn envelopes(n: usize) -> Vec<String> {
     let records = parse_event(&fixture("sns-batch-25.json")).unwrap();
     let outcome = Outcome {
-        result: Ok(()),
         attempts: 1,
-        rate_limited: 0,
-        first_attempt_at: None,
-        last_attempt_at: None,
-        latency: None,
+        ..Outcome::unattempted(Ok(()))
     };
     let failure = Failure {
         reason: Reason::ServerError,

@@ -62,9 +62,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn failed_before_any_attempt(failure: Failure) -> Self {
+    /// An outcome before any attempt: no attempts, no times, `result` as given.
+    pub fn unattempted(result: Result<(), Failure>) -> Self {
         Self {
-            result: Err(failure),
+            result,
             attempts: 0,
             rate_limited: 0,
             first_attempt_at: None,
@@ -113,7 +114,7 @@ impl<P: Post> Delivery<P> {
             .map(|job| async move {
                 match &job.body {
                     Ok(body) => self.deliver_one(webhook, body.clone(), stop_at).await,
-                    Err(failure) => Outcome::failed_before_any_attempt(failure.clone()),
+                    Err(failure) => Outcome::unattempted(Err(failure.clone())),
                 }
             })
             .buffered(self.settings.max_concurrency)
@@ -125,14 +126,7 @@ impl<P: Post> Delivery<P> {
     /// or out of time.
     pub async fn deliver_one(&self, webhook: &Webhook, body: Bytes, stop_at: Instant) -> Outcome {
         let started = Instant::now();
-        let mut outcome = Outcome {
-            result: Ok(()),
-            attempts: 0,
-            rate_limited: 0,
-            first_attempt_at: None,
-            last_attempt_at: None,
-            latency: None,
-        };
+        let mut outcome = Outcome::unattempted(Ok(()));
         let mut last: Option<Failure> = None;
         let result = loop {
             if let Err(w) = self

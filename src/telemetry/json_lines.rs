@@ -82,7 +82,7 @@ fn write_span<'a, S: LookupSpan<'a>>(out: &mut Writer<'_>, span: &SpanRef<'a, S>
         _ => out.write_char('{')?,
     }
     out.write_str("\"name\":")?;
-    erased::Value::write(&PlainStr(span.metadata().name()), out)?;
+    string(out, span.metadata().name())?;
     out.write_char('}')
 }
 
@@ -94,7 +94,8 @@ struct Fields<'w, 'o> {
 }
 
 impl Fields<'_, '_> {
-    fn entry(&mut self, field: &Field, value: &dyn erased::Value) {
+    /// Writes `"name":` and then the value, unless an earlier write failed.
+    fn entry(&mut self, field: &Field, value: impl FnOnce(&mut Writer<'_>) -> fmt::Result) {
         if self.result.is_err() {
             return;
         }
@@ -102,49 +103,34 @@ impl Fields<'_, '_> {
             if !std::mem::take(&mut self.first) {
                 self.out.write_char(',')?;
             }
-            erased::Value::write(&PlainStr(field.name()), self.out)?;
+            string(self.out, field.name())?;
             self.out.write_char(':')?;
-            value.write(self.out)
+            value(self.out)
         })();
     }
 }
 
 impl Visit for Fields<'_, '_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.entry(field, &value);
+        self.entry(field, |out| json(out, &value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.entry(field, &value);
+        self.entry(field, |out| json(out, &value));
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.entry(field, &value);
+        self.entry(field, |out| json(out, &value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, &value);
+        self.entry(field, |out| json(out, &value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, &PlainStr(value));
+        self.entry(field, |out| string(out, value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.entry(field, &format_args!("{value}"));
+        self.entry(field, |out| json(out, &format_args!("{value}")));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.entry(field, &format_args!("{value:?}"));
-    }
-}
-
-/// Serializable values behind one object-safe trait, so `entry` is written once.
-mod erased {
-    use super::*;
-
-    pub trait Value {
-        fn write(&self, out: &mut Writer<'_>) -> fmt::Result;
-    }
-
-    impl<T: Serialize> Value for T {
-        fn write(&self, out: &mut Writer<'_>) -> fmt::Result {
-            json(out, self)
-        }
+        self.entry(field, |out| json(out, &format_args!("{value:?}")));
     }
 }
 
@@ -153,19 +139,15 @@ fn json<T: Serialize + ?Sized>(out: &mut Writer<'_>, value: &T) -> fmt::Result {
     serde_json::to_writer(Adaptor(out), value).map_err(|_| fmt::Error)
 }
 
-/// A string field: most (ids, outcomes, reasons) need no escaping and are
-/// written as they are; the rest go through `serde_json`.
-struct PlainStr<'a>(&'a str);
-
-impl erased::Value for PlainStr<'_> {
-    fn write(&self, out: &mut Writer<'_>) -> fmt::Result {
-        if self.0.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-            return json(out, self.0);
-        }
-        out.write_char('"')?;
-        out.write_str(self.0)?;
-        out.write_char('"')
+/// Writes a JSON string. Most (ids, outcomes, reasons, field names) need no
+/// escaping and are written as they are; the rest go through `serde_json`.
+fn string(out: &mut Writer<'_>, text: &str) -> fmt::Result {
+    if text.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        return json(out, text);
     }
+    out.write_char('"')?;
+    out.write_str(text)?;
+    out.write_char('"')
 }
 
 /// `io::Write` over a `fmt::Write`, for `serde_json`. It writes UTF-8 text cut
