@@ -17,6 +17,9 @@ use crate::webhook::{Webhook, WebhookError};
 /// for the reply to the Runtime API.
 pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 
+/// Default `MAX_RECEIVES`, the template's default `maxReceiveCount`.
+pub const DEFAULT_MAX_RECEIVES: u32 = 5;
+
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
 pub const VARIABLES: &[&str] = &[
@@ -35,6 +38,8 @@ pub const VARIABLES: &[&str] = &[
     "MAX_MESSAGE_CHARS",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
+    "MAX_RECEIVES",
+    "FUNCTION_CONCURRENCY",
     "METRICS_NAMESPACE",
     "METRICS_SERVICE",
 ];
@@ -76,6 +81,21 @@ pub struct DeliverySettings {
     /// Longest `Message` text put in a Slack message before it is cut with a
     /// visible marker (`MAX_MESSAGE_CHARS`).
     pub max_message_chars: usize,
+}
+
+impl DeliverySettings {
+    /// This process's share of a rate that `processes` function instances
+    /// share: each paces at most `rate_per_second / processes` per webhook, with
+    /// the burst split likewise (at least one post), so the sum Slack sees from
+    /// all of them stays within the configured rate.
+    pub fn shared_by(self, processes: u32) -> Self {
+        let processes = processes.max(1);
+        Self {
+            rate_per_second: self.rate_per_second / f64::from(processes),
+            rate_burst: (self.rate_burst / processes).max(1),
+            ..self
+        }
+    }
 }
 
 impl Default for DeliverySettings {
@@ -123,6 +143,13 @@ pub struct Config {
     /// `DEFAULT_BUDGET_MS`: time allowed for an invocation whose deadline is
     /// unknown (absent, or already past when it starts).
     pub default_budget: Duration,
+    /// `MAX_RECEIVES`: the receive count at which a record from the SQS buffer
+    /// that could still post later is dead-lettered instead of handed back to
+    /// SQS (the buffer's `maxReceiveCount`).
+    pub max_receives: u32,
+    /// `FUNCTION_CONCURRENCY`: how many instances of the function may run at
+    /// once; `delivery` already holds this process's share of the rate.
+    pub function_concurrency: u32,
     /// `METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
     /// `METRICS_SERVICE`: value of the `Service` dimension (the function's name
@@ -194,6 +221,7 @@ impl Config {
         if retry_max < retry_base {
             return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
         }
+        let function_concurrency = parse_int(&get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?;
         let delivery = DeliverySettings {
             rate_per_second,
             rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1_000_000)?,
@@ -209,7 +237,8 @@ impl Config {
                 crate::message::MIN_MAX_MESSAGE_CHARS,
                 crate::message::SLACK_TEXT_LIMIT,
             )?,
-        };
+        }
+        .shared_by(function_concurrency);
         Ok(Self {
             webhook,
             overrides: Overrides {
@@ -228,6 +257,8 @@ impl Config {
                 0,
             )?,
             default_budget: millis(&get, "DEFAULT_BUDGET_MS", Duration::from_secs(30), 1)?,
+            max_receives: parse_int(&get, "MAX_RECEIVES", DEFAULT_MAX_RECEIVES, 1, 1_000)?,
+            function_concurrency,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
             metrics_service: get("METRICS_SERVICE")
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -357,6 +388,34 @@ mod tests {
     }
 
     #[test]
+    fn each_instance_paces_its_share_of_the_rate() {
+        let c = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[
+                ("RATE_PER_SECOND", "1"),
+                ("RATE_BURST", "4"),
+                ("FUNCTION_CONCURRENCY", "5"),
+                ("MAX_RECEIVES", "3"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.delivery.rate_per_second, 0.2);
+        assert_eq!(c.delivery.rate_burst, 1);
+        assert_eq!((c.function_concurrency, c.max_receives), (5, 3));
+        let alone = Config::from_lookup(Mode::Cli, lookup(&[("RATE_BURST", "4")])).unwrap();
+        assert_eq!(
+            (alone.delivery.rate_per_second, alone.delivery.rate_burst),
+            (1.0, 4)
+        );
+        let two = DeliverySettings {
+            rate_burst: 4,
+            ..DeliverySettings::default()
+        }
+        .shared_by(2);
+        assert_eq!((two.rate_per_second, two.rate_burst), (0.5, 2));
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (name, value) in [
             ("RATE_PER_SECOND", "fast"),
@@ -366,6 +425,9 @@ mod tests {
             ("ATTEMPT_TIMEOUT_MS", "1.5"),
             ("DEADLINE_MARGIN_MS", "soon"),
             ("MAX_CONCURRENCY", "100000"),
+            ("MAX_RECEIVES", "0"),
+            ("FUNCTION_CONCURRENCY", "0"),
+            ("FUNCTION_CONCURRENCY", "two"),
         ] {
             let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
@@ -12,7 +14,7 @@ use crate::budget;
 use crate::dead_letter::DeadLetter;
 use crate::delivery::Post;
 use crate::metrics;
-use crate::pipeline::{Pipeline, PipelineError, Summary};
+use crate::pipeline::{Pipeline, PipelineError, Report, Summary};
 use crate::telemetry;
 
 /// The function: a pipeline plus the deadline settings.
@@ -31,6 +33,41 @@ pub struct MetricsTarget {
     pub namespace: String,
     /// `Service` dimension value.
     pub service: String,
+}
+
+/// Time kept after storing dead letters, before the deadline, to write the logs
+/// and metrics and answer the Runtime API (at most half the margin).
+pub const ANSWER_RESERVE: Duration = Duration::from_millis(500);
+
+/// What an invocation answers: the summary for an SNS event (or an unreadable
+/// payload), the partial batch response for an SQS event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Response {
+    /// `{"records": .., "posted": .., ...}`
+    Summary(Summary),
+    /// `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}`
+    Batch(SqsBatchResponse),
+}
+
+impl From<Report> for Response {
+    fn from(report: Report) -> Self {
+        match report.requeue {
+            None => Response::Summary(report.summary),
+            Some(ids) => {
+                let mut response = SqsBatchResponse::default();
+                response.batch_item_failures = ids
+                    .into_iter()
+                    .map(|id| {
+                        let mut failure = BatchItemFailure::default();
+                        failure.item_identifier = id;
+                        failure
+                    })
+                    .collect();
+                Response::Batch(response)
+            }
+        }
+    }
 }
 
 /// An invocation error, reported to Lambda with `errorType` `Retryable` or
@@ -71,24 +108,33 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
         }
     }
 
-    /// Handles one invocation.
+    /// Handles one invocation: posts until the deadline less the margin, stores
+    /// dead letters until the deadline less [`ANSWER_RESERVE`], then writes the
+    /// logs and metrics and answers.
     pub async fn handle(
         &self,
         event: LambdaEvent<Box<RawValue>>,
-    ) -> Result<Summary, InvocationError> {
+    ) -> Result<Response, InvocationError> {
         let stop_at = self.stop_at(event.context.deadline);
-        let result = self.pipeline.run(event.payload.get(), stop_at).await;
+        let reserve = ANSWER_RESERVE.min(self.margin / 2);
+        let store_until = stop_at
+            .checked_add(self.margin.saturating_sub(reserve))
+            .unwrap_or(stop_at);
+        let result = self
+            .pipeline
+            .run_until(event.payload.get(), stop_at, Some(store_until))
+            .await;
+        let summary = match &result {
+            Ok(report) => &report.summary,
+            Err(PipelineError::DeadLetter { summary, .. }) => summary,
+        };
+        self.emit_metrics(summary);
         match &result {
-            Ok(summary) | Err(PipelineError::DeadLetter { summary, .. }) => {
-                self.emit_metrics(summary)
-            }
-            Err(PipelineError::Event(_)) => {}
-        }
-        match &result {
-            Ok(summary) => tracing::info!(
-                records = summary.records,
-                posted = summary.posted,
-                dead_lettered = summary.dead_lettered,
+            Ok(report) => tracing::info!(
+                records = report.summary.records,
+                posted = report.summary.posted,
+                dead_lettered = report.summary.dead_lettered,
+                requeued = report.summary.requeued,
                 "event handled"
             ),
             Err(e) => tracing::error!(
@@ -98,7 +144,7 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
             ),
         }
         telemetry::flush();
-        Ok(result?)
+        Ok(result?.into())
     }
 
     /// Prints the invocation's EMF documents on stdout, one per line, where
@@ -124,7 +170,8 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
                 "the invocation deadline is absent or already past (an emulator?); using DEFAULT_BUDGET_MS"
             );
         }
-        Instant::now() + budget.time_left
+        let now = Instant::now();
+        now.checked_add(budget.time_left).unwrap_or(now)
     }
 }
 
@@ -149,7 +196,8 @@ pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::
     let delivery =
         crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery);
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
-    let pipeline = Pipeline::new(delivery, dead_letter, webhook, config.overrides);
+    let pipeline = Pipeline::new(delivery, dead_letter, webhook, config.overrides)
+        .with_max_receives(config.max_receives);
     let metrics = MetricsTarget {
         namespace: config.metrics_namespace,
         service: config.metrics_service,

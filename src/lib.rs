@@ -1,7 +1,7 @@
 //! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
 //!
 //! The flow, one module a step:
-//! SNS event ([`record`]) -> Slack message ([`message`]) -> delivery under the
+//! SNS or SQS event ([`record`]) -> Slack message ([`message`]) -> delivery under the
 //! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
@@ -15,7 +15,7 @@ pub mod lambda; // the Lambda handler and its start-up
 pub mod message; // record -> Slack payload (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
-pub mod record; // SNS events and records, raw JSON kept verbatim
+pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout

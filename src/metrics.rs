@@ -18,6 +18,8 @@ pub const RECORDS: &str = "Records";
 pub const POSTED: &str = "Posted";
 /// Records dead-lettered (also by `Reason`).
 pub const DEAD_LETTERED: &str = "DeadLettered";
+/// Records of an SQS batch handed back to SQS to be delivered again later.
+pub const REQUEUED: &str = "Requeued";
 /// Attempts beyond the first.
 pub const RETRIED: &str = "Retried";
 /// 429 answers seen.
@@ -30,6 +32,7 @@ pub const ALL: &[&str] = &[
     RECORDS,
     POSTED,
     DEAD_LETTERED,
+    REQUEUED,
     RETRIED,
     RATE_LIMITED,
     DELIVERY_LATENCY,
@@ -57,6 +60,7 @@ pub fn documents(
         (RECORDS, "Count", count(summary.records)),
         (POSTED, "Count", count(summary.posted)),
         (DEAD_LETTERED, "Count", count(summary.dead_lettered)),
+        (REQUEUED, "Count", count(summary.requeued)),
         (RETRIED, "Count", json!(summary.retries)),
         (RATE_LIMITED, "Count", json!(summary.rate_limited)),
     ];

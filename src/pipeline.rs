@@ -13,16 +13,21 @@ use crate::delivery::{Delivery, Job, Outcome, Post};
 use crate::message;
 use crate::record::{self, EventError, Record};
 use crate::webhook::Webhook;
+use serde_json::value::RawValue;
 
-/// What one event came to. Every record is either posted or dead-lettered.
+/// What one event came to. Every record is posted, dead-lettered, or (from an
+/// SQS batch) handed back to SQS to be delivered again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    /// Records in the event.
+    /// Records in the event (an unreadable payload counts as one).
     pub records: usize,
     /// Records Slack accepted.
     pub posted: usize,
     /// Records stored as dead letters.
     pub dead_lettered: usize,
+    /// Records of an SQS batch listed in the batch response, so that SQS
+    /// delivers them again after the visibility timeout.
+    pub requeued: usize,
     /// Dead letters by reason.
     pub reasons: BTreeMap<Reason, usize>,
     /// HTTP attempts beyond the first, over all records.
@@ -34,14 +39,23 @@ pub struct Summary {
     pub latencies_ms: Vec<u64>,
 }
 
+/// What one payload came to: the summary and, for an SQS event, the SQS
+/// message ids of the records SQS should deliver again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// The counts.
+    pub summary: Summary,
+    /// `Some` for an SQS event (possibly empty): the `messageId`s to list in the
+    /// partial batch response. `None` for an SNS event or an unreadable payload.
+    pub requeue: Option<Vec<String>>,
+}
+
 /// Why an event could not be handled.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    /// The payload is not an SNS event. Not retryable.
-    #[error(transparent)]
-    Event(#[from] EventError),
-    /// Some records were neither posted nor dead-lettered. Retryable: Lambda
-    /// should deliver the event again (records already posted will post twice).
+    /// Some records were neither posted, dead-lettered nor handed back to SQS.
+    /// Retryable: Lambda should deliver the event again (records already
+    /// posted will post twice).
     #[error("{source}; {posted} of {records} records were posted", posted = summary.posted, records = summary.records)]
     DeadLetter {
         /// What was done before dead-lettering failed.
@@ -109,6 +123,26 @@ pub fn envelope(
     }
 }
 
+/// The dead-letter envelope of a payload that is not an SNS or SQS event: the
+/// payload kept verbatim (as a JSON string when it is not JSON at all).
+pub fn invalid_event_envelope(payload: &str, why: &EventError) -> Envelope {
+    let record = RawValue::from_string(payload.to_owned())
+        .or_else(|_| serde_json::value::to_raw_value(payload))
+        .expect("a string always serializes");
+    Envelope {
+        record,
+        reason: Reason::InvalidEvent,
+        status: None,
+        detail: why.to_string(),
+        attempts: 0,
+        first_attempt_at: None,
+        last_attempt_at: None,
+        message_id: String::new(),
+        webhook: None,
+        version: ENVELOPE_VERSION,
+    }
+}
+
 /// The handler's dependencies: how to post, where dead letters go, and what to
 /// post to. Built once per process.
 pub struct Pipeline<P, D> {
@@ -116,6 +150,8 @@ pub struct Pipeline<P, D> {
     dead_letter: D,
     webhook: Webhook,
     overrides: Overrides,
+    /// `Some` when the caller can hand SQS records back (the Lambda handler).
+    max_receives: Option<u32>,
 }
 
 impl<P: Post, D: DeadLetter> Pipeline<P, D> {
@@ -132,7 +168,18 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             dead_letter,
             webhook,
             overrides,
+            max_receives: None,
         }
+    }
+
+    /// The same pipeline, for a caller that answers SQS with a partial batch
+    /// response: a record from SQS that could still post later is handed back
+    /// to SQS until it has been received `max_receives` times, then
+    /// dead-lettered. Without this (the command line), every record that was
+    /// not posted is dead-lettered.
+    pub fn with_max_receives(mut self, max_receives: u32) -> Self {
+        self.max_receives = Some(max_receives);
+        self
     }
 
     /// The dead-letter store.
@@ -140,10 +187,53 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         &self.dead_letter
     }
 
-    /// Handles one event payload, posting until `stop_at` at the latest.
+    /// Handles one event payload, posting until `stop_at` at the latest, with
+    /// no bound on storing dead letters (the command line).
     pub async fn run(&self, payload: &str, stop_at: Instant) -> Result<Summary, PipelineError> {
-        let records = record::parse_event(payload)?;
-        self.run_records(&records, stop_at).await
+        self.run_until(payload, stop_at, None)
+            .await
+            .map(|report| report.summary)
+    }
+
+    /// Handles one payload (an SNS or SQS event), posting until `stop_at` and
+    /// storing dead letters until `store_until` at the latest.
+    ///
+    /// A payload that is neither event is stored as one dead letter with reason
+    /// `invalid_event` and counts as handled: retrying it cannot help.
+    pub async fn run_until(
+        &self,
+        payload: &str,
+        stop_at: Instant,
+        store_until: Option<Instant>,
+    ) -> Result<Report, PipelineError> {
+        match record::parse_event(payload) {
+            Ok(records) => self.run_records_until(&records, stop_at, store_until).await,
+            Err(why) => {
+                tracing::warn!(
+                    outcome = "failed",
+                    reason = Reason::InvalidEvent.as_str(),
+                    error = %why,
+                    "the payload is not an SNS or SQS event; it is kept as a dead letter"
+                );
+                let envelope = invalid_event_envelope(payload, &why);
+                let mut summary = Summary {
+                    records: 1,
+                    ..Summary::default()
+                };
+                self.store(&[envelope], store_until)
+                    .await
+                    .map_err(|source| PipelineError::DeadLetter {
+                        summary: summary.clone(),
+                        source,
+                    })?;
+                summary.dead_lettered = 1;
+                summary.reasons.insert(Reason::InvalidEvent, 1);
+                Ok(Report {
+                    summary,
+                    requeue: None,
+                })
+            }
+        }
     }
 
     /// Delivers already parsed records, dead-letters what was not posted, and
@@ -153,6 +243,24 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         records: &[Record],
         stop_at: Instant,
     ) -> Result<Summary, PipelineError> {
+        self.run_records_until(records, stop_at, None)
+            .await
+            .map(|report| report.summary)
+    }
+
+    /// [`Pipeline::run_records`] with storing bounded by `store_until`.
+    ///
+    /// A record from SQS that failed for a reason that may pass later is handed
+    /// back to SQS (listed in the report) until its receive count reaches
+    /// `max_receives`; then it is dead-lettered. A record from SQS whose dead
+    /// letter cannot be stored is handed back too, so that one store failure
+    /// never fails the batch and nothing already posted is posted twice.
+    pub async fn run_records_until(
+        &self,
+        records: &[Record],
+        stop_at: Instant,
+        store_until: Option<Instant>,
+    ) -> Result<Report, PipelineError> {
         let jobs = prepare(
             records,
             &self.overrides,
@@ -163,8 +271,14 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             records: records.len(),
             ..Summary::default()
         };
+        // Receipts matter only to a caller that can hand records back to SQS.
+        let receipt = |r: &Record| self.max_receives.and(r.receipt().cloned());
+        let from_sqs = records.iter().any(|r| receipt(r).is_some());
+        let mut requeue = Vec::new();
+        // Envelopes to store, each with the index of its record.
         let mut envelopes = Vec::new();
-        for (record, outcome) in records.iter().zip(&outcomes) {
+        let mut owners = Vec::new();
+        for (i, (record, outcome)) in records.iter().zip(&outcomes).enumerate() {
             log_outcome(record, outcome, &self.webhook);
             summary.retries += outcome.attempts.saturating_sub(1);
             summary.rate_limited += outcome.rate_limited;
@@ -175,23 +289,95 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
                         .latencies_ms
                         .extend(outcome.latency.map(|d| d.as_millis() as u64));
                 }
-                Err(failure) => {
-                    *summary.reasons.entry(failure.reason).or_default() += 1;
-                    envelopes.push(envelope(record, outcome, failure, Some(&self.webhook)));
-                }
+                Err(failure) => match receipt(record) {
+                    Some(r)
+                        if failure.reason.is_retryable()
+                            && Some(r.receive_count) < self.max_receives =>
+                    {
+                        requeue.push(r.message_id);
+                    }
+                    _ => {
+                        envelopes.push(envelope(record, outcome, failure, Some(&self.webhook)));
+                        owners.push(i);
+                    }
+                },
             }
         }
-        if let Err(source) = self.dead_letter.store(&envelopes).await {
-            summary.dead_lettered = envelopes.len() - source.unsent;
-            tracing::error!(
-                unsent = source.unsent,
-                error = %source,
-                "dead letters could not be stored; the invocation fails so Lambda retries the event"
-            );
-            return Err(PipelineError::DeadLetter { summary, source });
+        let unsent = match self.store(&envelopes, store_until).await {
+            Ok(()) => Vec::new(),
+            Err(source) => {
+                // SQS keeps a record it is told about: hand those back.
+                let (by_sqs, lost): (Vec<usize>, Vec<usize>) = source
+                    .unsent
+                    .iter()
+                    .partition(|&&k| receipt(&records[owners[k]]).is_some());
+                requeue.extend(
+                    by_sqs
+                        .iter()
+                        .filter_map(|&k| receipt(&records[owners[k]]).map(|r| r.message_id)),
+                );
+                if !lost.is_empty() {
+                    count_stored(&mut summary, &envelopes, &source.unsent);
+                    summary.requeued = requeue.len();
+                    tracing::error!(
+                        unsent = lost.len(),
+                        error = %source,
+                        "dead letters could not be stored; the invocation fails so Lambda retries the event"
+                    );
+                    return Err(PipelineError::DeadLetter { summary, source });
+                }
+                tracing::warn!(
+                    requeued = by_sqs.len(),
+                    error = %source,
+                    "dead letters could not be stored; SQS will deliver those records again"
+                );
+                source.unsent
+            }
+        };
+        count_stored(&mut summary, &envelopes, &unsent);
+        summary.requeued = requeue.len();
+        Ok(Report {
+            summary,
+            requeue: from_sqs.then_some(requeue),
+        })
+    }
+
+    /// Stores `envelopes`, giving up at `store_until` (every envelope then
+    /// counts as unsent).
+    async fn store(
+        &self,
+        envelopes: &[Envelope],
+        store_until: Option<Instant>,
+    ) -> Result<(), DeadLetterError> {
+        if envelopes.is_empty() {
+            return Ok(());
         }
-        summary.dead_lettered = envelopes.len();
-        Ok(summary)
+        // Boxed: the store's future (an SDK call) is deep, and nesting it inline
+        // in every caller's state machine overflows the compiler's layout depth.
+        let store = Box::pin(self.dead_letter.store(envelopes));
+        let Some(until) = store_until else {
+            return store.await;
+        };
+        tokio::time::timeout_at(until, store)
+            .await
+            .unwrap_or_else(|_| {
+                Err(DeadLetterError {
+                    unsent: (0..envelopes.len()).collect(),
+                    total: envelopes.len(),
+                    cause: "storing them did not finish before the invocation's deadline".into(),
+                })
+            })
+    }
+}
+
+/// Counts the envelopes stored (all but `unsent`) into `dead_lettered` and the
+/// reasons.
+fn count_stored(summary: &mut Summary, envelopes: &[Envelope], unsent: &[usize]) {
+    for (k, envelope) in envelopes.iter().enumerate() {
+        if unsent.binary_search(&k).is_err() {
+            summary.dead_lettered += 1;
+            *summary.reasons.entry(envelope.reason).or_default() += 1;
+        }
     }
 }
 

@@ -105,13 +105,13 @@ fn bad_input_exits_two_naming_what_was_wrong() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("sqs.json"),
-        r#"{"Records":[{"eventSource":"aws:sqs","body":"x"}]}"#,
+        r#"{"Records":[{"eventSource":"aws:kinesis","kinesis":{"data":"eA=="}}]}"#,
     )
     .unwrap();
     std::fs::write(dir.path().join("broken.json"), "{\"Records\": [").unwrap();
     for (args, env, needle) in [
         (vec!["missing.json"], vec![], "missing.json"),
-        (vec!["sqs.json"], vec![], "not an SNS event"),
+        (vec!["sqs.json"], vec![], "not an SNS or SQS event"),
         (vec!["broken.json"], vec![], "not JSON"),
         (
             vec!["sqs.json"],

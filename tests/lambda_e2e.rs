@@ -5,10 +5,12 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
+use serde_json::json;
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::delivery::policy::Reason;
 use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{body_string_contains, method};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_sns-to-slack");
@@ -89,12 +91,13 @@ async fn a_slow_slack_is_dead_lettered_before_the_deadline() {
 }
 
 #[tokio::test]
-async fn a_malformed_event_fails_and_the_next_one_is_served() {
+async fn a_malformed_event_is_kept_as_an_invalid_event_and_the_next_one_is_served() {
     let moto = Moto::start().await;
     let queue = moto.queue("e2e-malformed").await;
     let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let malformed = r#"{"detail-type": "not SNS",  "n": 1.50}"#;
     let runtime = RuntimeApi::start(vec![
-        invocation(r#"{"detail-type": "not SNS"}"#.into(), WAIT),
+        invocation(malformed.into(), WAIT),
         invocation(fixture("sns-plain.json"), WAIT),
     ])
     .await;
@@ -102,17 +105,226 @@ async fn a_malformed_event_fails_and_the_next_one_is_served() {
     let answers = runtime.wait_for(2, WAIT).await;
     let by_id = |id: &str| answers.iter().find(|a| a.request_id == id).unwrap().clone();
     let bad = by_id("req-1");
-    assert!(!bad.ok);
-    assert_eq!(bad.body["errorType"], "NonRetryable");
-    let message = bad.body["errorMessage"].as_str().unwrap();
     assert!(
-        message.contains("not an SNS event") && message.contains("Records"),
-        "{message}"
+        bad.ok,
+        "no pointless retries of a payload that cannot change: {bad:?}"
     );
+    assert_eq!(bad.body["dead_lettered"], 1);
+    assert_eq!(bad.body["reasons"]["invalid_event"], 1);
+    let letters = moto.drain(&queue).await;
+    assert_eq!(letters.len(), 1);
+    let envelope: Envelope = serde_json::from_str(&letters[0].0).unwrap();
+    assert_eq!(envelope.reason, Reason::InvalidEvent);
+    assert_eq!(
+        envelope.record.get(),
+        malformed,
+        "the payload is kept verbatim"
+    );
+    assert!(
+        envelope.detail.contains("not an SNS or SQS event"),
+        "{}",
+        envelope.detail
+    );
+    assert_eq!(letters[0].1.as_deref(), Some("invalid_event"));
     let good = by_id("req-2");
     assert!(good.ok, "{good:?}");
     assert_eq!(good.body["posted"], 1);
     assert!(function.is_running());
+}
+
+/// A Slack that refuses bodies containing "permanent", fails bodies containing
+/// "later" with a 500, and accepts the rest.
+async fn picky_slack() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("permanent"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("later"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("rollup_error"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn failures(answer: &support::Answer) -> Vec<String> {
+    let mut ids: Vec<String> = answer.body["batchItemFailures"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a batch response: {}", answer.body))
+        .iter()
+        .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn an_sqs_batch_posts_every_body_shape_and_answers_with_no_failures() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-sqs-shapes").await;
+    let slack = picky_slack().await;
+    let inner = r#"{"EventSource":"aws:sns","Sns":{"MessageId":"m-env","Subject":"from the DLQ","Message":"redriven by SQS"}}"#;
+    let envelope = format!(
+        r#"{{"record":{inner},"reason":"deadline","status":null,"detail":"d","attempts":1,"message_id":"m-env","version":1}}"#
+    );
+    let event = support::sqs_event(vec![
+        support::sqs_record(
+            "q-sns",
+            &support::sns_notification("m-sns", "Disk", "disk full"),
+            1,
+        ),
+        support::sqs_record("q-raw", "a raw message", 1),
+        support::sqs_record("q-env", &envelope, 1),
+    ]);
+    let runtime = RuntimeApi::start(vec![invocation(event, WAIT)]).await;
+    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    assert_eq!(failures(&answers[0]), Vec::<String>::new());
+    let bodies: Vec<String> = slack
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect();
+    assert_eq!(bodies.len(), 3);
+    for needle in ["disk full", "a raw message", "redriven by SQS"] {
+        assert!(
+            bodies.iter().any(|b| b.contains(needle)),
+            "{needle} not posted: {bodies:?}"
+        );
+    }
+    assert!(moto.drain(&queue).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_sqs_batch_lists_what_may_post_later_and_dead_letters_the_rest() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-sqs-partial").await;
+    let slack = picky_slack().await;
+    let event = support::sqs_event(vec![
+        support::sqs_record("q-ok", "fine", 1),
+        support::sqs_record("q-refused", "permanent refusal", 1),
+        support::sqs_record("q-later", "try later", 1),
+        support::sqs_record("q-last", "try later, last time", 3),
+    ]);
+    let runtime = RuntimeApi::start(vec![invocation(event, WAIT)]).await;
+    let mut vars = env(&moto, &slack, &queue);
+    vars.push(("MAX_ATTEMPTS", "2".into()));
+    vars.push(("RETRY_BASE_MS", "10".into()));
+    vars.push(("MAX_RECEIVES", "3".into()));
+    let function = Function::start(BIN, &runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    assert_eq!(failures(&answers[0]), ["q-later"]);
+    let mut letters: Vec<(Reason, String)> = moto
+        .drain(&queue)
+        .await
+        .iter()
+        .map(|(body, _)| {
+            let e: Envelope = serde_json::from_str(body).unwrap();
+            let record: serde_json::Value = serde_json::from_str(e.record.get()).unwrap();
+            (e.reason, record["messageId"].as_str().unwrap().to_string())
+        })
+        .collect();
+    letters.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(
+        letters,
+        [
+            (Reason::ServerError, "q-last".to_string()),
+            (Reason::Rejected, "q-refused".to_string()),
+        ]
+    );
+    let emf = function
+        .output()
+        .lines()
+        .find(|l| l.contains("\"_aws\"") && l.contains("\"Requeued\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .expect("an EMF document");
+    assert_eq!(
+        (
+            &emf["Records"],
+            &emf["Posted"],
+            &emf["DeadLettered"],
+            &emf["Requeued"]
+        ),
+        (&json!(4), &json!(1), &json!(2), &json!(1))
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_batch_hands_back_what_could_not_be_dead_lettered() {
+    let moto = Moto::start().await;
+    let missing = format!("{}/123456789012/missing", moto.endpoint);
+    let slack = picky_slack().await;
+    let event = support::sqs_event(vec![
+        support::sqs_record("q-ok", "fine", 1),
+        support::sqs_record("q-refused", "permanent refusal", 1),
+    ]);
+    let runtime = RuntimeApi::start(vec![invocation(event, WAIT)]).await;
+    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &missing));
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(
+        answers[0].ok,
+        "one record's store failure must not fail the batch: {:?}\n{}",
+        answers[0],
+        function.output()
+    );
+    assert_eq!(failures(&answers[0]), ["q-refused"]);
+    assert_eq!(slack.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_hung_dead_letter_queue_still_answers_before_the_deadline_with_logs_and_metrics() {
+    let hung = support::silent_server();
+    let slack = support::slack_says(404, "channel_not_found").await;
+    let queue = format!("http://{hung}/123456789012/dlq");
+    let deadline_in = Duration::from_secs(8);
+    let runtime = RuntimeApi::start(vec![
+        invocation(fixture("sns-plain.json"), deadline_in),
+        invocation(
+            support::sqs_event(vec![support::sqs_record("q-1", "refused", 1)]),
+            deadline_in,
+        ),
+    ])
+    .await;
+    let vars = vec![
+        ("AWS_ENDPOINT_URL_SQS", format!("http://{hung}")),
+        ("AWS_REGION", support::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("WEBHOOK_URL", support::webhook_url(&slack)),
+        ("DEAD_LETTER_QUEUE_URL", queue),
+    ];
+    let started = SystemTime::now();
+    let function = Function::start(BIN, &runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    let answered_after = answers[0].at.duration_since(started).unwrap();
+    assert!(
+        answered_after < deadline_in,
+        "answered {answered_after:?} after start, past the {deadline_in:?} deadline"
+    );
+    assert!(!answers[0].ok);
+    assert_eq!(answers[0].body["errorType"], "Retryable");
+    let message = answers[0].body["errorMessage"].as_str().unwrap();
+    assert!(message.contains("deadline"), "{message}");
+    let answers = runtime.wait_for(2, WAIT).await;
+    let sqs = answers.iter().find(|a| a.request_id == "req-2").unwrap();
+    assert!(sqs.ok, "{sqs:?}");
+    assert_eq!(failures(sqs), ["q-1"], "SQS keeps what could not be stored");
+    let output = function.output();
+    let emf = output.lines().filter(|l| l.contains("\"_aws\"")).count();
+    assert_eq!(emf, 2, "one EMF document per invocation:\n{output}");
+    assert!(output.contains("event failed"), "{output}");
+    assert!(!output.contains(SECRET));
 }
 
 #[tokio::test]

@@ -67,7 +67,6 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
             eprintln!("error: {e}");
             Ok(EXIT_ERROR)
         }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -62,7 +62,7 @@ impl DeadLetter for FileDeadLetter {
             text.push('\n');
         }
         self.append(&text).await.map_err(|e| DeadLetterError {
-            unsent: envelopes.len(),
+            unsent: (0..envelopes.len()).collect(),
             total: envelopes.len(),
             cause: format!("cannot append to {}: {e}", self.path.display()),
         })
@@ -111,7 +111,7 @@ mod tests {
     async fn an_unwritable_path_is_an_error_naming_it() {
         let sink = FileDeadLetter::new("/nonexistent-dir/dl.jsonl");
         let err = sink.store(&[envelope("a")]).await.unwrap_err();
-        assert_eq!(err.unsent, 1);
+        assert_eq!(err.unsent, [0]);
         assert!(
             err.to_string().contains("/nonexistent-dir/dl.jsonl"),
             "{err}"

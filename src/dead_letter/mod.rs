@@ -61,13 +61,14 @@ impl Envelope {
     }
 }
 
-/// Storing dead letters failed for some envelopes. Retryable: the invocation
-/// fails so that Lambda delivers the event again.
+/// Storing dead letters failed for some envelopes. Retryable: the records must
+/// be delivered again (Lambda retries a failed SNS invocation; SQS redelivers
+/// the records a batch response lists).
 #[derive(Debug, thiserror::Error)]
-#[error("{unsent} of {total} dead letters could not be stored: {cause}")]
+#[error("{} of {total} dead letters could not be stored: {cause}", unsent.len())]
 pub struct DeadLetterError {
-    /// Envelopes not stored.
-    pub unsent: usize,
+    /// Indices (into the envelopes handed over) of those not stored, ascending.
+    pub unsent: Vec<usize>,
     /// Envelopes handed over.
     pub total: usize,
     /// The last error seen (no secrets).

@@ -201,7 +201,7 @@ impl DeadLetter for SqsDeadLetter {
             Ok(())
         } else {
             Err(DeadLetterError {
-                unsent: pending.len(),
+                unsent: pending,
                 total: envelopes.len(),
                 cause,
             })

@@ -52,6 +52,9 @@ pub enum Reason {
     Deadline,
     /// The record is not a readable SNS record.
     InvalidRecord,
+    /// The whole invocation payload is not an SNS or SQS event; the dead
+    /// letter keeps the payload verbatim.
+    InvalidEvent,
 }
 
 impl Reason {
@@ -65,12 +68,16 @@ impl Reason {
             Reason::Timeout => "timeout",
             Reason::Deadline => "deadline",
             Reason::InvalidRecord => "invalid_record",
+            Reason::InvalidEvent => "invalid_event",
         }
     }
 
     /// Whether trying again later (a redrive) may succeed without a change.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, Reason::Rejected | Reason::InvalidRecord)
+        !matches!(
+            self,
+            Reason::Rejected | Reason::InvalidRecord | Reason::InvalidEvent
+        )
     }
 }
 
@@ -368,6 +375,7 @@ mod tests {
             Reason::Timeout,
             Reason::Deadline,
             Reason::InvalidRecord,
+            Reason::InvalidEvent,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

@@ -1,8 +1,11 @@
 //! What a dead-letter message holds, and its records. Pure.
 //!
-//! Three shapes can be in the queue: our envelope (one record), Lambda's
-//! on-failure destination record (the SNS event under `requestPayload`), and a
-//! bare SNS event (Lambda's older dead-letter queue). Anything else is unknown
+//! Four shapes can be in the queue: our envelope (one record; an
+//! `invalid_event` envelope holds a whole payload, read again as an event),
+//! Lambda's on-failure destination record (the SNS event under
+//! `requestPayload`), a bare SNS event (Lambda's older dead-letter queue), and
+//! a bare SNS notification (what SQS's own redrive policy moves here from the
+//! buffer queue after `maxReceiveCount` receives). Anything else is unknown
 //! and is left where it is.
 
 use serde::Deserialize;
@@ -19,6 +22,9 @@ pub enum Shape {
     LambdaFailure,
     /// A bare SNS event.
     SnsEvent,
+    /// A bare SNS notification (`"Type": "Notification"`), moved here by the
+    /// buffer queue's redrive policy.
+    SnsNotification,
 }
 
 /// A body's shape and its records.
@@ -39,13 +45,25 @@ struct Probe {
     #[serde(rename = "requestContext")]
     request_context: Option<serde_json::Value>,
     #[serde(rename = "Records")]
-    records: Option<serde_json::Value>,
+    records: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "Type")]
+    kind: Option<String>,
 }
 
 /// Reads a message body, or says why it is not one of the known shapes.
 pub fn parse(body: &str) -> Result<Parsed, String> {
     let probe: Probe = serde_json::from_str(body).map_err(|e| format!("not a JSON object: {e}"))?;
-    if let (Some(raw), Some(_)) = (probe.record, &probe.reason) {
+    if let (Some(raw), Some(reason)) = (probe.record, &probe.reason) {
+        if reason == "invalid_event" {
+            // The payload of an invocation that an earlier version could not
+            // read: read it again; if this version cannot either, it stays.
+            let records = record::parse_event(raw.get())
+                .map_err(|e| format!("an invalid_event dead letter still unreadable: {e}"))?;
+            return Ok(Parsed {
+                shape: Shape::Envelope,
+                records,
+            });
+        }
         return Ok(Parsed {
             shape: Shape::Envelope,
             records: vec![Record::from_raw(raw)],
@@ -67,7 +85,21 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
             records,
         });
     }
-    Err("neither a dead-letter envelope, a Lambda failure record nor an SNS event".into())
+    if probe.kind.as_deref() == Some("Notification") {
+        let raw = RawValue::from_string(body.to_owned()).map_err(|e| e.to_string())?;
+        let record = Record::from_raw(raw);
+        if let Err(why) = record.notification() {
+            return Err(why.to_string());
+        }
+        return Ok(Parsed {
+            shape: Shape::SnsNotification,
+            records: vec![record],
+        });
+    }
+    Err(
+        "neither a dead-letter envelope, a Lambda failure record, an SNS event nor an SNS notification"
+            .into(),
+    )
 }
 
 #[cfg(test)]
@@ -103,6 +135,30 @@ mod tests {
             (p.shape, p.records[0].message_id()),
             (Shape::SnsEvent, "m1")
         );
+    }
+
+    #[test]
+    fn reads_a_bare_sns_notification_moved_by_the_buffers_redrive_policy() {
+        let body = r#"{"Type":"Notification","MessageId":"n-1","TopicArn":"arn:aws:sns:us-east-1:123456789012:t","Message":"disk full","Timestamp":"2026-11-24T09:15:02.123Z"}"#;
+        let p = parse(body).unwrap();
+        assert_eq!(p.shape, Shape::SnsNotification);
+        assert_eq!(p.records[0].message_id(), "n-1");
+        assert_eq!(p.records[0].raw().get(), body);
+        let err = parse(r#"{"Type":"Notification","MessageId":"n-2"}"#).unwrap_err();
+        assert!(err.contains("Message"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_event_letter_is_read_again_as_a_payload() {
+        let body = format!(
+            r#"{{"record":{{"Records":[{RECORD}]}},"reason":"invalid_event","status":null,"detail":"d","attempts":0}}"#
+        );
+        let p = parse(&body).unwrap();
+        assert_eq!(p.records[0].message_id(), "m1");
+        let still_bad =
+            r#"{"record":{"detail-type":"x"},"reason":"invalid_event","detail":"d","attempts":0}"#;
+        let err = parse(still_bad).unwrap_err();
+        assert!(err.contains("invalid_event"), "{err}");
     }
 
     #[test]

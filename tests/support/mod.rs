@@ -210,6 +210,64 @@ pub fn resetting_server() -> SocketAddr {
     addr
 }
 
+/// A loopback TCP server that accepts connections and never answers (a hung
+/// dependency): each connection is held open until the process ends.
+pub fn silent_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+/// An SQS event record, as Lambda's event source mapping hands it over, with
+/// `body` received `receives` times.
+pub fn sqs_record(message_id: &str, body: &str, receives: u32) -> serde_json::Value {
+    serde_json::json!({
+        "messageId": message_id,
+        "receiptHandle": format!("handle-{message_id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": receives.to_string(),
+            "SentTimestamp": "1790000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1790000000100"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sns-to-slack-buffer",
+        "awsRegion": "us-east-1"
+    })
+}
+
+/// An SNS notification as SNS writes it into a subscribed queue (raw message
+/// delivery off).
+pub fn sns_notification(message_id: &str, subject: &str, message: &str) -> String {
+    serde_json::json!({
+        "Type": "Notification",
+        "MessageId": message_id,
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "Subject": subject,
+        "Message": message,
+        "Timestamp": "2026-11-24T09:15:02.123Z",
+        "SignatureVersion": "1",
+        "Signature": "c2lnbmF0dXJl",
+        "SigningCertURL": "https://sns.us-east-1.amazonaws.com/cert.pem",
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"
+    })
+    .to_string()
+}
+
+/// An SQS event of `records`.
+pub fn sqs_event(records: Vec<serde_json::Value>) -> String {
+    serde_json::json!({ "Records": records }).to_string()
+}
+
 /// One invocation served by [`RuntimeApi`].
 #[derive(Clone)]
 pub struct Invocation {

@@ -1,9 +1,22 @@
-//! SNS events and records: the raw JSON kept verbatim, plus the fields we read.
+//! Invocation payloads and their records: the raw JSON kept verbatim, plus the
+//! fields we read.
 //!
-//! A dead letter must carry the record exactly as Lambda handed it over, so each
-//! record keeps its raw text ([`RawValue`]). The fields we format are parsed
-//! leniently on the side: a record we cannot read is still kept, marked invalid
-//! with the reason, and dead-lettered rather than dropped.
+//! A payload is an SNS event (SNS invokes the function) or an SQS event (the
+//! function consumes the buffer queue); [`parse_event`] takes either, decided
+//! per payload. A dead letter must carry the record exactly as Lambda handed it
+//! over, so each record keeps its raw text ([`RawValue`]). The fields we format
+//! are parsed leniently on the side: a record we cannot read is still kept,
+//! marked invalid with the reason, and dead-lettered rather than dropped.
+//!
+//! A record is read in one of these shapes (the first is the hot path):
+//! - a Lambda SNS record, `{"EventSource":"aws:sns","Sns":{...}}`;
+//! - an SQS record (see [`sqs`]): its body is an SNS notification, one of our
+//!   dead-letter envelopes, or a raw message posted as text;
+//! - a bare SNS notification, `{"Type":"Notification","Message":...}`, as SNS
+//!   writes it into a queue (and SQS's own redrive moves it to a dead-letter
+//!   queue).
+
+pub mod sqs;
 
 use std::collections::HashMap;
 
@@ -18,8 +31,8 @@ pub enum EventError {
     /// The payload is not JSON.
     #[error("the event is not JSON: {0}")]
     NotJson(String),
-    /// The payload is JSON but not shaped like an SNS event.
-    #[error("the event is not an SNS event: {0}")]
+    /// The payload is JSON but not shaped like an SNS or SQS event.
+    #[error("the event is not an SNS or SQS event: {0}")]
     NotSns(String),
 }
 
@@ -63,20 +76,28 @@ struct RecordShape {
     sns: Notification,
 }
 
-/// One record of an SNS event.
+/// One record of an SNS or SQS event.
 #[derive(Debug, Clone)]
 pub struct Record {
     raw: Box<RawValue>,
     parsed: Result<Notification, String>,
+    receipt: Option<sqs::Receipt>,
 }
+
+/// Nesting allowed between a record and its notification (an SQS record whose
+/// body is an envelope whose record is an SQS record...): enough for every
+/// real shape, and a hostile payload cannot recurse deeper.
+const MAX_DEPTH: u8 = 4;
 
 impl Record {
     /// Wraps one raw record, parsing the fields we read.
     pub fn from_raw(raw: Box<RawValue>) -> Self {
-        let parsed = serde_json::from_str::<RecordShape>(raw.get())
-            .map(|r| r.sns)
-            .map_err(|e| format!("record is not an SNS record: {e}"));
-        Self { raw, parsed }
+        let (parsed, receipt) = read(raw.get(), MAX_DEPTH);
+        Self {
+            raw,
+            parsed,
+            receipt,
+        }
     }
 
     /// The record exactly as received.
@@ -96,6 +117,36 @@ impl Record {
             .map(|n| n.message_id.as_str())
             .unwrap_or("")
     }
+
+    /// How SQS knows the record, when it came in an SQS event: the id a partial
+    /// batch response names it by, and how often it was received.
+    pub fn receipt(&self) -> Option<&sqs::Receipt> {
+        self.receipt.as_ref()
+    }
+}
+
+/// Reads a record in any of its shapes; `depth` bounds the nesting left.
+fn read(text: &str, depth: u8) -> (Result<Notification, String>, Option<sqs::Receipt>) {
+    // The hot path: a Lambda SNS record, parsed once.
+    let sns_error = match serde_json::from_str::<RecordShape>(text) {
+        Ok(r) => return (Ok(r.sns), None),
+        Err(e) => e,
+    };
+    if depth == 0 {
+        return (Err("the record is nested too deeply".into()), None);
+    }
+    match sqs::probe(text) {
+        sqs::Probe::SqsRecord => sqs::read_record(text, depth - 1),
+        sqs::Probe::Notification => (
+            serde_json::from_str::<Notification>(text)
+                .map_err(|e| format!("an SNS notification that cannot be read: {e}")),
+            None,
+        ),
+        sqs::Probe::Other => (
+            Err(format!("record is not an SNS record: {sns_error}")),
+            None,
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -104,11 +155,11 @@ struct EventShape {
     records: Option<Vec<Box<RawValue>>>,
 }
 
-/// Splits an SNS event into its records.
+/// Splits an SNS or SQS event into its records.
 ///
 /// Fails when the payload is not JSON, has no `Records` array, the array is
-/// empty, or no record in it carries an `Sns` object. A mix of good and
-/// unreadable records succeeds; the unreadable ones are marked invalid.
+/// empty, or no record in it is readable. A mix of good and unreadable records
+/// succeeds; the unreadable ones are marked invalid.
 pub fn parse_event(payload: &str) -> Result<Vec<Record>, EventError> {
     let shape: EventShape = serde_json::from_str(payload).map_err(|e| {
         if e.is_data() {
@@ -127,7 +178,7 @@ pub fn parse_event(payload: &str) -> Result<Vec<Record>, EventError> {
     if records.iter().all(|r| r.notification().is_err()) {
         let first = records[0].notification().err().unwrap_or_default();
         return Err(EventError::NotSns(format!(
-            "none of its {} records is an SNS record ({first})",
+            "none of its {} records is an SNS or SQS record ({first})",
             records.len()
         )));
     }
