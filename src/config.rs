@@ -17,6 +17,13 @@ use crate::webhook::{Webhook, WebhookError};
 /// for the reply to the Runtime API.
 pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 
+/// Largest `RETRY_AFTER_MAX_MS`: Lambda's longest timeout (15 minutes). A
+/// pause longer than an invocation can run only dead-letters later records.
+pub const MAX_RETRY_AFTER_MS: u64 = 900_000;
+
+/// Largest value of the other millisecond settings (one day).
+const MAX_MS: u64 = 24 * 3600 * 1000;
+
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
 pub const VARIABLES: &[&str] = &[
@@ -31,6 +38,7 @@ pub const VARIABLES: &[&str] = &[
     "ATTEMPT_TIMEOUT_MS",
     "RETRY_BASE_MS",
     "RETRY_MAX_MS",
+    "RETRY_AFTER_MAX_MS",
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
     "DEADLINE_MARGIN_MS",
@@ -71,6 +79,9 @@ pub struct DeliverySettings {
     pub retry_base: Duration,
     /// Largest backoff before a retry (`RETRY_MAX_MS`).
     pub retry_max: Duration,
+    /// Longest wait a 429's `Retry-After` may impose, on the record and on
+    /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
+    pub retry_after_max: Duration,
     /// Records of one event in flight at once (`MAX_CONCURRENCY`).
     pub max_concurrency: usize,
     /// Longest `Message` text put in a Slack message before it is cut with a
@@ -87,6 +98,7 @@ impl Default for DeliverySettings {
             attempt_timeout: Duration::from_millis(5_000),
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_millis(8_000),
+            retry_after_max: Duration::from_millis(60_000),
             max_concurrency: 8,
             max_message_chars: crate::message::DEFAULT_MAX_MESSAGE_CHARS,
         }
@@ -189,8 +201,8 @@ impl Config {
                 "expected a number in (0, 1000000]",
             ));
         }
-        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1)?;
-        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1)?;
+        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
+        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
         if retry_max < retry_base {
             return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
         }
@@ -198,9 +210,22 @@ impl Config {
             rate_per_second,
             rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1_000_000)?,
             max_attempts: parse_int(&get, "MAX_ATTEMPTS", defaults.max_attempts, 1, 100)?,
-            attempt_timeout: millis(&get, "ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout, 1)?,
+            attempt_timeout: millis(
+                &get,
+                "ATTEMPT_TIMEOUT_MS",
+                defaults.attempt_timeout,
+                1,
+                MAX_MS,
+            )?,
             retry_base,
             retry_max,
+            retry_after_max: millis(
+                &get,
+                "RETRY_AFTER_MAX_MS",
+                defaults.retry_after_max,
+                1,
+                MAX_RETRY_AFTER_MS,
+            )?,
             max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
             max_message_chars: parse_int(
                 &get,
@@ -226,8 +251,15 @@ impl Config {
                 "DEADLINE_MARGIN_MS",
                 Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
                 0,
+                MAX_MS,
             )?,
-            default_budget: millis(&get, "DEFAULT_BUDGET_MS", Duration::from_secs(30), 1)?,
+            default_budget: millis(
+                &get,
+                "DEFAULT_BUDGET_MS",
+                Duration::from_secs(30),
+                1,
+                MAX_MS,
+            )?,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
             metrics_service: get("METRICS_SERVICE")
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -288,9 +320,10 @@ fn millis(
     name: &'static str,
     default: Duration,
     min: u64,
+    max: u64,
 ) -> Result<Duration, ConfigError> {
     let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-    parse_int(get, name, default_ms, min, 24 * 3600 * 1000).map(Duration::from_millis)
+    parse_int(get, name, default_ms, min, max).map(Duration::from_millis)
 }
 
 #[cfg(test)]

@@ -93,7 +93,11 @@ impl<P: Post> Delivery<P> {
             .base(2)
             .build_with_max_retries(u32::MAX);
         Self {
-            limiter: Limiter::new(settings.rate_per_second, settings.rate_burst),
+            limiter: Limiter::new(
+                settings.rate_per_second,
+                settings.rate_burst,
+                settings.retry_after_max,
+            ),
             poster,
             settings,
             backoff,
@@ -150,12 +154,12 @@ impl<P: Post> Delivery<P> {
             let now = SystemTime::now();
             outcome.first_attempt_at.get_or_insert(now);
             outcome.last_attempt_at = Some(now);
-            outcome.attempts += 1;
+            outcome.attempts = outcome.attempts.saturating_add(1);
             let attempt = self.poster.post(webhook, body.clone(), timeout).await;
             let cut_by_deadline =
                 attempt == Attempt::TimedOut && timeout < self.settings.attempt_timeout;
             if matches!(attempt, Attempt::Status { status: 429, .. }) {
-                outcome.rate_limited += 1;
+                outcome.rate_limited = outcome.rate_limited.saturating_add(1);
             }
             let decision = policy::decide(
                 &attempt,
@@ -163,6 +167,7 @@ impl<P: Post> Delivery<P> {
                 self.settings.max_attempts,
                 self.backoff_before_retry(outcome.attempts),
                 SystemTime::now(),
+                self.settings.retry_after_max,
             );
             match decision {
                 Decision::Posted => {
@@ -178,7 +183,7 @@ impl<P: Post> Delivery<P> {
                 Decision::GiveUp(failure) => break Err(failure),
                 Decision::Retry { after, failure } => {
                     if failure.reason == Reason::RateLimited {
-                        self.limiter.pause(webhook.id(), Instant::now() + after);
+                        self.limiter.pause(webhook.id(), after);
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {

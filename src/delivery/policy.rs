@@ -4,6 +4,9 @@
 //! |----------------------------------------|-------------------------------------------|
 //! | 2xx                                    | posted                                    |
 //! | 429                                    | wait `Retry-After` (else backoff), retry  |
+//!
+//! A `Retry-After` wait is capped by the caller's `retry_after_max`, so no
+//! header can hold a record (or, through the limiter, a webhook) longer.
 //! | 5xx, 408, timeout, connect/reset error | backoff, retry                            |
 //! | any other status (400, 403, 404, 410…) | permanent: give up now with Slack's error |
 //!
@@ -109,14 +112,17 @@ pub enum Decision {
 }
 
 /// Decides what follows `attempt`, the `attempts_made`-th of at most
-/// `max_attempts`. `backoff` is the jittered backoff for this retry and `now`
-/// the wall clock (for `Retry-After` given as an HTTP date).
+/// `max_attempts`. `backoff` is the jittered backoff for this retry, `now`
+/// the wall clock (for `Retry-After` given as an HTTP date) and
+/// `retry_after_max` the longest wait a `Retry-After` may ask for (longer
+/// values are cut to it).
 pub fn decide(
     attempt: &Attempt,
     attempts_made: u32,
     max_attempts: u32,
     backoff: Duration,
     now: SystemTime,
+    retry_after_max: Duration,
 ) -> Decision {
     let (failure, wait) = match attempt {
         Attempt::Accepted => return Decision::Posted,
@@ -134,7 +140,9 @@ pub fn decide(
                 return Decision::GiveUp(failure);
             }
             let wait = match (*status, retry_after) {
-                (429, Some(value)) => parse_retry_after(value, now).unwrap_or(backoff),
+                (429, Some(value)) => {
+                    parse_retry_after(value, now).map_or(backoff, |wait| wait.min(retry_after_max))
+                }
                 _ => backoff,
             };
             (failure, wait)
@@ -186,14 +194,16 @@ fn status_detail(status: u16, body: &str) -> String {
     }
 }
 
-/// Parses a `Retry-After` value: delay-seconds (`3`, also `1.5`) or an HTTP
-/// date (a past date means now). `None` for anything else.
+/// Parses a `Retry-After` value (RFC 9110, section 10.2.3): delay-seconds,
+/// ASCII digits only (`3`; too many digits to count saturate at
+/// [`Duration::MAX`]), or an HTTP date (a past date means now). Surrounding
+/// whitespace is ignored. `None` for anything else (`1.5`, `-1`, `1e19`,
+/// `+3`), which the caller treats as no header at all.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0)
-            .then(|| Duration::try_from_secs_f64(seconds).ok())
-            .flatten();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: the sole parse error left is overflow.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -204,6 +214,7 @@ mod tests {
     use super::*;
 
     const BACKOFF: Duration = Duration::from_millis(300);
+    const CAP: Duration = Duration::from_secs(60);
 
     fn status(status: u16, body: &str, retry_after: Option<&str>) -> Attempt {
         Attempt::Status {
@@ -271,7 +282,7 @@ mod tests {
                 Attempt::Status { status: 200, .. } => Attempt::Accepted,
                 other => other,
             };
-            let decision = decide(&attempt, 1, 5, BACKOFF, now());
+            let decision = decide(&attempt, 1, 5, BACKOFF, now(), CAP);
             match (reason, decision) {
                 (None, Decision::Posted) => {}
                 (Some(r), Decision::Retry { failure, after }) if retried => {
@@ -292,6 +303,7 @@ mod tests {
             5,
             BACKOFF,
             now(),
+            CAP,
         ) else {
             panic!("not given up");
         };
@@ -301,7 +313,14 @@ mod tests {
 
     #[test]
     fn retryable_errors_give_up_on_the_last_attempt() {
-        let d = decide(&status(500, "rollup_error", None), 5, 5, BACKOFF, now());
+        let d = decide(
+            &status(500, "rollup_error", None),
+            5,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        );
         assert!(matches!(
             d,
             Decision::GiveUp(Failure {
@@ -315,6 +334,7 @@ mod tests {
             5,
             BACKOFF,
             now(),
+            CAP,
         );
         assert!(matches!(
             d,
@@ -327,11 +347,17 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_retry_after_or_backoff() {
-        let wait =
-            |h: Option<&str>| match decide(&status(429, "rate_limited", h), 1, 5, BACKOFF, now()) {
-                Decision::Retry { after, .. } => after,
-                d => panic!("{d:?}"),
-            };
+        let wait = |h: Option<&str>| match decide(
+            &status(429, "rate_limited", h),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
         assert_eq!(wait(Some("3")), Duration::from_secs(3));
         assert_eq!(wait(Some("garbage")), BACKOFF);
         assert_eq!(wait(None), BACKOFF);
@@ -343,19 +369,67 @@ mod tests {
     fn retry_after_parsing() {
         assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
         assert_eq!(
-            parse_retry_after("1.5", now()),
-            Some(Duration::from_millis(1500))
+            parse_retry_after("120", now()),
+            Some(Duration::from_secs(120))
         );
-        assert_eq!(parse_retry_after("-1", now()), None);
-        assert_eq!(parse_retry_after("NaN", now()), None);
-        assert_eq!(parse_retry_after("1e400", now()), None);
-        assert_eq!(parse_retry_after("", now()), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now()),
+            Some(Duration::MAX)
+        );
+        for garbage in [
+            "1.5", "-1", "+3", "1e19", "1e400", "NaN", "inf", "3 s", "", "0x10",
+        ] {
+            assert_eq!(parse_retry_after(garbage, now()), None, "{garbage:?}");
+        }
         let past = httpdate::fmt_http_date(now() - Duration::from_secs(60));
         assert_eq!(parse_retry_after(&past, now()), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn a_float_retry_after_is_ignored_not_obeyed() {
+        // Finding 1: `1e19` was read as a float, and adding it to an instant panicked.
+        let wait = |h: &str| match decide(
+            &status(429, "rate_limited", Some(h)),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(wait("1e19"), BACKOFF);
+        assert_eq!(wait("1.5"), BACKOFF);
+    }
+
+    #[test]
+    fn a_long_retry_after_is_capped() {
+        // Finding 2: `3600` held the webhook for an hour.
+        let wait = |h: &str| match decide(
+            &status(429, "rate_limited", Some(h)),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(wait("3600"), CAP);
+        assert_eq!(wait("18446744073709551616"), CAP);
+        assert_eq!(
+            wait(&httpdate::fmt_http_date(
+                now() + Duration::from_secs(86_400)
+            )),
+            CAP
+        );
+        assert_eq!(wait("59"), Duration::from_secs(59));
     }
 
     #[test]
