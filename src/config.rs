@@ -22,7 +22,30 @@ pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 pub const MAX_RETRY_AFTER_MS: u64 = 900_000;
 
 /// Largest value of the other millisecond settings (one day).
-const MAX_MS: u64 = 24 * 3600 * 1000;
+pub const MAX_MS: u64 = 24 * 3600 * 1000;
+
+/// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
+/// 1000 s, already longer than any Lambda invocation may run.
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
+/// Largest `RATE_PER_SECOND`: far above Slack's limit, for local benchmarks.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+/// Largest `RATE_BURST`.
+pub const MAX_RATE_BURST: u32 = 1_000_000;
+/// Largest `MAX_ATTEMPTS`.
+pub const MAX_MAX_ATTEMPTS: u32 = 100;
+
+/// Checks a rate in posts per second: a finite number from
+/// [`MIN_RATE_PER_SECOND`] to [`MAX_RATE_PER_SECOND`]. The error says what
+/// is expected (the caller names the setting).
+pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "expected a number from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}, got {rate}"
+        ))
+    }
+}
 
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
@@ -194,13 +217,8 @@ impl Config {
         }
         let defaults = DeliverySettings::default();
         let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
-        if !(rate_per_second.is_finite() && rate_per_second > 0.0 && rate_per_second <= 1_000_000.0)
-        {
-            return Err(invalid(
-                "RATE_PER_SECOND",
-                "expected a number in (0, 1000000]",
-            ));
-        }
+        let rate_per_second = check_rate_per_second(rate_per_second)
+            .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
         let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
         let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
         if retry_max < retry_base {
@@ -208,8 +226,14 @@ impl Config {
         }
         let delivery = DeliverySettings {
             rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1_000_000)?,
-            max_attempts: parse_int(&get, "MAX_ATTEMPTS", defaults.max_attempts, 1, 100)?,
+            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
+            max_attempts: parse_int(
+                &get,
+                "MAX_ATTEMPTS",
+                defaults.max_attempts,
+                1,
+                MAX_MAX_ATTEMPTS,
+            )?,
             attempt_timeout: millis(
                 &get,
                 "ATTEMPT_TIMEOUT_MS",
@@ -403,6 +427,46 @@ mod tests {
             let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_variable() {
+        // Finding 4: `RATE_PER_SECOND=1e-30` passed and panicked in the limiter.
+        for (name, value) in [
+            ("RATE_PER_SECOND", "1e-30"),
+            ("RATE_PER_SECOND", "0.0009"),
+            ("RATE_PER_SECOND", "1000001"),
+            ("RATE_PER_SECOND", "inf"),
+            ("RATE_PER_SECOND", "NaN"),
+            ("RATE_PER_SECOND", "-1"),
+            ("RATE_BURST", "1000001"),
+            ("MAX_ATTEMPTS", "0"),
+            ("MAX_ATTEMPTS", "101"),
+            ("MAX_ATTEMPTS", "18446744073709551616"),
+            ("ATTEMPT_TIMEOUT_MS", "0"),
+            ("ATTEMPT_TIMEOUT_MS", "86400001"),
+            ("RETRY_BASE_MS", "0"),
+            ("RETRY_MAX_MS", "86400001"),
+            ("RETRY_AFTER_MAX_MS", "0"),
+            ("RETRY_AFTER_MAX_MS", "900001"),
+            ("MAX_CONCURRENCY", "0"),
+            ("MAX_MESSAGE_CHARS", "10"),
+            ("DEADLINE_MARGIN_MS", "86400001"),
+            ("DEFAULT_BUDGET_MS", "18446744073709551615"),
+        ] {
+            let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
+        }
+        let c = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[
+                ("RATE_PER_SECOND", "0.001"),
+                ("RETRY_AFTER_MAX_MS", "900000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.delivery.rate_per_second, MIN_RATE_PER_SECOND);
+        assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }
 
     #[test]
