@@ -3,8 +3,9 @@
 //!
 //! The loop per message is ours rather than `reqwest-retry`'s middleware: that
 //! middleware's policy never sees the response, so it cannot obey a 429's
-//! `Retry-After`, and it knows nothing of the invocation deadline. We still use
-//! its exponential backoff with full jitter for the waits between retries.
+//! `Retry-After`, and it knows nothing of the invocation deadline. The waits
+//! between retries are [`policy::backoff`]: exponential, jittered above a floor
+//! of `retry_base`.
 
 pub mod limiter;
 pub mod policy;
@@ -14,8 +15,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest_retry::policies::ExponentialBackoff;
-use reqwest_retry::{Jitter, RetryDecision, RetryPolicy};
 use tokio::time::Instant;
 
 use crate::budget;
@@ -81,17 +80,11 @@ pub struct Delivery<P> {
     poster: P,
     limiter: Limiter,
     settings: DeliverySettings,
-    backoff: ExponentialBackoff,
 }
 
 impl<P: Post> Delivery<P> {
     /// A delivery over `poster` with `settings`.
     pub fn new(poster: P, settings: DeliverySettings) -> Self {
-        let backoff = ExponentialBackoff::builder()
-            .retry_bounds(settings.retry_base, settings.retry_max)
-            .jitter(Jitter::Full)
-            .base(2)
-            .build_with_max_retries(u32::MAX);
         Self {
             limiter: Limiter::new(
                 settings.rate_per_second,
@@ -100,7 +93,6 @@ impl<P: Post> Delivery<P> {
             ),
             poster,
             settings,
-            backoff,
         }
     }
 
@@ -202,15 +194,15 @@ impl<P: Post> Delivery<P> {
         outcome
     }
 
-    /// Jittered exponential backoff before retry number `retry` (1-based).
+    /// Jittered exponential backoff before retry number `retry` (1-based),
+    /// never below `retry_base`.
     fn backoff_before_retry(&self, retry: u32) -> Duration {
-        let now = SystemTime::now();
-        match self.backoff.should_retry(now, retry.saturating_sub(1)) {
-            RetryDecision::Retry { execute_after } => {
-                execute_after.duration_since(now).unwrap_or_default()
-            }
-            RetryDecision::DoNotRetry => self.settings.retry_max,
-        }
+        policy::backoff(
+            retry,
+            self.settings.retry_base,
+            self.settings.retry_max,
+            fastrand::f64(),
+        )
     }
 }
 

@@ -174,6 +174,29 @@ pub fn decide(
     }
 }
 
+/// The wait before retry number `retry` (1-based): exponential from `base`
+/// with a floor. The ceiling is `base * 2^retry` capped by `max`; the wait is
+/// `base` plus `jitter` (a uniform draw in `[0, 1]`; anything else counts as
+/// 0) of the distance to the ceiling. So `base` is the least wait, `max` the
+/// most, and retry 1 waits between `base` and `2 * base`.
+///
+/// Hand-written rather than `retry-policies`' `ExponentialBackoff`: its full
+/// jitter draws from zero and its bounded jitter from half of `base`, and the
+/// contract here is that `RETRY_BASE_MS` is the shortest wait.
+pub fn backoff(retry: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let ceiling = base
+        .saturating_mul(2u32.saturating_pow(retry))
+        .min(max)
+        .max(base);
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // jitter is in [0, 1], so the product is at most the distance: no overflow.
+    base.saturating_add((ceiling - base).mul_f64(jitter))
+}
+
 /// The reason a status stands for: 429 rate limited; 408 timeout; 5xx server
 /// error; anything else (other 4xx, unexpected 1xx/3xx) permanent rejection.
 pub fn classify_status(status: u16) -> Reason {
@@ -430,6 +453,29 @@ mod tests {
             CAP
         );
         assert_eq!(wait("59"), Duration::from_secs(59));
+    }
+
+    #[test]
+    fn the_backoff_never_goes_below_its_base() {
+        // Finding 7: full jitter drew from zero, under RETRY_BASE_MS.
+        let (base, max) = (Duration::from_millis(250), Duration::from_millis(8_000));
+        for retry in 1..=40 {
+            for jitter in [0.0, 1e-9, 0.5, 1.0, -1.0, 2.0, f64::NAN] {
+                let wait = backoff(retry, base, max, jitter);
+                assert!(wait >= base && wait <= max, "{retry} {jitter}: {wait:?}");
+            }
+        }
+        assert_eq!(backoff(1, base, max, 0.0), base);
+        assert_eq!(backoff(1, base, max, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(3, base, max, 1.0), Duration::from_millis(2_000));
+        assert_eq!(backoff(3, base, max, 0.5), Duration::from_millis(1_125));
+        assert_eq!(backoff(10, base, max, 1.0), max);
+        assert_eq!(
+            backoff(u32::MAX, Duration::MAX, Duration::MAX, 1.0),
+            Duration::MAX
+        );
+        // A base above the max (refused by the configuration) still waits the base.
+        assert_eq!(backoff(2, max, base, 0.7), max);
     }
 
     #[test]
