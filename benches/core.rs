@@ -55,6 +55,7 @@ fn messages(c: &mut Criterion) {
 fn retry_decisions(c: &mut Criterion) {
     let now = SystemTime::now();
     let backoff = Duration::from_millis(500);
+    let cap = Duration::from_secs(60);
     let rate_limited = Attempt::Status {
         status: 429,
         body: "rate_limited".into(),
@@ -78,7 +79,7 @@ fn retry_decisions(c: &mut Criterion) {
         ("404 rejected", rejected),
     ] {
         group.bench_function(format!("decide/{name}"), |b| {
-            b.iter(|| policy::decide(black_box(&attempt), 1, 5, backoff, now))
+            b.iter(|| policy::decide(black_box(&attempt), 1, 5, backoff, now, cap))
         });
     }
     group.finish();

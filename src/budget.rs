@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 /// An attempt with less time than this left is not started: it could not get
 /// an answer from Slack, only spend the time kept for dead-lettering.
 pub const MIN_ATTEMPT: Duration = Duration::from_millis(50);
@@ -54,6 +56,19 @@ pub fn wait_fits(wait: Duration, left: Duration) -> bool {
         .is_some_and(|need| need <= left)
 }
 
+/// Stands in for "never" when an instant would overflow: far enough that no
+/// process waits for it, near enough that adding it to a clock reading cannot
+/// overflow on any platform tokio supports.
+const FAR_FUTURE: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `now + wait`, saturating: a wait too long for the clock gives an instant
+/// about a century away instead of panicking as `Instant + Duration` does.
+pub fn later(now: Instant, wait: Duration) -> Instant {
+    now.checked_add(wait)
+        .or_else(|| now.checked_add(FAR_FUTURE))
+        .unwrap_or(now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +114,13 @@ mod tests {
         assert_eq!(attempt_timeout(MS(5_000), MS(60_000)), Some(MS(5_000)));
         assert_eq!(attempt_timeout(MS(5_000), MS(700)), Some(MS(700)));
         assert_eq!(attempt_timeout(MS(5_000), MS(49)), None);
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(later(now, MS(5)), now + MS(5));
+        assert!(later(now, Duration::MAX) > now + FAR_FUTURE - MS(1));
     }
 
     #[test]

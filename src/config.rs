@@ -20,6 +20,36 @@ pub const DEFAULT_DEADLINE_MARGIN_MS: u64 = 2_000;
 /// Default `MAX_RECEIVES`, the template's default `maxReceiveCount`.
 pub const DEFAULT_MAX_RECEIVES: u32 = 5;
 
+/// Largest `RETRY_AFTER_MAX_MS`: Lambda's longest timeout (15 minutes). A
+/// pause longer than an invocation can run only dead-letters later records.
+pub const MAX_RETRY_AFTER_MS: u64 = 900_000;
+
+/// Largest value of the other millisecond settings (one day).
+pub const MAX_MS: u64 = 24 * 3600 * 1000;
+
+/// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
+/// 1000 s, already longer than any Lambda invocation may run.
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
+/// Largest `RATE_PER_SECOND`: far above Slack's limit, for local benchmarks.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+/// Largest `RATE_BURST`.
+pub const MAX_RATE_BURST: u32 = 1_000_000;
+/// Largest `MAX_ATTEMPTS`.
+pub const MAX_MAX_ATTEMPTS: u32 = 100;
+
+/// Checks a rate in posts per second: a finite number from
+/// [`MIN_RATE_PER_SECOND`] to [`MAX_RATE_PER_SECOND`]. The error says what
+/// is expected (the caller names the setting).
+pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "expected a number from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}, got {rate}"
+        ))
+    }
+}
+
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
 pub const VARIABLES: &[&str] = &[
@@ -34,6 +64,7 @@ pub const VARIABLES: &[&str] = &[
     "ATTEMPT_TIMEOUT_MS",
     "RETRY_BASE_MS",
     "RETRY_MAX_MS",
+    "RETRY_AFTER_MAX_MS",
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
     "DEADLINE_MARGIN_MS",
@@ -76,6 +107,9 @@ pub struct DeliverySettings {
     pub retry_base: Duration,
     /// Largest backoff before a retry (`RETRY_MAX_MS`).
     pub retry_max: Duration,
+    /// Longest wait a 429's `Retry-After` may impose, on the record and on
+    /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
+    pub retry_after_max: Duration,
     /// Records of one event in flight at once (`MAX_CONCURRENCY`).
     pub max_concurrency: usize,
     /// Longest `Message` text put in a Slack message before it is cut with a
@@ -107,6 +141,7 @@ impl Default for DeliverySettings {
             attempt_timeout: Duration::from_millis(5_000),
             retry_base: Duration::from_millis(250),
             retry_max: Duration::from_millis(8_000),
+            retry_after_max: Duration::from_millis(60_000),
             max_concurrency: 8,
             max_message_chars: crate::message::DEFAULT_MAX_MESSAGE_CHARS,
         }
@@ -209,26 +244,40 @@ impl Config {
         }
         let defaults = DeliverySettings::default();
         let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
-        if !(rate_per_second.is_finite() && rate_per_second > 0.0 && rate_per_second <= 1_000_000.0)
-        {
-            return Err(invalid(
-                "RATE_PER_SECOND",
-                "expected a number in (0, 1000000]",
-            ));
-        }
-        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1)?;
-        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1)?;
+        let rate_per_second = check_rate_per_second(rate_per_second)
+            .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
+        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
+        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
         if retry_max < retry_base {
             return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
         }
         let function_concurrency = parse_int(&get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?;
         let delivery = DeliverySettings {
             rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, 1_000_000)?,
-            max_attempts: parse_int(&get, "MAX_ATTEMPTS", defaults.max_attempts, 1, 100)?,
-            attempt_timeout: millis(&get, "ATTEMPT_TIMEOUT_MS", defaults.attempt_timeout, 1)?,
+            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
+            max_attempts: parse_int(
+                &get,
+                "MAX_ATTEMPTS",
+                defaults.max_attempts,
+                1,
+                MAX_MAX_ATTEMPTS,
+            )?,
+            attempt_timeout: millis(
+                &get,
+                "ATTEMPT_TIMEOUT_MS",
+                defaults.attempt_timeout,
+                1,
+                MAX_MS,
+            )?,
             retry_base,
             retry_max,
+            retry_after_max: millis(
+                &get,
+                "RETRY_AFTER_MAX_MS",
+                defaults.retry_after_max,
+                1,
+                MAX_RETRY_AFTER_MS,
+            )?,
             max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
             max_message_chars: parse_int(
                 &get,
@@ -255,8 +304,15 @@ impl Config {
                 "DEADLINE_MARGIN_MS",
                 Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
                 0,
+                MAX_MS,
             )?,
-            default_budget: millis(&get, "DEFAULT_BUDGET_MS", Duration::from_secs(30), 1)?,
+            default_budget: millis(
+                &get,
+                "DEFAULT_BUDGET_MS",
+                Duration::from_secs(30),
+                1,
+                MAX_MS,
+            )?,
             max_receives: parse_int(&get, "MAX_RECEIVES", DEFAULT_MAX_RECEIVES, 1, 1_000)?,
             function_concurrency,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
@@ -319,9 +375,10 @@ fn millis(
     name: &'static str,
     default: Duration,
     min: u64,
+    max: u64,
 ) -> Result<Duration, ConfigError> {
     let default_ms = u64::try_from(default.as_millis()).unwrap_or(u64::MAX);
-    parse_int(get, name, default_ms, min, 24 * 3600 * 1000).map(Duration::from_millis)
+    parse_int(get, name, default_ms, min, max).map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -432,6 +489,46 @@ mod tests {
             let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_variable() {
+        // Finding 4: `RATE_PER_SECOND=1e-30` passed and panicked in the limiter.
+        for (name, value) in [
+            ("RATE_PER_SECOND", "1e-30"),
+            ("RATE_PER_SECOND", "0.0009"),
+            ("RATE_PER_SECOND", "1000001"),
+            ("RATE_PER_SECOND", "inf"),
+            ("RATE_PER_SECOND", "NaN"),
+            ("RATE_PER_SECOND", "-1"),
+            ("RATE_BURST", "1000001"),
+            ("MAX_ATTEMPTS", "0"),
+            ("MAX_ATTEMPTS", "101"),
+            ("MAX_ATTEMPTS", "18446744073709551616"),
+            ("ATTEMPT_TIMEOUT_MS", "0"),
+            ("ATTEMPT_TIMEOUT_MS", "86400001"),
+            ("RETRY_BASE_MS", "0"),
+            ("RETRY_MAX_MS", "86400001"),
+            ("RETRY_AFTER_MAX_MS", "0"),
+            ("RETRY_AFTER_MAX_MS", "900001"),
+            ("MAX_CONCURRENCY", "0"),
+            ("MAX_MESSAGE_CHARS", "10"),
+            ("DEADLINE_MARGIN_MS", "86400001"),
+            ("DEFAULT_BUDGET_MS", "18446744073709551615"),
+        ] {
+            let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
+            assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
+        }
+        let c = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[
+                ("RATE_PER_SECOND", "0.001"),
+                ("RETRY_AFTER_MAX_MS", "900000"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.delivery.rate_per_second, MIN_RATE_PER_SECOND);
+        assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }
 
     #[test]

@@ -133,6 +133,79 @@ fn bad_input_exits_two_naming_what_was_wrong() {
 }
 
 #[test]
+fn out_of_range_flags_exit_two_naming_the_flag_without_a_panic() {
+    // Finding 4: `send --budget 18446744073709551615` panicked; `redrive
+    // --rate-per-second` had no lower bound.
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture_path("sns-plain.json");
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["send", "--budget", "18446744073709551615", &file],
+            "--budget",
+        ),
+        (&["send", "--budget", "0", &file], "--budget"),
+        (
+            &["redrive", "--file", &file, "--rate-per-second", "1e-30"],
+            "--rate-per-second",
+        ),
+        (
+            &["redrive", "--file", &file, "--rate-per-second", "NaN"],
+            "--rate-per-second",
+        ),
+        (
+            &["redrive", "--file", &file, "--rate-burst", "0"],
+            "--rate-burst",
+        ),
+        (
+            &["redrive", "--file", &file, "--max-attempts", "101"],
+            "--max-attempts",
+        ),
+        (
+            &[
+                "redrive",
+                "--queue-url",
+                "https://sqs.example/q",
+                "--visibility-timeout",
+                "43201",
+            ],
+            "--visibility-timeout",
+        ),
+    ];
+    for (args, flag) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+            .args(args)
+            .env_clear()
+            .env(
+                "WEBHOOK_URL",
+                format!("https://hooks.slack.com/services/{SECRET}"),
+            )
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_rate_below_the_floor_stops_send_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = send(
+        dir.path(),
+        &[&fixture_path("sns-plain.json")],
+        &[("RATE_PER_SECOND", "1e-30")],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("RATE_PER_SECOND"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
 fn an_event_can_come_from_standard_input() {
     use std::io::Write;
     let mut child = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))

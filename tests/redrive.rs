@@ -297,3 +297,62 @@ async fn ctrl_c_lets_posts_in_flight_finish_and_deletes_nothing_unposted() {
     assert_eq!(totals["redriven"], 1, "the post in flight did not finish");
     assert_eq!(moto.drain(&queue).await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_send_that_dead_letters_while_redrive_runs_keeps_its_line() {
+    // Finding 6, with two real processes: `redrive --file` used to rewrite the
+    // file from the snapshot it took at the start, dropping lines appended since.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dead-letters.jsonl");
+    // One envelope on one line, as `send` writes it (the fixture is pretty-printed).
+    let line: String = envelopes(1)[0].chars().filter(|c| *c != '\n').collect();
+    std::fs::write(&file, line + "\n").unwrap();
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&slow)
+        .await;
+    let redriving = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+        .args(["redrive", "--file", file.to_str().unwrap()])
+        .env_clear()
+        .env("WEBHOOK_URL", support::webhook_url(&slow))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    support::eventually(Duration::from_secs(30), "the redrive's post", async || {
+        (posts(&slow).await >= 1).then_some(())
+    })
+    .await;
+
+    // While that post waits on Slack, `send` dead-letters a record to the same file.
+    let refusing = support::slack_says(404, "channel_not_found").await;
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, fixture("sns-cloudwatch-alarm.json")).unwrap();
+    let sent = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
+        .args(["send", event.to_str().unwrap()])
+        .env_clear()
+        .env("WEBHOOK_URL", support::webhook_url(&refusing))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(sent.status.code(), Some(1), "{}", stderr(&sent));
+
+    let out = redriving.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let left: Vec<Envelope> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the line appended during the redrive was lost"
+    );
+    assert_eq!(left[0].reason, Reason::Rejected);
+}

@@ -10,7 +10,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_DEAD_LETTERED, EXIT_OK};
-use crate::config::{Config, Mode};
+use crate::config::{self, Config, Mode};
 use crate::dead_letter::sqs::default_client;
 use crate::delivery::Delivery;
 use crate::redrive::file::FileSource;
@@ -44,20 +44,25 @@ pub struct RedriveArgs {
     /// Long-poll wait of each SQS receive, in seconds (0 to 20).
     #[arg(long, value_name = "SECONDS", default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=20))]
     wait_seconds: u64,
-    /// How long received SQS messages stay hidden from others during the run.
-    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    /// How long received SQS messages stay hidden from others during the run
+    /// (0 to 43200, SQS's range).
+    #[arg(long, value_name = "SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(0..=43_200))]
     visibility_timeout: u64,
     /// Webhook to post to (default: WEBHOOK_URL). Use the new one after a rotation.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     webhook_url: Option<String>,
-    /// Posts per second to the webhook (default: RATE_PER_SECOND, else 1).
-    #[arg(long, value_name = "N")]
+    /// Posts per second to the webhook, 0.001 to 1000000 (default:
+    /// RATE_PER_SECOND, else 1).
+    #[arg(long, value_name = "N", value_parser = parse_rate)]
     rate_per_second: Option<f64>,
-    /// Burst of the rate limit (default: RATE_BURST, else 1).
-    #[arg(long, value_name = "N")]
+    /// Burst of the rate limit, 1 to 1000000 (default: RATE_BURST, else 1).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(config::MAX_RATE_BURST)))]
     rate_burst: Option<u32>,
-    /// Attempts per record (default: MAX_ATTEMPTS, else 5).
-    #[arg(long, value_name = "N")]
+    /// Attempts per record, 1 to 100 (default: MAX_ATTEMPTS, else 5).
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(config::MAX_MAX_ATTEMPTS)))]
     max_attempts: Option<u32>,
 }
 
@@ -69,19 +74,14 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
             Webhook::parse(url).map_err(|e| anyhow::anyhow!("--webhook-url is invalid: {e}"))?,
         );
     }
+    // clap has range-checked each flag (see their value parsers).
     if let Some(r) = args.rate_per_second {
-        anyhow::ensure!(
-            r.is_finite() && r > 0.0,
-            "--rate-per-second must be a positive number"
-        );
         config.delivery.rate_per_second = r;
     }
     if let Some(b) = args.rate_burst {
-        anyhow::ensure!(b >= 1, "--rate-burst must be at least 1");
         config.delivery.rate_burst = b;
     }
     if let Some(n) = args.max_attempts {
-        anyhow::ensure!(n >= 1, "--max-attempts must be at least 1");
         config.delivery.max_attempts = n;
     }
     if config.webhook.is_none() && !args.dry_run {
@@ -140,6 +140,15 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_OK
     })
+}
+
+/// `--rate-per-second`: a number in the range `RATE_PER_SECOND` accepts.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, got {text:?}"))?;
+    config::check_rate_per_second(rate)
 }
 
 async fn drive<S: Source>(

@@ -8,6 +8,7 @@ use anyhow::Context;
 use tokio::time::Instant;
 
 use super::{EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK};
+use crate::budget;
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
@@ -15,6 +16,9 @@ use crate::message;
 use crate::pipeline::{Pipeline, PipelineError};
 use crate::record;
 use crate::slack::SlackClient;
+
+/// Longest `--budget`: a day.
+const MAX_BUDGET_SECONDS: u64 = 86_400;
 
 /// Arguments of `send`.
 #[derive(Debug, clap::Args)]
@@ -27,8 +31,9 @@ pub struct SendArgs {
     /// JSON-lines file for dead letters when DEAD_LETTER_QUEUE_URL is not set.
     #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
     dead_letter_file: Option<String>,
-    /// Time allowed for posting before what is left is dead-lettered.
-    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    /// Time allowed for posting before what is left is dead-lettered (1 to 86400).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_BUDGET_SECONDS))]
     budget: u64,
 }
 
@@ -47,7 +52,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
     let delivery = Delivery::new(SlackClient::new()?, config.delivery);
     let pipeline = Pipeline::new(delivery, store, webhook, config.overrides);
-    let stop_at = Instant::now() + Duration::from_secs(args.budget);
+    let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
     match pipeline.run_records(&records, stop_at).await {
         Ok(summary) => {
             println!("{}", serde_json::to_string(&summary)?);

@@ -3,27 +3,66 @@
 //! Each envelope is one line, appended; the file is created when first needed
 //! and flushed to disk before `store` returns. A record's insignificant line
 //! breaks are dropped so that each envelope stays on one line.
+//!
+//! Appends and `redrive --file`'s rewrite take the same advisory lock
+//! ([`lock`]), so an envelope appended while a redrive runs is never lost.
+//! The lock is held on a sidecar file, `<path>.lock`, not on the data file:
+//! the rewrite replaces the data file by a rename, and a lock on the replaced
+//! file would no longer exclude anyone. Advisory means that only processes
+//! that take it (every `send` and `redrive` of this tool) are excluded.
 
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use tokio::io::AsyncWriteExt;
-use tokio::sync::Mutex;
-
 use super::{DeadLetter, DeadLetterError, Envelope};
+
+/// An exclusive advisory lock on a dead-letter file, held until dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    _file: File,
+}
+
+/// The sidecar file whose lock guards the dead-letter file at `path`.
+pub fn lock_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive lock of the dead-letter file at `path`, waiting for
+/// whoever holds it (a blocking call: run it off the async runtime). The lock
+/// file is created when missing and left in place afterwards.
+pub fn lock(path: &Path) -> std::io::Result<FileLock> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path(path))?;
+    file.lock()?;
+    Ok(FileLock { _file: file })
+}
+
+/// Flushes the directory holding `path`, so that a file created or renamed in
+/// it survives a crash.
+pub fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
 
 /// Appends envelopes to a JSON-lines file.
 pub struct FileDeadLetter {
     path: PathBuf,
-    lock: Mutex<()>,
 }
 
 impl FileDeadLetter {
     /// A dead-letter file at `path` (created on first use).
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self {
-            path: path.into(),
-            lock: Mutex::new(()),
-        }
+        Self { path: path.into() }
     }
 
     /// Where the envelopes go.
@@ -31,15 +70,21 @@ impl FileDeadLetter {
         &self.path
     }
 
-    async fn append(&self, text: &str) -> std::io::Result<()> {
-        let _guard = self.lock.lock().await;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await?;
-        file.write_all(text.as_bytes()).await?;
-        file.sync_data().await
+    async fn append(&self, text: String) -> std::io::Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _lock = lock(&path)?;
+            let existed = path.exists();
+            let mut file = OpenOptions::new().create(true).append(true).open(&path)?;
+            file.write_all(text.as_bytes())?;
+            file.sync_data()?;
+            if !existed {
+                sync_dir(&path)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(std::io::Error::other)?
     }
 }
 
@@ -61,7 +106,7 @@ impl DeadLetter for FileDeadLetter {
             );
             text.push('\n');
         }
-        self.append(&text).await.map_err(|e| DeadLetterError {
+        self.append(text).await.map_err(|e| DeadLetterError {
             unsent: (0..envelopes.len()).collect(),
             total: envelopes.len(),
             cause: format!("cannot append to {}: {e}", self.path.display()),
@@ -105,6 +150,26 @@ mod tests {
             .map(|l| serde_json::from_str::<Envelope>(l).unwrap().message_id)
             .collect();
         assert_eq!(ids, ["a", "b", "c"]);
+    }
+
+    #[tokio::test]
+    async fn an_append_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dl.jsonl");
+        let held = lock(&path).unwrap();
+        let sink = std::sync::Arc::new(FileDeadLetter::new(&path));
+        let store = tokio::spawn({
+            let sink = sink.clone();
+            async move { sink.store(&[envelope("a")]).await }
+        });
+        // However long we look, nothing is written while the lock is held.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!store.is_finished());
+        assert!(!path.exists());
+        drop(held);
+        store.await.unwrap().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        assert!(lock_path(&path).ends_with("dl.jsonl.lock"));
     }
 
     #[tokio::test]

@@ -4,7 +4,10 @@
 //! Every attempt, retries included, reserves the next slot of its webhook, so
 //! retries never spend more of Slack's budget than first posts. When Slack
 //! answers 429 with `Retry-After`, the webhook is paused for everyone until
-//! then. A reservation that would land after the stop instant is not taken.
+//! then, but never for longer than the limiter's `max_pause` from the moment
+//! the pause is set. A reservation that would land after the stop instant is
+//! not taken. Every instant is computed saturating ([`budget::later`]), so no
+//! rate, pause or deadline can make the clock arithmetic panic.
 //!
 //! Written by hand rather than with `governor`: governor answers "now, or not
 //! until t" and takes a cell only on success, so each waiter restarts the
@@ -19,12 +22,20 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::budget::later;
+
+/// The longest interval between two posts: a rate below one post in this
+/// long is treated as this (configuration refuses such rates anyway).
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+
 /// A rate limiter shared by every record posted from this process.
 pub struct Limiter {
     /// Time between two posts to one webhook.
     interval: Duration,
     /// How far ahead of its theoretical time a post may go (burst - 1 intervals).
     tolerance: Duration,
+    /// The longest a single pause may hold a webhook.
+    max_pause: Duration,
     webhooks: Mutex<HashMap<String, Pace>>,
 }
 
@@ -46,12 +57,20 @@ pub struct WouldPassDeadline {
 
 impl Limiter {
     /// A limiter allowing `rate_per_second` posts per second per webhook, with
-    /// bursts of `burst` posts. `rate_per_second` must be positive and finite.
-    pub fn new(rate_per_second: f64, burst: u32) -> Self {
-        let interval = Duration::from_secs_f64(1.0 / rate_per_second);
+    /// bursts of `burst` posts, whose pauses last at most `max_pause`.
+    ///
+    /// Never panics: a rate that is not a positive finite number, or one so
+    /// low that the interval would exceed [`MAX_INTERVAL`], gives one post per
+    /// [`MAX_INTERVAL`]; a burst of 0 counts as 1.
+    pub fn new(rate_per_second: f64, burst: u32, max_pause: Duration) -> Self {
+        let interval = Duration::try_from_secs_f64(1.0 / rate_per_second)
+            .ok()
+            .filter(|i| rate_per_second > 0.0 && *i <= MAX_INTERVAL)
+            .unwrap_or(MAX_INTERVAL);
         Self {
             interval,
             tolerance: interval.saturating_mul(burst.max(1) - 1),
+            max_pause,
             webhooks: Mutex::new(HashMap::new()),
         }
     }
@@ -101,18 +120,23 @@ impl Limiter {
         let next = pace.next.max(earliest);
         let slot = earliest.max(next.checked_sub(self.tolerance).unwrap_or(earliest));
         if latest.is_none_or(|latest| slot > latest) {
-            return Err(WouldPassDeadline { wait: slot - now });
+            return Err(WouldPassDeadline {
+                wait: slot.saturating_duration_since(now),
+            });
         }
-        pace.next = next + self.interval;
+        pace.next = later(next, self.interval);
         Ok(slot)
     }
 
-    /// Holds every post to `webhook` until `until` (Slack's `Retry-After`).
-    /// A pause never shortens one already in place.
-    pub fn pause(&self, webhook: &str, until: Instant) {
+    /// Holds every post to `webhook` for `wait` from now (Slack's
+    /// `Retry-After`), cut to the limiter's `max_pause`. A pause never shortens
+    /// one already in place, and none reaches past `max_pause` from now.
+    pub fn pause(&self, webhook: &str, wait: Duration) {
+        let now = Instant::now();
+        let until = later(now, wait.min(self.max_pause));
         let mut webhooks = self.lock();
         let pace = webhooks.entry(webhook.to_string()).or_insert(Pace {
-            next: Instant::now(),
+            next: now,
             paused_until: None,
         });
         pace.paused_until = Some(pace.paused_until.map_or(until, |p| p.max(until)));
@@ -139,7 +163,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn slots_are_exactly_one_interval_apart() {
-        let limiter = Limiter::new(20.0, 1);
+        let limiter = Limiter::new(20.0, 1, FAR);
         let start = Instant::now();
         let mut slots = Vec::new();
         for _ in 0..5 {
@@ -155,7 +179,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_late_waiter_does_not_push_the_schedule_back() {
-        let limiter = Limiter::new(10.0, 1);
+        let limiter = Limiter::new(10.0, 1, FAR);
         let start = Instant::now();
         let first = limiter.reserve("wh-a", Some(start + FAR)).unwrap();
         let second = limiter.reserve("wh-a", Some(start + FAR)).unwrap();
@@ -170,7 +194,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_burst_goes_at_once_then_the_rate_applies() {
-        let limiter = Limiter::new(10.0, 3);
+        let limiter = Limiter::new(10.0, 3, FAR);
         let start = Instant::now();
         let slots: Vec<u128> = (0..5)
             .map(|_| (limiter.reserve("wh-a", Some(start + FAR)).unwrap() - start).as_millis())
@@ -180,7 +204,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn webhooks_have_separate_budgets_and_the_deadline_is_kept() {
-        let limiter = Limiter::new(0.001, 1);
+        let limiter = Limiter::new(0.001, 1, FAR);
         let soon = Instant::now() + Duration::from_millis(100);
         limiter.acquire("wh-a", soon, Duration::ZERO).await.unwrap();
         limiter.acquire("wh-b", soon, Duration::ZERO).await.unwrap();
@@ -199,10 +223,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_holds_the_webhook_and_respects_the_deadline() {
-        let limiter = Limiter::new(1000.0, 10);
+        let limiter = Limiter::new(1000.0, 10, FAR);
         let start = Instant::now();
-        limiter.pause("wh-a", start + Duration::from_millis(150));
-        limiter.pause("wh-a", start + Duration::from_millis(10));
+        limiter.pause("wh-a", Duration::from_millis(150));
+        limiter.pause("wh-a", Duration::from_millis(10));
         let err = limiter
             .acquire("wh-a", start + Duration::from_millis(100), Duration::ZERO)
             .await
@@ -221,7 +245,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_pause_set_while_waiting_is_obeyed() {
-        let limiter = std::sync::Arc::new(Limiter::new(10.0, 1));
+        let limiter = std::sync::Arc::new(Limiter::new(10.0, 1, FAR));
         let start = Instant::now();
         limiter
             .acquire("wh-a", start + FAR, Duration::ZERO)
@@ -238,7 +262,39 @@ mod tests {
             })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
-        limiter.pause("wh-a", start + Duration::from_secs(2));
+        limiter.pause("wh-a", Duration::from_secs(2) - Duration::from_millis(50));
         assert!(waiter.await.unwrap() >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_never_outlives_the_cap() {
+        // Finding 2: a `Retry-After: 3600` held the webhook for an hour.
+        let limiter = Limiter::new(1000.0, 1, Duration::from_secs(60));
+        let start = Instant::now();
+        limiter.pause("wh-a", Duration::from_secs(3600));
+        limiter.pause("wh-a", Duration::MAX);
+        limiter
+            .acquire("wh-a", start + FAR, Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(Instant::now() - start, Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn extreme_rates_and_pauses_never_panic() {
+        // Finding 4: `RATE_PER_SECOND=1e-30` panicked when the interval was computed.
+        for rate in [1e-30, 0.0, -1.0, f64::NAN, f64::INFINITY, f64::MIN_POSITIVE] {
+            let limiter = Limiter::new(rate, u32::MAX, Duration::MAX);
+            let start = Instant::now();
+            limiter.pause("wh-a", Duration::MAX);
+            limiter.reserve("wh-b", Some(start + FAR)).unwrap();
+            let err = limiter.reserve("wh-a", Some(start + FAR)).unwrap_err();
+            assert!(err.wait > FAR, "{rate}");
+        }
+        let limiter = Limiter::new(1e-30, 1, FAR);
+        let start = Instant::now();
+        limiter.reserve("wh-a", Some(start + FAR)).unwrap();
+        let err = limiter.reserve("wh-a", Some(start + FAR)).unwrap_err();
+        assert_eq!(err.wait, MAX_INTERVAL);
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The loop per message is ours rather than `reqwest-retry`'s middleware: that
 //! middleware's policy never sees the response, so it cannot obey a 429's
-//! `Retry-After`, and it knows nothing of the invocation deadline. We still use
-//! its exponential backoff with full jitter for the waits between retries.
+//! `Retry-After`, and it knows nothing of the invocation deadline. The waits
+//! between retries are [`policy::backoff`]: exponential, jittered above a floor
+//! of `retry_base`.
 
 pub mod limiter;
 pub mod policy;
@@ -14,8 +15,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use reqwest_retry::policies::ExponentialBackoff;
-use reqwest_retry::{Jitter, RetryDecision, RetryPolicy};
 use tokio::time::Instant;
 
 use crate::budget;
@@ -81,22 +80,19 @@ pub struct Delivery<P> {
     poster: P,
     limiter: Limiter,
     settings: DeliverySettings,
-    backoff: ExponentialBackoff,
 }
 
 impl<P: Post> Delivery<P> {
     /// A delivery over `poster` with `settings`.
     pub fn new(poster: P, settings: DeliverySettings) -> Self {
-        let backoff = ExponentialBackoff::builder()
-            .retry_bounds(settings.retry_base, settings.retry_max)
-            .jitter(Jitter::Full)
-            .base(2)
-            .build_with_max_retries(u32::MAX);
         Self {
-            limiter: Limiter::new(settings.rate_per_second, settings.rate_burst),
+            limiter: Limiter::new(
+                settings.rate_per_second,
+                settings.rate_burst,
+                settings.retry_after_max,
+            ),
             poster,
             settings,
-            backoff,
         }
     }
 
@@ -150,12 +146,12 @@ impl<P: Post> Delivery<P> {
             let now = SystemTime::now();
             outcome.first_attempt_at.get_or_insert(now);
             outcome.last_attempt_at = Some(now);
-            outcome.attempts += 1;
+            outcome.attempts = outcome.attempts.saturating_add(1);
             let attempt = self.poster.post(webhook, body.clone(), timeout).await;
             let cut_by_deadline =
                 attempt == Attempt::TimedOut && timeout < self.settings.attempt_timeout;
             if matches!(attempt, Attempt::Status { status: 429, .. }) {
-                outcome.rate_limited += 1;
+                outcome.rate_limited = outcome.rate_limited.saturating_add(1);
             }
             let decision = policy::decide(
                 &attempt,
@@ -163,6 +159,7 @@ impl<P: Post> Delivery<P> {
                 self.settings.max_attempts,
                 self.backoff_before_retry(outcome.attempts),
                 SystemTime::now(),
+                self.settings.retry_after_max,
             );
             match decision {
                 Decision::Posted => {
@@ -178,7 +175,7 @@ impl<P: Post> Delivery<P> {
                 Decision::GiveUp(failure) => break Err(failure),
                 Decision::Retry { after, failure } => {
                     if failure.reason == Reason::RateLimited {
-                        self.limiter.pause(webhook.id(), Instant::now() + after);
+                        self.limiter.pause(webhook.id(), after);
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {
@@ -197,15 +194,15 @@ impl<P: Post> Delivery<P> {
         outcome
     }
 
-    /// Jittered exponential backoff before retry number `retry` (1-based).
+    /// Jittered exponential backoff before retry number `retry` (1-based),
+    /// never below `retry_base`.
     fn backoff_before_retry(&self, retry: u32) -> Duration {
-        let now = SystemTime::now();
-        match self.backoff.should_retry(now, retry.saturating_sub(1)) {
-            RetryDecision::Retry { execute_after } => {
-                execute_after.duration_since(now).unwrap_or_default()
-            }
-            RetryDecision::DoNotRetry => self.settings.retry_max,
-        }
+        policy::backoff(
+            retry,
+            self.settings.retry_base,
+            self.settings.retry_max,
+            fastrand::f64(),
+        )
     }
 }
 

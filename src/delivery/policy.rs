@@ -4,6 +4,9 @@
 //! |----------------------------------------|-------------------------------------------|
 //! | 2xx                                    | posted                                    |
 //! | 429                                    | wait `Retry-After` (else backoff), retry  |
+//!
+//! A `Retry-After` wait is capped by the caller's `retry_after_max`, so no
+//! header can hold a record (or, through the limiter, a webhook) longer.
 //! | 5xx, 408, timeout, connect/reset error | backoff, retry                            |
 //! | any other status (400, 403, 404, 410…) | permanent: give up now with Slack's error |
 //!
@@ -116,14 +119,17 @@ pub enum Decision {
 }
 
 /// Decides what follows `attempt`, the `attempts_made`-th of at most
-/// `max_attempts`. `backoff` is the jittered backoff for this retry and `now`
-/// the wall clock (for `Retry-After` given as an HTTP date).
+/// `max_attempts`. `backoff` is the jittered backoff for this retry, `now`
+/// the wall clock (for `Retry-After` given as an HTTP date) and
+/// `retry_after_max` the longest wait a `Retry-After` may ask for (longer
+/// values are cut to it).
 pub fn decide(
     attempt: &Attempt,
     attempts_made: u32,
     max_attempts: u32,
     backoff: Duration,
     now: SystemTime,
+    retry_after_max: Duration,
 ) -> Decision {
     let (failure, wait) = match attempt {
         Attempt::Accepted => return Decision::Posted,
@@ -141,7 +147,9 @@ pub fn decide(
                 return Decision::GiveUp(failure);
             }
             let wait = match (*status, retry_after) {
-                (429, Some(value)) => parse_retry_after(value, now).unwrap_or(backoff),
+                (429, Some(value)) => {
+                    parse_retry_after(value, now).map_or(backoff, |wait| wait.min(retry_after_max))
+                }
                 _ => backoff,
             };
             (failure, wait)
@@ -173,6 +181,29 @@ pub fn decide(
     }
 }
 
+/// The wait before retry number `retry` (1-based): exponential from `base`
+/// with a floor. The ceiling is `base * 2^retry` capped by `max`; the wait is
+/// `base` plus `jitter` (a uniform draw in `[0, 1]`; anything else counts as
+/// 0) of the distance to the ceiling. So `base` is the least wait, `max` the
+/// most, and retry 1 waits between `base` and `2 * base`.
+///
+/// Hand-written rather than `retry-policies`' `ExponentialBackoff`: its full
+/// jitter draws from zero and its bounded jitter from half of `base`, and the
+/// contract here is that `RETRY_BASE_MS` is the shortest wait.
+pub fn backoff(retry: u32, base: Duration, max: Duration, jitter: f64) -> Duration {
+    let ceiling = base
+        .saturating_mul(2u32.saturating_pow(retry))
+        .min(max)
+        .max(base);
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    // jitter is in [0, 1], so the product is at most the distance: no overflow.
+    base.saturating_add((ceiling - base).mul_f64(jitter))
+}
+
 /// The reason a status stands for: 429 rate limited; 408 timeout; 5xx server
 /// error; anything else (other 4xx, unexpected 1xx/3xx) permanent rejection.
 pub fn classify_status(status: u16) -> Reason {
@@ -193,14 +224,16 @@ fn status_detail(status: u16, body: &str) -> String {
     }
 }
 
-/// Parses a `Retry-After` value: delay-seconds (`3`, also `1.5`) or an HTTP
-/// date (a past date means now). `None` for anything else.
+/// Parses a `Retry-After` value (RFC 9110, section 10.2.3): delay-seconds,
+/// ASCII digits only (`3`; too many digits to count saturate at
+/// [`Duration::MAX`]), or an HTTP date (a past date means now). Surrounding
+/// whitespace is ignored. `None` for anything else (`1.5`, `-1`, `1e19`,
+/// `+3`), which the caller treats as no header at all.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
-    if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0)
-            .then(|| Duration::try_from_secs_f64(seconds).ok())
-            .flatten();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: the sole parse error left is overflow.
+        return Some(value.parse().map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -211,6 +244,7 @@ mod tests {
     use super::*;
 
     const BACKOFF: Duration = Duration::from_millis(300);
+    const CAP: Duration = Duration::from_secs(60);
 
     fn status(status: u16, body: &str, retry_after: Option<&str>) -> Attempt {
         Attempt::Status {
@@ -278,7 +312,7 @@ mod tests {
                 Attempt::Status { status: 200, .. } => Attempt::Accepted,
                 other => other,
             };
-            let decision = decide(&attempt, 1, 5, BACKOFF, now());
+            let decision = decide(&attempt, 1, 5, BACKOFF, now(), CAP);
             match (reason, decision) {
                 (None, Decision::Posted) => {}
                 (Some(r), Decision::Retry { failure, after }) if retried => {
@@ -299,6 +333,7 @@ mod tests {
             5,
             BACKOFF,
             now(),
+            CAP,
         ) else {
             panic!("not given up");
         };
@@ -308,7 +343,14 @@ mod tests {
 
     #[test]
     fn retryable_errors_give_up_on_the_last_attempt() {
-        let d = decide(&status(500, "rollup_error", None), 5, 5, BACKOFF, now());
+        let d = decide(
+            &status(500, "rollup_error", None),
+            5,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        );
         assert!(matches!(
             d,
             Decision::GiveUp(Failure {
@@ -322,6 +364,7 @@ mod tests {
             5,
             BACKOFF,
             now(),
+            CAP,
         );
         assert!(matches!(
             d,
@@ -334,11 +377,17 @@ mod tests {
 
     #[test]
     fn rate_limits_wait_retry_after_or_backoff() {
-        let wait =
-            |h: Option<&str>| match decide(&status(429, "rate_limited", h), 1, 5, BACKOFF, now()) {
-                Decision::Retry { after, .. } => after,
-                d => panic!("{d:?}"),
-            };
+        let wait = |h: Option<&str>| match decide(
+            &status(429, "rate_limited", h),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
         assert_eq!(wait(Some("3")), Duration::from_secs(3));
         assert_eq!(wait(Some("garbage")), BACKOFF);
         assert_eq!(wait(None), BACKOFF);
@@ -350,19 +399,90 @@ mod tests {
     fn retry_after_parsing() {
         assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
         assert_eq!(
-            parse_retry_after("1.5", now()),
-            Some(Duration::from_millis(1500))
+            parse_retry_after("120", now()),
+            Some(Duration::from_secs(120))
         );
-        assert_eq!(parse_retry_after("-1", now()), None);
-        assert_eq!(parse_retry_after("NaN", now()), None);
-        assert_eq!(parse_retry_after("1e400", now()), None);
-        assert_eq!(parse_retry_after("", now()), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now()),
+            Some(Duration::MAX)
+        );
+        for garbage in [
+            "1.5", "-1", "+3", "1e19", "1e400", "NaN", "inf", "3 s", "", "0x10",
+        ] {
+            assert_eq!(parse_retry_after(garbage, now()), None, "{garbage:?}");
+        }
         let past = httpdate::fmt_http_date(now() - Duration::from_secs(60));
         assert_eq!(parse_retry_after(&past, now()), Some(Duration::ZERO));
         assert_eq!(
             parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now()),
             Some(Duration::ZERO)
         );
+    }
+
+    #[test]
+    fn a_float_retry_after_is_ignored_not_obeyed() {
+        // Finding 1: `1e19` was read as a float, and adding it to an instant panicked.
+        let wait = |h: &str| match decide(
+            &status(429, "rate_limited", Some(h)),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(wait("1e19"), BACKOFF);
+        assert_eq!(wait("1.5"), BACKOFF);
+    }
+
+    #[test]
+    fn a_long_retry_after_is_capped() {
+        // Finding 2: `3600` held the webhook for an hour.
+        let wait = |h: &str| match decide(
+            &status(429, "rate_limited", Some(h)),
+            1,
+            5,
+            BACKOFF,
+            now(),
+            CAP,
+        ) {
+            Decision::Retry { after, .. } => after,
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(wait("3600"), CAP);
+        assert_eq!(wait("18446744073709551616"), CAP);
+        assert_eq!(
+            wait(&httpdate::fmt_http_date(
+                now() + Duration::from_secs(86_400)
+            )),
+            CAP
+        );
+        assert_eq!(wait("59"), Duration::from_secs(59));
+    }
+
+    #[test]
+    fn the_backoff_never_goes_below_its_base() {
+        // Finding 7: full jitter drew from zero, under RETRY_BASE_MS.
+        let (base, max) = (Duration::from_millis(250), Duration::from_millis(8_000));
+        for retry in 1..=40 {
+            for jitter in [0.0, 1e-9, 0.5, 1.0, -1.0, 2.0, f64::NAN] {
+                let wait = backoff(retry, base, max, jitter);
+                assert!(wait >= base && wait <= max, "{retry} {jitter}: {wait:?}");
+            }
+        }
+        assert_eq!(backoff(1, base, max, 0.0), base);
+        assert_eq!(backoff(1, base, max, 1.0), Duration::from_millis(500));
+        assert_eq!(backoff(3, base, max, 1.0), Duration::from_millis(2_000));
+        assert_eq!(backoff(3, base, max, 0.5), Duration::from_millis(1_125));
+        assert_eq!(backoff(10, base, max, 1.0), max);
+        assert_eq!(
+            backoff(u32::MAX, Duration::MAX, Duration::MAX, 1.0),
+            Duration::MAX
+        );
+        // A base above the max (refused by the configuration) still waits the base.
+        assert_eq!(backoff(2, max, base, 0.7), max);
     }
 
     #[test]
