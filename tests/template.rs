@@ -268,9 +268,17 @@ fn visibility_for(template: &Value, timeout: u64) -> u64 {
 }
 
 #[test]
-fn the_buffer_is_encrypted_outlives_six_function_timeouts_and_redrives_to_the_dead_letter_queue() {
+fn the_buffer_is_kept_encrypted_outlasts_six_timeouts_and_redrives_to_the_dlq() {
     let t = template();
-    let q = at(&t, &["Resources", "BufferQueue", "Properties"]);
+    let buffer = at(&t, &["Resources", "BufferQueue"]);
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(
+            at(buffer, &[policy]).as_str(),
+            Some("Retain"),
+            "a switch to Direct must not delete what the buffer holds"
+        );
+    }
+    let q = at(buffer, &["Properties"]);
     assert_eq!(at(q, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
     assert_eq!(
         at(q, &["MessageRetentionPeriod"]).as_u64(),
