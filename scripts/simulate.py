@@ -804,6 +804,9 @@ def main() -> int:
     if bad:
         log(f"FAILED: lost or not drained for N = {[r.concurrency for r in bad]}")
         return 1
+    if not all(r.delivered for r in ordered):
+        log("FAILED: nothing was posted (does the binary accept SQS events?)")
+        return 1
     return 0
 
 
