@@ -124,7 +124,12 @@ async fn main() {
     }
     if settings.write_report && !only_cpu {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-        std::fs::write(&path, &report).unwrap();
+        // The `## ` sections that other tools write (scripts/simulate) stay.
+        let kept = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|old| old.find("\n## ").map(|at| old[at..].to_string()))
+            .unwrap_or_default();
+        std::fs::write(&path, format!("{report}{kept}")).unwrap();
         eprintln!("wrote {}", path.display());
     }
 }

@@ -1,7 +1,9 @@
 //! `template.yml` and `dashboards/` say what the deploy issue asks: tracing,
 //! an encrypted DLQ with 14-day retention, Lambda's own failure backstop,
 //! least privilege, the alarms, every setting wired, and a dashboard that is
-//! the file in `dashboards/` and names only metrics the code emits.
+//! the file in `dashboards/` and names only metrics the code emits; and what
+//! the buffer issue asks of the two delivery modes: Buffered (topic -> SQS
+//! buffer -> event source mapping) and Direct (topic -> asynchronous invoke).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -40,6 +42,40 @@ fn refers_to(v: &Value, tag: &str, target: &str) -> bool {
     matches!(intrinsic(v), Some((t, inner)) if t == tag && inner.as_str() == Some(target))
 }
 
+/// The `(condition, then, else)` of `!If [condition, then, else]`.
+fn if_of(v: &Value) -> (&str, &Value, &Value) {
+    let Some(("!If", args)) = intrinsic(v).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+        panic!("not an !If: {v:?}")
+    };
+    let args = args.as_sequence().expect("!If takes a list");
+    assert_eq!(args.len(), 3, "!If takes three items");
+    (
+        args[0].as_str().expect("a condition name"),
+        &args[1],
+        &args[2],
+    )
+}
+
+/// True for `!Ref AWS::NoValue`.
+fn no_value(v: &Value) -> bool {
+    refers_to(v, "!Ref", "AWS::NoValue")
+}
+
+/// The topic the function reads: the stack's own, or `ExistingTopicArn`.
+fn is_the_topic(v: &Value) -> bool {
+    let (condition, created, existing) = if_of(v);
+    condition == "CreateTopic"
+        && refers_to(created, "!Ref", "Topic")
+        && refers_to(existing, "!Ref", "ExistingTopicArn")
+}
+
+/// A resource's `Condition`, if it has one.
+fn condition_of<'a>(t: &'a Value, id: &str) -> Option<&'a str> {
+    at(t, &["Resources", id])
+        .get("Condition")
+        .and_then(Value::as_str)
+}
+
 fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
     at(t, &["Resources"])
         .as_mapping()
@@ -70,11 +106,13 @@ fn the_function_is_rust_on_arm64_with_active_tracing() {
     );
     assert!(refers_to(at(p, &["MemorySize"]), "!Ref", "MemorySize"));
     assert!(refers_to(at(p, &["Timeout"]), "!Ref", "Timeout"));
-    assert!(refers_to(
-        at(p, &["ReservedConcurrentExecutions"]),
-        "!Ref",
-        "ReservedConcurrency"
-    ));
+    let (mode, direct, buffered) = if_of(at(p, &["ReservedConcurrentExecutions"]));
+    assert_eq!(mode, "Direct");
+    assert!(refers_to(direct, "!Ref", "ReservedConcurrency"));
+    assert!(
+        no_value(buffered),
+        "Buffered: the event source's MaximumConcurrency caps the invocations"
+    );
     assert!(refers_to(
         at(p, &["LoggingConfig", "LogGroup"]),
         "!Ref",
@@ -113,6 +151,325 @@ fn every_setting_of_the_configuration_is_wired() {
         "DeadLetterQueue"
     ));
     assert!(refers_to(&vars["WEBHOOK_URL"], "!Ref", "WebHookURL"));
+}
+
+#[test]
+fn the_function_knows_its_last_receive_and_its_share_of_the_rate_in_both_modes() {
+    let t = template();
+    let vars = at(
+        &t,
+        &[
+            "Resources",
+            "Function",
+            "Properties",
+            "Environment",
+            "Variables",
+        ],
+    );
+    // The same parameter as the buffer's maxReceiveCount, so the function
+    // dead-letters a record (with its reason) on the receive SQS would move it.
+    assert!(refers_to(&vars["MAX_RECEIVES"], "!Ref", "MaxReceives"));
+    let redrive = at(
+        &t,
+        &["Resources", "BufferQueue", "Properties", "RedrivePolicy"],
+    );
+    assert!(refers_to(
+        at(redrive, &["maxReceiveCount"]),
+        "!Ref",
+        "MaxReceives"
+    ));
+    // As many processes as may run at once, in either mode.
+    let (mode, buffered, direct) = if_of(&vars["FUNCTION_CONCURRENCY"]);
+    assert_eq!(mode, "Buffered");
+    assert!(refers_to(buffered, "!Ref", "MaximumConcurrency"));
+    assert!(refers_to(direct, "!Ref", "ReservedConcurrency"));
+    let esm = at(
+        &t,
+        &[
+            "Resources",
+            "BufferEventSource",
+            "Properties",
+            "ScalingConfig",
+        ],
+    );
+    assert!(refers_to(
+        at(esm, &["MaximumConcurrency"]),
+        "!Ref",
+        "MaximumConcurrency"
+    ));
+}
+
+#[test]
+fn delivery_mode_defaults_to_buffered_and_each_mode_has_its_condition() {
+    let t = template();
+    let p = at(&t, &["Parameters", "DeliveryMode"]);
+    assert_eq!(at(p, &["Default"]).as_str(), Some("Buffered"));
+    let allowed: Vec<&str> = at(p, &["AllowedValues"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(allowed, ["Buffered", "Direct"]);
+    for (name, value) in [("Buffered", "Buffered"), ("Direct", "Direct")] {
+        let c = at(&t, &["Conditions", name]);
+        let Some(("!Equals", args)) = intrinsic(c).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+            panic!("condition {name} is not !Equals")
+        };
+        assert!(refers_to(&args[0], "!Ref", "DeliveryMode"), "{name}");
+        assert_eq!(args[1].as_str(), Some(value), "{name}");
+    }
+    for id in [
+        "BufferQueue",
+        "BufferQueuePolicy",
+        "BufferSubscription",
+        "BufferEventSource",
+        "BufferAgeAlarm",
+    ] {
+        assert_eq!(condition_of(&t, id), Some("Buffered"), "{id}");
+    }
+    for id in [
+        "FunctionNotifications",
+        "FunctionNotificationsPermission",
+        "FunctionEventInvokeConfig",
+        "AsyncEventsDroppedAlarm",
+        "AsyncEventAgeAlarm",
+    ] {
+        assert_eq!(condition_of(&t, id), Some("Direct"), "{id}");
+    }
+    // SAM events cannot carry a condition: the function declares none, and
+    // each mode's wiring is a resource of its own.
+    assert!(
+        at(&t, &["Resources", "Function", "Properties"])
+            .get("Events")
+            .is_none()
+    );
+}
+
+/// `VisibilityTimeout: !Sub ${Timeout}0` evaluated for a Timeout.
+fn visibility_for(template: &Value, timeout: u64) -> u64 {
+    let v = at(
+        template,
+        &[
+            "Resources",
+            "BufferQueue",
+            "Properties",
+            "VisibilityTimeout",
+        ],
+    );
+    let Some(("!Sub", text)) = intrinsic(v).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+        panic!("VisibilityTimeout is not derived from Timeout: {v:?}")
+    };
+    text.as_str()
+        .unwrap()
+        .replace("${Timeout}", &timeout.to_string())
+        .parse()
+        .expect("a whole number of seconds")
+}
+
+#[test]
+fn the_buffer_is_kept_encrypted_outlasts_six_timeouts_and_redrives_to_the_dlq() {
+    let t = template();
+    let buffer = at(&t, &["Resources", "BufferQueue"]);
+    for policy in ["DeletionPolicy", "UpdateReplacePolicy"] {
+        assert_eq!(
+            at(buffer, &[policy]).as_str(),
+            Some("Retain"),
+            "a switch to Direct must not delete what the buffer holds"
+        );
+    }
+    let q = at(buffer, &["Properties"]);
+    assert_eq!(at(q, &["SqsManagedSseEnabled"]).as_bool(), Some(true));
+    assert_eq!(
+        at(q, &["MessageRetentionPeriod"]).as_u64(),
+        Some(14 * 24 * 3600),
+        "a backlog is never deleted for age"
+    );
+    let timeout = at(&t, &["Parameters", "Timeout"]);
+    for seconds in [
+        at(timeout, &["MinValue"]).as_u64().unwrap(),
+        at(timeout, &["Default"]).as_u64().unwrap(),
+        at(timeout, &["MaxValue"]).as_u64().unwrap(),
+    ] {
+        let visibility = visibility_for(&t, seconds);
+        assert!(
+            visibility >= 6 * seconds,
+            "Timeout {seconds}: visibility {visibility}"
+        );
+        assert!(visibility <= 43_200, "SQS's largest visibility timeout");
+    }
+    let target = at(q, &["RedrivePolicy", "deadLetterTargetArn"]);
+    assert!(
+        matches!(intrinsic(target), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("DeadLetterQueue.Arn"))
+    );
+    let receives = at(&t, &["Parameters", "MaxReceives"]);
+    assert!(at(receives, &["MinValue"]).as_u64() >= Some(1));
+    assert!(
+        at(receives, &["Default"]).as_u64() >= Some(5),
+        "AWS advises >= 5"
+    );
+}
+
+#[test]
+fn the_dead_letter_queue_accepts_the_buffers_redrive_and_no_other_queues() {
+    let t = template();
+    let policy = at(
+        &t,
+        &[
+            "Resources",
+            "DeadLetterQueue",
+            "Properties",
+            "RedriveAllowPolicy",
+        ],
+    );
+    let (mode, buffered, direct) = if_of(policy);
+    assert_eq!(mode, "Buffered");
+    assert_eq!(
+        at(buffered, &["redrivePermission"]).as_str(),
+        Some("byQueue")
+    );
+    assert_eq!(at(direct, &["redrivePermission"]).as_str(), Some("denyAll"));
+    let sources = at(buffered, &["sourceQueueArns"]).as_sequence().unwrap();
+    assert_eq!(sources.len(), 1);
+    // Named, not !GetAtt: the two queues would depend on each other.
+    let Some(("!Sub", arn)) = intrinsic(&sources[0])
+        .as_ref()
+        .map(|(t, a)| (t.as_str(), *a))
+    else {
+        panic!("the source queue's ARN is not !Sub")
+    };
+    let name = at(&t, &["Resources", "BufferQueue", "Properties", "QueueName"]);
+    let Some(("!Sub", name)) = intrinsic(name).as_ref().map(|(t, a)| (t.as_str(), *a)) else {
+        panic!("the buffer's QueueName is not !Sub")
+    };
+    let arn = arn.as_str().unwrap();
+    let name = name.as_str().unwrap();
+    assert!(
+        arn.starts_with("arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:")
+            && arn.ends_with(&format!(":{name}")),
+        "{arn} does not name the buffer {name}"
+    );
+}
+
+#[test]
+fn the_topic_delivers_sns_json_to_the_buffer_and_only_the_topic_may_send() {
+    let t = template();
+    let s = at(&t, &["Resources", "BufferSubscription", "Properties"]);
+    assert_eq!(at(s, &["Protocol"]).as_str(), Some("sqs"));
+    assert_eq!(
+        at(s, &["RawMessageDelivery"]).as_bool(),
+        Some(false),
+        "raw delivery would drop TopicArn, Subject and the attributes"
+    );
+    assert!(is_the_topic(at(s, &["TopicArn"])));
+    let endpoint = at(s, &["Endpoint"]);
+    assert!(
+        matches!(intrinsic(endpoint), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("BufferQueue.Arn"))
+    );
+    let statements = at(
+        &t,
+        &[
+            "Resources",
+            "BufferQueuePolicy",
+            "Properties",
+            "PolicyDocument",
+            "Statement",
+        ],
+    )
+    .as_sequence()
+    .unwrap();
+    let allows: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Effect"].as_str() == Some("Allow"))
+        .collect();
+    assert_eq!(allows.len(), 1, "one grant: the topic's");
+    let allow = allows[0];
+    assert_eq!(
+        at(allow, &["Principal", "Service"]).as_str(),
+        Some("sns.amazonaws.com")
+    );
+    assert_eq!(at(allow, &["Action"]).as_str(), Some("sqs:SendMessage"));
+    assert!(is_the_topic(at(
+        allow,
+        &["Condition", "ArnEquals", "aws:SourceArn"]
+    )));
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Sid"].as_str() == Some("TlsOnly") && s["Effect"].as_str() == Some("Deny"))
+    );
+}
+
+#[test]
+fn the_event_source_reports_batch_item_failures_within_the_concurrency_it_is_given() {
+    let t = template();
+    let e = at(&t, &["Resources", "BufferEventSource", "Properties"]);
+    assert!(refers_to(at(e, &["FunctionName"]), "!Ref", "Function"));
+    let source = at(e, &["EventSourceArn"]);
+    assert!(
+        matches!(intrinsic(source), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("BufferQueue.Arn"))
+    );
+    assert!(refers_to(at(e, &["BatchSize"]), "!Ref", "BatchSize"));
+    assert!(refers_to(
+        at(e, &["MaximumBatchingWindowInSeconds"]),
+        "!Ref",
+        "BatchWindowSeconds"
+    ));
+    let types: Vec<&str> = at(e, &["FunctionResponseTypes"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["ReportBatchItemFailures"]);
+    let concurrency = at(&t, &["Parameters", "MaximumConcurrency"]);
+    assert_eq!(
+        at(concurrency, &["MinValue"]).as_u64(),
+        Some(2),
+        "the event source's minimum"
+    );
+    assert!(at(concurrency, &["MaxValue"]).as_u64() <= Some(1000));
+}
+
+#[test]
+fn an_alarm_watches_the_age_of_the_buffers_oldest_notification() {
+    let t = template();
+    let a = at(&t, &["Resources", "BufferAgeAlarm", "Properties"]);
+    assert_eq!(at(a, &["Namespace"]).as_str(), Some("AWS/SQS"));
+    assert_eq!(
+        at(a, &["MetricName"]).as_str(),
+        Some("ApproximateAgeOfOldestMessage")
+    );
+    let queue = &at(a, &["Dimensions"])[0];
+    assert_eq!(queue["Name"].as_str(), Some("QueueName"));
+    assert!(
+        matches!(intrinsic(&queue["Value"]), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("BufferQueue.QueueName"))
+    );
+    assert!(refers_to(
+        at(a, &["Threshold"]),
+        "!Ref",
+        "BufferAgeAlarmSeconds"
+    ));
+    assert_eq!(
+        at(a, &["ComparisonOperator"]).as_str(),
+        Some("GreaterThanThreshold")
+    );
+}
+
+#[test]
+fn direct_mode_keeps_the_asynchronous_subscription() {
+    let t = template();
+    let s = at(&t, &["Resources", "FunctionNotifications", "Properties"]);
+    assert_eq!(at(s, &["Protocol"]).as_str(), Some("lambda"));
+    assert!(is_the_topic(at(s, &["TopicArn"])));
+    let p = at(
+        &t,
+        &["Resources", "FunctionNotificationsPermission", "Properties"],
+    );
+    assert_eq!(at(p, &["Principal"]).as_str(), Some("sns.amazonaws.com"));
+    assert_eq!(at(p, &["Action"]).as_str(), Some("lambda:InvokeFunction"));
+    assert!(is_the_topic(at(p, &["SourceArn"])));
+    assert!(refers_to(at(p, &["FunctionName"]), "!Ref", "Function"));
 }
 
 #[test]
@@ -170,12 +527,13 @@ fn lambdas_own_failure_handling_backstops_into_the_same_queue() {
     let t = template();
     let c = at(
         &t,
-        &["Resources", "Function", "Properties", "EventInvokeConfig"],
+        &["Resources", "FunctionEventInvokeConfig", "Properties"],
     );
+    assert!(refers_to(at(c, &["FunctionName"]), "!Ref", "Function"));
+    assert_eq!(at(c, &["Qualifier"]).as_str(), Some("$LATEST"));
     assert!(at(c, &["MaximumRetryAttempts"]).as_u64().is_some());
     assert!(at(c, &["MaximumEventAgeInSeconds"]).as_u64().is_some());
     let on_failure = at(c, &["DestinationConfig", "OnFailure"]);
-    assert_eq!(at(on_failure, &["Type"]).as_str(), Some("SQS"));
     let dest = at(on_failure, &["Destination"]);
     assert!(
         matches!(intrinsic(dest), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("DeadLetterQueue.Arn"))
@@ -196,7 +554,19 @@ fn the_role_is_least_privilege() {
         "no managed policies"
     );
     let mut granted: BTreeMap<String, String> = BTreeMap::new();
+    let mut buffered_only = BTreeSet::new();
     for policy in at(role, &["Policies"]).as_sequence().unwrap() {
+        // A mode's own policy is `!If [Mode, policy, !Ref AWS::NoValue]`.
+        let policy = match intrinsic(policy) {
+            Some((tag, _)) if tag == "!If" => {
+                let (mode, then, otherwise) = if_of(policy);
+                assert_eq!(mode, "Buffered");
+                assert!(no_value(otherwise));
+                buffered_only.insert(then["PolicyName"].as_str().unwrap().to_string());
+                then
+            }
+            _ => policy,
+        };
         for s in at(policy, &["PolicyDocument", "Statement"])
             .as_sequence()
             .unwrap()
@@ -222,11 +592,20 @@ fn the_role_is_least_privilege() {
         ("xray:PutTraceSegments", "*"),
         ("xray:PutTelemetryRecords", "*"),
         ("sqs:SendMessage", "!GetAtt DeadLetterQueue.Arn"),
+        ("sqs:ReceiveMessage", "!GetAtt BufferQueue.Arn"),
+        ("sqs:DeleteMessage", "!GetAtt BufferQueue.Arn"),
+        ("sqs:GetQueueAttributes", "!GetAtt BufferQueue.Arn"),
+        ("sqs:ChangeMessageVisibility", "!GetAtt BufferQueue.Arn"),
     ]
     .into_iter()
     .map(|(a, r)| (a.to_string(), r.to_string()))
     .collect();
     assert_eq!(granted, expected);
+    assert_eq!(
+        buffered_only.into_iter().collect::<Vec<_>>(),
+        ["buffer-queue"],
+        "the buffer's grants exist in Buffered mode only"
+    );
 }
 
 #[test]
@@ -296,6 +675,7 @@ fn stack_names() -> BTreeMap<&'static str, &'static str> {
             "notifier-DeadLetterQueue-AbC123",
         ),
         ("LogGroup", "/aws/lambda/notifier"),
+        ("BufferQueueName", "notifier-buffer"),
     ]
     .into_iter()
     .collect()
@@ -330,10 +710,23 @@ fn the_deployed_dashboard_is_the_file_with_the_stacks_names() {
         &t,
         &["Resources", "Dashboard", "Properties", "DashboardBody"],
     );
-    let Some((tag, text)) = intrinsic(body) else {
+    let Some((tag, args)) = intrinsic(body) else {
         panic!("DashboardBody is not !Sub")
     };
     assert_eq!(tag, "!Sub");
+    // `!Sub [text, {BufferQueueName: !If [Buffered, buffer's name, no queue's name]}]`
+    let args = args.as_sequence().expect("!Sub [text, variables]");
+    let text = &args[0];
+    let (mode, buffer, direct) = if_of(at(&args[1], &["BufferQueueName"]));
+    assert_eq!(mode, "Buffered");
+    assert!(
+        matches!(intrinsic(buffer), Some((tag, v)) if tag == "!GetAtt" && v.as_str() == Some("BufferQueue.QueueName"))
+    );
+    let direct = direct.as_str().unwrap();
+    assert!(
+        direct.contains(' '),
+        "Direct mode names no queue that could exist: {direct}"
+    );
     let names = stack_names();
     let deployed = substitute(text.as_str().unwrap(), &names);
     let file = substitute(&dashboard_file(), &names);
@@ -344,6 +737,7 @@ fn the_deployed_dashboard_is_the_file_with_the_stacks_names() {
     let json: Json = serde_json::from_str(&deployed).expect("the deployed body is JSON");
     assert!(json["widgets"].as_array().is_some_and(|w| !w.is_empty()));
     assert!(deployed.contains("notifier-DeadLetterQueue-AbC123"));
+    assert!(deployed.contains("notifier-buffer"));
 }
 
 /// Every (namespace, metric name) a dashboard's widgets plot, with `"."`
@@ -438,6 +832,22 @@ fn the_dashboard_names_only_metrics_the_code_emits_and_has_every_panel() {
         .expect("a Logs Insights widget");
     let query = log["properties"]["query"].as_str().unwrap();
     assert!(query.contains("fields.outcome = 'failed'"), "{query}");
+    for name in [
+        "ApproximateNumberOfMessagesVisible",
+        "ApproximateAgeOfOldestMessage",
+    ] {
+        assert!(
+            dashboard["widgets"].as_array().unwrap().iter().any(|w| {
+                w["properties"]["metrics"].as_array().is_some_and(|rows| {
+                    rows.iter().any(|row| {
+                        row[1].as_str() == Some(name)
+                            && row[3].as_str() == Some("${BufferQueueName}")
+                    })
+                })
+            }),
+            "the dashboard lacks the buffer's {name}"
+        );
+    }
     let dl_metrics = plotted
         .iter()
         .filter(|(ns, n)| ns == "${MetricsNamespace}" && n == metrics::DEAD_LETTERED)
@@ -452,6 +862,7 @@ fn the_outputs_lead_to_the_topic_queue_function_and_dashboard() {
     for name in [
         "TopicArn",
         "DeadLetterQueueUrl",
+        "BufferQueueUrl",
         "FunctionName",
         "DashboardUrl",
     ] {
