@@ -16,7 +16,9 @@ pub mod message; // record -> Slack payload (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
-pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
+pub mod redrive;
+pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure) // dead letters posted again: message shapes, SQS and file sources
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id
+pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL
