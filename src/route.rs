@@ -126,7 +126,8 @@ impl Routes {
             .into_iter()
             .enumerate()
             .map(|(i, value)| {
-                Rule::parse(value, webhooks, kinds).map_err(|e| RouteError(format!("rule {i}: {e}")))
+                Rule::parse(value, webhooks, kinds)
+                    .map_err(|e| RouteError(format!("rule {i}: {e}")))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self { rules })
@@ -203,11 +204,10 @@ impl Rule {
             && glob(&self.subject, f.subject)
             && self.kind.as_deref().is_none_or(|k| k == f.kind)
             && glob(&self.status, f.status)
-            && self.attributes.iter().all(|(name, g)| {
-                f.attributes
-                    .get(name)
-                    .is_some_and(|a| g.matches(&a.value))
-            })
+            && self
+                .attributes
+                .iter()
+                .all(|(name, g)| f.attributes.get(name).is_some_and(|a| g.matches(&a.value)))
     }
 }
 
@@ -265,14 +265,26 @@ mod tests {
             Decision::Drop { rule } => Err(rule),
             Decision::Unrouted => Err(usize::MAX),
         };
-        assert_eq!(decide(facts("alerts", "guardduty_finding", "OK", &none)), Ok(to(&["security"])));
-        assert_eq!(decide(facts("alerts", "cloudwatch_alarm", "OK", &none)), Err(1));
-        assert_eq!(decide(facts("alerts", "cloudwatch_alarm", "Ok", &none)), Err(1));
+        assert_eq!(
+            decide(facts("alerts", "guardduty_finding", "OK", &none)),
+            Ok(to(&["security"]))
+        );
+        assert_eq!(
+            decide(facts("alerts", "cloudwatch_alarm", "OK", &none)),
+            Err(1)
+        );
+        assert_eq!(
+            decide(facts("alerts", "cloudwatch_alarm", "Ok", &none)),
+            Err(1)
+        );
         assert_eq!(
             decide(facts("payments-prod", "cloudwatch_alarm", "ALARM", &none)),
             Ok(to(&["payments", "ops"]))
         );
-        assert_eq!(decide(facts("alerts", "text", "", &team)), Ok(to(&["payments"])));
+        assert_eq!(
+            decide(facts("alerts", "text", "", &team)),
+            Ok(to(&["payments"]))
+        );
         assert_eq!(decide(facts("alerts", "text", "", &none)), Ok(to(&["ops"])));
         let mut subject = facts("alerts", "text", "", &none);
         subject.subject = "deploy [test] run";
@@ -281,11 +293,21 @@ mod tests {
 
     #[test]
     fn no_matching_rule_is_unrouted() {
-        let routes = Routes::parse(r#"[{"match": {"topic": "prod-*"}, "to": ["ops"]}]"#, WEBHOOKS, KINDS).unwrap();
+        let routes = Routes::parse(
+            r#"[{"match": {"topic": "prod-*"}, "to": ["ops"]}]"#,
+            WEBHOOKS,
+            KINDS,
+        )
+        .unwrap();
         let none = attributes(&[]);
-        assert_eq!(routes.decide(&facts("dev-x", "text", "", &none)), Decision::Unrouted);
+        assert_eq!(
+            routes.decide(&facts("dev-x", "text", "", &none)),
+            Decision::Unrouted
+        );
         let all = Routes::all_to("default");
-        assert!(matches!(all.decide(&facts("dev-x", "text", "", &none)), Decision::To(n) if n == ["default"]));
+        assert!(
+            matches!(all.decide(&facts("dev-x", "text", "", &none)), Decision::To(n) if n == ["default"])
+        );
     }
 
     #[test]
@@ -298,7 +320,10 @@ mod tests {
         .unwrap();
         let prod = attributes(&[("env", "prod")]);
         let dev = attributes(&[("env", "dev")]);
-        assert!(matches!(routes.decide(&facts("t", "cloudwatch_alarm", "alarm", &prod)), Decision::To(_)));
+        assert!(matches!(
+            routes.decide(&facts("t", "cloudwatch_alarm", "alarm", &prod)),
+            Decision::To(_)
+        ));
         for f in [
             facts("t", "cloudwatch_alarm", "OK", &prod),
             facts("t", "cloudwatch_alarm", "ALARM", &dev),
@@ -314,15 +339,26 @@ mod tests {
         for (text, needle) in [
             ("{}", "JSON array"),
             ("[]", "no rule"),
-            (r#"[{"to": ["ops"]}, {"to": ["chat"]}]"#, "rule 1: \"to\" names webhook \"chat\""),
+            (
+                r#"[{"to": ["ops"]}, {"to": ["chat"]}]"#,
+                "rule 1: \"to\" names webhook \"chat\"",
+            ),
             (r#"[{"to": []}]"#, "rule 0: \"to\" names no webhook"),
-            (r#"[{"match": {"kind": "alarm"}, "to": ["ops"]}]"#, "rule 0: kind \"alarm\""),
-            (r#"[{"match": {"topics": "x"}, "to": ["ops"]}]"#, "rule 0: unknown field `topics`"),
+            (
+                r#"[{"match": {"kind": "alarm"}, "to": ["ops"]}]"#,
+                "rule 0: kind \"alarm\"",
+            ),
+            (
+                r#"[{"match": {"topics": "x"}, "to": ["ops"]}]"#,
+                "rule 0: unknown field `topics`",
+            ),
             (r#"[{"to": ["ops"], "drop": true}]"#, "both"),
             (r#"[{"match": {}}]"#, "needs \"to\""),
             (r#"[{"drop": "yes"}]"#, "rule 0"),
         ] {
-            let err = Routes::parse(text, WEBHOOKS, KINDS).unwrap_err().to_string();
+            let err = Routes::parse(text, WEBHOOKS, KINDS)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("ROUTES is invalid: "), "{text}: {err}");
             assert!(err.contains(needle), "{text}: {err}");
         }

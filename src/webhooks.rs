@@ -102,13 +102,14 @@ impl Webhooks {
                 .map_err(|e| invalid(format!("a bare URL that cannot be used: {e}")))?;
             return Ok(Self::single(webhook));
         }
-        let object: serde_json::Map<String, Value> = serde_json::from_str(trimmed).map_err(|e| {
-            invalid(format!(
-                "expected a JSON object of webhook name to URL ({})",
-                // serde's message may quote the text; keep only its position.
-                position_only(&e)
-            ))
-        })?;
+        let object: serde_json::Map<String, Value> =
+            serde_json::from_str(trimmed).map_err(|e| {
+                invalid(format!(
+                    "expected a JSON object of webhook name to URL ({})",
+                    // serde's message may quote the text; keep only its position.
+                    position_only(&e)
+                ))
+            })?;
         if object.is_empty() {
             return Err(invalid("it names no webhook".into()));
         }
@@ -137,8 +138,8 @@ impl Webhooks {
                     invalid(format!("webhook {name:?}: rate_per_second: {problem}"))
                 })?;
             }
-            let webhook = Webhook::parse(&url)
-                .map_err(|e| invalid(format!("webhook {name:?}: {e}")))?;
+            let webhook =
+                Webhook::parse(&url).map_err(|e| invalid(format!("webhook {name:?}: {e}")))?;
             destinations.push(Destination {
                 name,
                 webhook,
@@ -266,18 +267,25 @@ mod tests {
 
     #[test]
     fn reads_urls_and_detailed_entries() {
-        let text = format!(r#"{{"ops":"{OPS}","security":{{"url":"{SEC}","rate_per_second":0.5}}}}"#);
+        let text =
+            format!(r#"{{"ops":"{OPS}","security":{{"url":"{SEC}","rate_per_second":0.5}}}}"#);
         let w = Webhooks::parse(&text, "WEBHOOKS", false).unwrap();
         assert_eq!(w.len(), 2);
         assert_eq!(w.get("ops").unwrap().rate_per_second, None);
         assert_eq!(w.get("security").unwrap().rate_per_second, Some(0.5));
-        assert_eq!(w.get("security").unwrap().webhook.expose_url().as_str(), SEC);
+        assert_eq!(
+            w.get("security").unwrap().webhook.expose_url().as_str(),
+            SEC
+        );
     }
 
     #[test]
     fn a_secrets_bare_url_is_the_default_webhook() {
         let w = Webhooks::parse(&format!("  {OPS}\n"), "WEBHOOKS_SECRET_ID", true).unwrap();
-        assert_eq!(w.get(DEFAULT_NAME).unwrap().webhook.expose_url().as_str(), OPS);
+        assert_eq!(
+            w.get(DEFAULT_NAME).unwrap().webhook.expose_url().as_str(),
+            OPS
+        );
         let err = Webhooks::parse(OPS, "WEBHOOKS", false).unwrap_err();
         assert!(err.to_string().starts_with("WEBHOOKS is invalid"), "{err}");
     }
@@ -288,13 +296,24 @@ mod tests {
             ("{}".to_string(), "names no webhook"),
             (format!(r#"{{"ops":"{OPS}","#), "JSON object"),
             (format!(r#"{{"bad name":"{OPS}"}}"#), "\"bad name\""),
-            (r#"{"ops":"hooks.slack.com/services/T0/B0/OPSSECRET"}"#.into(), "\"ops\""),
+            (
+                r#"{"ops":"hooks.slack.com/services/T0/B0/OPSSECRET"}"#.into(),
+                "\"ops\"",
+            ),
             (r#"{"ops":42}"#.into(), "\"ops\""),
-            (format!(r#"{{"ops":{{"url":"{OPS}","rate_per_second":0}}}}"#), "rate_per_second"),
-            (format!(r#"{{"ops":{{"url":"{OPS}","colour":"red"}}}}"#), "\"ops\""),
+            (
+                format!(r#"{{"ops":{{"url":"{OPS}","rate_per_second":0}}}}"#),
+                "rate_per_second",
+            ),
+            (
+                format!(r#"{{"ops":{{"url":"{OPS}","colour":"red"}}}}"#),
+                "\"ops\"",
+            ),
             (format!(r#"[{{"ops":"{OPS}"}}]"#), "JSON object"),
         ] {
-            let err = Webhooks::parse(&text, "WEBHOOKS", false).unwrap_err().to_string();
+            let err = Webhooks::parse(&text, "WEBHOOKS", false)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("WEBHOOKS is invalid"), "{text}: {err}");
             assert!(err.contains(needle), "{text}: {err}");
             assert!(!err.contains("SECRET"), "{text}: {err}");
@@ -332,7 +351,10 @@ mod tests {
         let table = format!(r#"{{"ops":"{OPS}"}}"#);
         let w = secret.clone().resolve(&Fixed(Ok(table))).await.unwrap();
         assert!(w.get("ops").is_some());
-        let err = secret.clone().resolve(&Fixed(Err("AccessDenied".into()))).await;
+        let err = secret
+            .clone()
+            .resolve(&Fixed(Err("AccessDenied".into())))
+            .await;
         assert_eq!(
             err.unwrap_err().to_string(),
             "WEBHOOKS_SECRET_ID: the secret could not be read: AccessDenied"

@@ -170,3 +170,140 @@ async fn a_missing_queue_fails_the_event_and_says_so() {
     );
     assert!(err.to_string().contains("could not be stored"), "{err}");
 }
+
+/// A fake SQS answering `SendMessageBatch` (JSON protocol): an entry whose body
+/// contains `poison` is refused as the sender's fault every time; one containing
+/// `flaky` fails on SQS's side the first time only; the rest are stored.
+#[derive(Clone, Default)]
+struct FakeSqs {
+    /// Every entry body received, in order.
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl wiremock::Respond for FakeSqs {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let mut seen = self.seen.lock().unwrap();
+        let (mut ok, mut failed) = (Vec::new(), Vec::new());
+        for entry in body["Entries"].as_array().unwrap() {
+            let (id, text) = (entry["Id"].clone(), entry["MessageBody"].as_str().unwrap());
+            let flaky_before = seen.iter().any(|s| s.contains("flaky"));
+            seen.push(text.to_string());
+            if text.contains("poison") {
+                failed.push(serde_json::json!({"Id": id, "SenderFault": true,
+                    "Code": "InvalidMessageContents", "Message": "Invalid characters"}));
+            } else if text.contains("flaky") && !flaky_before {
+                failed.push(serde_json::json!({"Id": id, "SenderFault": false,
+                    "Code": "InternalError", "Message": "try again"}));
+            } else {
+                ok.push(serde_json::json!({"Id": id, "MessageId": "m",
+                    "MD5OfMessageBody": "00000000000000000000000000000000"}));
+            }
+        }
+        wiremock::ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.0")
+            .set_body_json(serde_json::json!({"Successful": ok, "Failed": failed}))
+    }
+}
+
+fn envelope_of(id: &str, message: &str) -> Envelope {
+    let event = serde_json::json!({"Records": [{"EventSource": "aws:sns",
+        "Sns": {"MessageId": id, "Message": message}}]})
+    .to_string();
+    let records = parse_event(&event).unwrap();
+    let failure = sns_to_slack::delivery::policy::Failure {
+        reason: Reason::ServerError,
+        status: Some(500),
+        detail: "HTTP 500".into(),
+    };
+    envelope(
+        &records[0],
+        &sns_to_slack::delivery::Outcome::unattempted(Ok(())),
+        &failure,
+        None,
+    )
+}
+
+#[tokio::test]
+async fn a_sender_fault_entry_is_not_resent_but_reported_and_the_rest_retried() {
+    let server = MockServer::start().await;
+    let fake = FakeSqs::default();
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(fake.clone())
+        .mount(&server)
+        .await;
+    let client = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new(support::REGION))
+            .endpoint_url(server.uri())
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "testing", "testing", None, None, "tests",
+            ))
+            .build(),
+    );
+    let queue = format!("{}/123456789012/dlq", server.uri());
+    let store = SqsDeadLetter::with_client(&queue, client);
+    let err = store
+        .store(&[
+            envelope_of("m-ok", "fine"),
+            envelope_of("m-poison", "poison"),
+            envelope_of("m-flaky", "flaky"),
+        ])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.unsent.as_slice(), err.total),
+        ([1].as_slice(), 3),
+        "{err}"
+    );
+    assert!(err.cause.contains("m-poison"), "{err}");
+    assert!(err.cause.contains("InvalidMessageContents"), "{err}");
+    let seen = fake.seen.lock().unwrap().clone();
+    let count = |what: &str| seen.iter().filter(|s| s.contains(what)).count();
+    assert_eq!(count("poison"), 1, "a sender fault was sent again");
+    assert_eq!(count("flaky"), 2, "an SQS-side failure was not retried");
+    assert_eq!(count("fine"), 1);
+}
+
+#[test]
+fn the_largest_envelope_of_a_valid_sns_message_fits_one_sqs_message() {
+    // SNS takes up to 256 KiB of UTF-8 text. In the Lambda event it is a JSON
+    // string: `"` and `\` and line breaks take two bytes each, and a 4-byte
+    // character written as a `\uXXXX\uXXXX` pair takes 12 (3x). The envelope
+    // keeps the record verbatim, so these are its worst cases.
+    let limit = 256 * 1024;
+    let cases = [
+        ("ascii", "x".repeat(limit)),
+        ("quotes", "\"".repeat(limit)),
+        ("newlines", "\n".repeat(limit)),
+        ("emoji", "\u{1F600}".repeat(limit / 4)),
+    ];
+    let mut largest = 0;
+    for (name, message) in cases {
+        let mut env = envelope_of("m", &message);
+        if name == "emoji" {
+            // As if the event escaped every non-ASCII character.
+            let escaped = serde_json::to_string(&message)
+                .unwrap()
+                .replace('\u{1F600}', "\\ud83d\\ude00");
+            let raw = format!(
+                r#"{{"EventSource":"aws:sns","Sns":{{"MessageId":"m","Message":{escaped}}}}}"#
+            );
+            env.record = serde_json::value::RawValue::from_string(raw).unwrap();
+        }
+        // The SNS fields around the message (ids, ARNs, signature, attributes)
+        // and the longest detail add a few KiB at most.
+        let size = env.to_json().len() + 8 * 1024;
+        eprintln!("{name}: envelope of {} bytes", env.to_json().len());
+        largest = largest.max(size);
+        assert!(
+            size <= sns_to_slack::dead_letter::sqs::MAX_BATCH_BYTES,
+            "{name}: {size} bytes"
+        );
+    }
+    assert!(
+        largest > 3 * limit,
+        "the emoji case was not measured: {largest}"
+    );
+}

@@ -1,6 +1,12 @@
 //! SQS dead-letter adapter: `SendMessageBatch` in batches of at most 10 entries
 //! and 1 MiB, a client built only when something must be dead-lettered, and
-//! failed entries retried.
+//! failed entries classified: an entry SQS refuses as the sender's fault
+//! (`SenderFault: true`, e.g. `InvalidMessageContents`) or one larger than a
+//! message may be is not sent again, since the same bytes would be refused
+//! again; other failures (SQS's own, or the whole call) are retried within the
+//! call, up to three rounds. Either way, what was not stored is reported in
+//! the [`DeadLetterError`], so the invocation fails and nothing is dropped
+//! silently.
 //!
 //! The SDK finds its endpoint the standard way (`AWS_ENDPOINT_URL_SQS`,
 //! `AWS_ENDPOINT_URL`, or the queue's region), so tests point it at
@@ -56,9 +62,9 @@ impl SqsDeadLetter {
         self.client.get_or_init(default_client).await
     }
 
-    /// Sends one batch; returns the indices (into `batch`) that failed, with
-    /// whether a retry may help, and the last error text.
-    async fn send_batch(&self, batch: &[(usize, String, &str)]) -> (Vec<usize>, Option<String>) {
+    /// Sends one batch (entries: index into the caller's list, body, reason)
+    /// and sorts what failed into retryable and refused.
+    async fn send_batch(&self, batch: &[(usize, String, &str)]) -> BatchFailures {
         let entries: Vec<SendMessageBatchRequestEntry> = batch
             .iter()
             .enumerate()
@@ -86,33 +92,48 @@ impl SqsDeadLetter {
             .set_entries(Some(entries))
             .send()
             .await;
+        let mut failures = BatchFailures::default();
         match sent {
-            Err(e) => (
-                batch.iter().map(|(i, ..)| *i).collect(),
-                Some(format!(
+            Err(e) => {
+                failures.retry = batch.iter().map(|(i, ..)| *i).collect();
+                failures.cause = Some(format!(
                     "SendMessageBatch failed: {}",
                     DisplayErrorContext(&e)
-                )),
-            ),
+                ));
+            }
             Ok(out) => {
-                let mut failed = Vec::new();
-                let mut cause = None;
                 for f in out.failed() {
-                    if let Some((index, ..)) =
-                        f.id().parse::<usize>().ok().and_then(|i| batch.get(i))
-                    {
-                        failed.push(*index);
-                    }
-                    cause = Some(format!(
+                    let Some((index, ..)) = f.id().parse::<usize>().ok().and_then(|i| batch.get(i))
+                    else {
+                        continue;
+                    };
+                    let why = format!(
                         "SQS refused an entry: {} {}",
                         f.code(),
                         f.message().unwrap_or_default()
-                    ));
+                    );
+                    if f.sender_fault() {
+                        failures.refused.push((*index, why));
+                    } else {
+                        failures.retry.push(*index);
+                        failures.cause = Some(why);
+                    }
                 }
-                (failed, cause)
             }
         }
+        failures
     }
+}
+
+/// The entries of one `SendMessageBatch` that were not stored.
+#[derive(Debug, Default)]
+struct BatchFailures {
+    /// Entries worth sending again (SQS's fault, or the call failed).
+    retry: Vec<usize>,
+    /// Entries refused as the sender's fault, with SQS's reason: not resent.
+    refused: Vec<(usize, String)>,
+    /// The last retryable error seen.
+    cause: Option<String>,
 }
 
 /// An SQS client from the standard AWS configuration (environment, profile,
@@ -160,10 +181,12 @@ impl DeadLetter for SqsDeadLetter {
             .map(|e| (e.to_json(), e.reason.as_str()))
             .collect();
         let mut pending: Vec<usize> = (0..messages.len()).collect();
+        // Entries that sending again cannot help: (index, why).
+        let mut refused: Vec<(usize, String)> = Vec::new();
         let mut cause = String::new();
         for round in 0..ROUNDS {
             if pending.is_empty() {
-                return Ok(());
+                break;
             }
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << round)).await;
@@ -173,13 +196,15 @@ impl DeadLetter for SqsDeadLetter {
                 .map(|&i| message_size(&messages[i].0, messages[i].1))
                 .collect();
             let (batches, too_large) = plan_batches(&sizes);
-            let mut still_failing: Vec<usize> = Vec::new();
-            if !too_large.is_empty() {
-                cause = format!(
-                    "a dead letter is larger than SQS's {MAX_BATCH_BYTES}-byte message limit"
+            refused.extend(too_large.iter().map(|&k| {
+                let i = pending[k];
+                let why = format!(
+                    "a dead letter of {} bytes is larger than SQS's {MAX_BATCH_BYTES}-byte message limit",
+                    sizes[k]
                 );
-                still_failing.extend(too_large.iter().map(|&k| pending[k]));
-            }
+                (i, why)
+            }));
+            let mut still_failing: Vec<usize> = Vec::new();
             for batch in batches {
                 let entries: Vec<(usize, String, &str)> = batch
                     .iter()
@@ -188,24 +213,45 @@ impl DeadLetter for SqsDeadLetter {
                         (i, messages[i].0.clone(), messages[i].1)
                     })
                     .collect();
-                let (failed, why) = self.send_batch(&entries).await;
-                if let Some(why) = why {
+                let failures = self.send_batch(&entries).await;
+                if let Some(why) = failures.cause {
                     cause = why;
                 }
-                still_failing.extend(failed);
+                still_failing.extend(failures.retry);
+                refused.extend(failures.refused);
             }
             still_failing.sort_unstable();
             pending = still_failing;
         }
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(DeadLetterError {
-                unsent: pending,
-                total: envelopes.len(),
-                cause,
-            })
+        if pending.is_empty() && refused.is_empty() {
+            return Ok(());
         }
+        // The refused are named first: they need a person, not another try.
+        refused.sort_unstable();
+        let mut causes: Vec<String> = refused
+            .iter()
+            .map(|(i, why)| format!("{} ({why})", describe(&envelopes[*i])))
+            .collect();
+        if !pending.is_empty() {
+            causes.push(cause);
+        }
+        let mut unsent: Vec<usize> = pending;
+        unsent.extend(refused.iter().map(|(i, _)| *i));
+        unsent.sort_unstable();
+        Err(DeadLetterError {
+            unsent,
+            total: envelopes.len(),
+            cause: causes.join("; "),
+        })
+    }
+}
+
+/// Names an envelope in an error: its SNS message id, or that it has none.
+fn describe(envelope: &Envelope) -> String {
+    if envelope.message_id.is_empty() {
+        "a record without a message id".to_string()
+    } else {
+        format!("record {}", envelope.message_id)
     }
 }
 
