@@ -30,6 +30,10 @@ fn parsing(c: &mut Criterion) {
 
 fn messages(c: &mut Criterion) {
     let overrides = Overrides::default();
+    let routing = sns_to_slack::route::Routing::from(
+        sns_to_slack::webhook::Webhook::parse("https://hooks.slack.com/services/T0/B0/BENCH")
+            .unwrap(),
+    );
     let mut group = c.benchmark_group("message");
     for (name, fixture) in [
         ("alarm", ALARM),
@@ -38,7 +42,14 @@ fn messages(c: &mut Criterion) {
     ] {
         let records = record::parse_event(fixture).unwrap();
         group.bench_function(format!("build+serialize/{name}"), |b| {
-            b.iter(|| pipeline::prepare(black_box(&records), &overrides, DEFAULT_MAX_MESSAGE_CHARS))
+            b.iter(|| {
+                pipeline::plan(
+                    black_box(&records),
+                    &routing,
+                    &overrides,
+                    DEFAULT_MAX_MESSAGE_CHARS,
+                )
+            })
         });
     }
     let plain = "disk usage above 90% on i-0abc12345 ".repeat(100);

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::webhook::{Webhook, WebhookError};
+use crate::webhooks::{self, Webhooks};
 
 /// Default time kept free before the invocation deadline, in milliseconds.
 ///
@@ -54,6 +55,9 @@ pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
 pub const VARIABLES: &[&str] = &[
     "WEBHOOK_URL",
+    "WEBHOOKS",
+    "WEBHOOKS_SECRET_ID",
+    "ROUTES",
     "CHANNEL",
     "USERNAME",
     "ICONEMOJI",
@@ -163,8 +167,13 @@ pub struct Overrides {
 /// The whole configuration of one process.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `WEBHOOK_URL`: where records are posted; `None` means preview only (CLI).
-    pub webhook: Option<Webhook>,
+    /// Where the named webhooks come from: `WEBHOOKS`, `WEBHOOKS_SECRET_ID`,
+    /// or `WEBHOOK_URL` alone as `default`; [`webhooks::Source::None`] means
+    /// preview only (CLI).
+    pub webhooks: webhooks::Source,
+    /// `ROUTES`: the routing rules as written (checked against the webhook
+    /// names once they are known, still at start-up).
+    pub routes: Option<String>,
     /// Channel, username and icon overrides.
     pub overrides: Overrides,
     /// `DEAD_LETTER_QUEUE_URL`: the SQS queue for records that were not posted.
@@ -220,15 +229,41 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let webhook = match get("WEBHOOK_URL") {
-            Some(url) => Some(Webhook::parse(&url).map_err(|e| match e {
-                WebhookError::Invalid(problem) => ConfigError::Invalid {
-                    name: "WEBHOOK_URL",
-                    problem,
-                },
-            })?),
-            None if mode == Mode::Lambda => return Err(ConfigError::Missing("WEBHOOK_URL")),
-            None => None,
+        let webhooks = match (
+            get("WEBHOOK_URL"),
+            get("WEBHOOKS"),
+            get("WEBHOOKS_SECRET_ID"),
+        ) {
+            (Some(url), None, None) => webhooks::Source::Table(Webhooks::single(
+                Webhook::parse(&url).map_err(|e| match e {
+                    WebhookError::Invalid(problem) => ConfigError::Invalid {
+                        name: "WEBHOOK_URL",
+                        problem,
+                    },
+                })?,
+            )),
+            (None, Some(table), None) => webhooks::Source::Table(
+                Webhooks::parse(&table, "WEBHOOKS", false).map_err(|e| ConfigError::Invalid {
+                    name: "WEBHOOKS",
+                    problem: match e {
+                        webhooks::WebhooksError::Invalid { problem, .. } => problem,
+                        other => other.to_string(),
+                    },
+                })?,
+            ),
+            (None, None, Some(id)) => webhooks::Source::Secret(id.trim().to_string()),
+            (None, None, None) if mode == Mode::Lambda => {
+                return Err(ConfigError::Missing(
+                    "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID",
+                ));
+            }
+            (None, None, None) => webhooks::Source::None,
+            _ => {
+                return Err(invalid(
+                    "WEBHOOKS",
+                    "set only one of WEBHOOK_URL, WEBHOOKS and WEBHOOKS_SECRET_ID",
+                ));
+            }
         };
         let dead_letter_queue_url = get("DEAD_LETTER_QUEUE_URL");
         if mode == Mode::Lambda && dead_letter_queue_url.is_none() {
@@ -289,7 +324,8 @@ impl Config {
         }
         .shared_by(function_concurrency);
         Ok(Self {
-            webhook,
+            webhooks,
+            routes: get("ROUTES"),
             overrides: Overrides {
                 channel: get("CHANNEL"),
                 username: get("USERNAME"),
@@ -400,7 +436,10 @@ mod tests {
     #[test]
     fn lambda_mode_requires_webhook_and_queue() {
         let err = Config::from_lookup(Mode::Lambda, lookup(&[])).unwrap_err();
-        assert_eq!(err, ConfigError::Missing("WEBHOOK_URL"));
+        assert_eq!(
+            err.to_string(),
+            "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID is required but not set"
+        );
         let err = Config::from_lookup(Mode::Lambda, lookup(&[("WEBHOOK_URL", HOOK)])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("DEAD_LETTER_QUEUE_URL"));
     }
@@ -408,7 +447,8 @@ mod tests {
     #[test]
     fn cli_mode_needs_nothing_and_uses_defaults() {
         let c = Config::from_lookup(Mode::Cli, lookup(&[])).unwrap();
-        assert!(c.webhook.is_none());
+        assert_eq!(c.webhooks, webhooks::Source::None);
+        assert_eq!(c.routes, None);
         assert_eq!(c.delivery, DeliverySettings::default());
         assert_eq!(c.dead_letter_file, "dead-letters.jsonl");
         assert_eq!(c.deadline_margin, Duration::from_millis(2000));
@@ -545,6 +585,45 @@ mod tests {
         let listed: std::collections::BTreeSet<String> =
             VARIABLES.iter().map(|v| v.to_string()).collect();
         assert_eq!(asked, listed);
+    }
+
+    #[test]
+    fn webhooks_come_from_exactly_one_place() {
+        let table = format!(r#"{{"ops":"{HOOK}"}}"#);
+        let c = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[("WEBHOOKS", &table), ("ROUTES", r#"[{"to":["ops"]}]"#)]),
+        )
+        .unwrap();
+        let webhooks::Source::Table(t) = &c.webhooks else {
+            panic!("{:?}", c.webhooks);
+        };
+        assert!(t.get("ops").is_some());
+        assert_eq!(c.routes.as_deref(), Some(r#"[{"to":["ops"]}]"#));
+        let single = Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOK_URL", HOOK)])).unwrap();
+        assert!(
+            matches!(&single.webhooks, webhooks::Source::Table(t) if t.get("default").is_some())
+        );
+        let secret =
+            Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOKS_SECRET_ID", "hooks ")])).unwrap();
+        assert_eq!(secret.webhooks, webhooks::Source::Secret("hooks".into()));
+        let both = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[("WEBHOOK_URL", HOOK), ("WEBHOOKS", &table)]),
+        );
+        let text = both.unwrap_err().to_string();
+        assert!(text.contains("only one of"), "{text}");
+        assert!(!text.contains("SECRETSECRET"), "{text}");
+        let bad = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[("WEBHOOKS", r#"{"ops":"ftp://x/SECRETSECRET"}"#)]),
+        );
+        let text = bad.unwrap_err().to_string();
+        assert!(
+            text.starts_with("WEBHOOKS is invalid: webhook \"ops\""),
+            "{text}"
+        );
+        assert!(!text.contains("SECRETSECRET"), "{text}");
     }
 
     #[test]

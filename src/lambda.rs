@@ -187,16 +187,24 @@ fn unix_millis() -> u64 {
 /// one HTTP client and one limiter for all invocations, the SQS client built
 /// only when a record must be dead-lettered.
 pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::Error> {
-    let webhook = config
-        .webhook
-        .ok_or(crate::config::ConfigError::Missing("WEBHOOK_URL"))?;
+    let routing = crate::route::Routing::load(
+        config.webhooks,
+        config.routes.as_deref(),
+        crate::pipeline::KIND_NAMES,
+        &crate::webhooks::SecretsManager,
+    )
+    .await?
+    .ok_or(crate::config::ConfigError::Missing(
+        "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID",
+    ))?;
     let queue_url = config
         .dead_letter_queue_url
         .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
     let delivery =
-        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery);
+        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery)
+            .with_own_rates(routing.webhooks(), config.function_concurrency);
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
-    let pipeline = Pipeline::new(delivery, dead_letter, webhook, config.overrides)
+    let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
         .with_max_receives(config.max_receives);
     let metrics = MetricsTarget {
         namespace: config.metrics_namespace,

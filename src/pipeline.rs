@@ -11,23 +11,32 @@ use crate::dead_letter::{DeadLetter, DeadLetterError, ENVELOPE_VERSION, Envelope
 use crate::delivery::policy::{Failure, Reason};
 use crate::delivery::{Delivery, Job, Outcome, Post};
 use crate::message;
-use crate::record::{self, EventError, Record};
-use crate::webhook::Webhook;
+use crate::record::{self, EventError, Notification, Record};
+use crate::route::{Facts, Route, Routing};
+use crate::webhooks::Destination;
+use bytes::Bytes;
 use serde_json::value::RawValue;
+use std::sync::Arc;
 
-/// What one event came to. Every record is posted, dead-lettered, or (from an
-/// SQS batch) handed back to SQS to be delivered again.
+/// What one event came to. Every record is posted (to each webhook it is
+/// routed to), dead-lettered, muted by a rule, or (from an SQS batch) handed
+/// back to SQS to be delivered again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// Records in the event (an unreadable payload counts as one).
     pub records: usize,
-    /// Records Slack accepted.
+    /// Posts Slack accepted (a record routed to two webhooks counts twice).
     pub posted: usize,
-    /// Records stored as dead letters.
+    /// Dead letters stored (one per record and webhook that failed).
     pub dead_lettered: usize,
     /// Records of an SQS batch listed in the batch response, so that SQS
     /// delivers them again after the visibility timeout.
     pub requeued: usize,
+    /// Records muted by a `drop` rule of `ROUTES` (not posted, not
+    /// dead-lettered).
+    pub dropped: usize,
+    /// Records no rule of `ROUTES` matched (dead-lettered as `unrouted`).
+    pub unrouted: usize,
     /// Dead letters by reason.
     pub reasons: BTreeMap<Reason, usize>,
     /// HTTP attempts beyond the first, over all records.
@@ -72,34 +81,92 @@ impl PipelineError {
     }
 }
 
-/// Turns each record into a job: its Slack message as JSON, or the reason it
-/// has none (an unreadable record). Pure.
-pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usize) -> Vec<Job> {
+/// What becomes of one record before delivery. Pure.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Post `body` to each of `to`.
+    Post {
+        /// The Slack message as JSON, shared by every webhook it goes to.
+        body: Bytes,
+        /// The webhooks, at least one.
+        to: Vec<Arc<Destination>>,
+    },
+    /// Muted by rule number `rule` of `ROUTES`.
+    Drop {
+        /// The rule's index.
+        rule: usize,
+    },
+    /// Not posted: dead-lettered with this failure (unreadable, unrouted).
+    Fail(Failure),
+}
+
+/// Plans each record: detects its kind and status, routes it, and writes its
+/// Slack message once for all the webhooks it goes to. Pure.
+pub fn plan(
+    records: &[Record],
+    routing: &Routing,
+    overrides: &Overrides,
+    max_message_chars: usize,
+) -> Vec<Plan> {
     records
         .iter()
-        .map(|record| Job {
-            body: match record.notification() {
-                Ok(n) => {
-                    // Sized for the message plus the layout, so it is usually
-                    // written without growing; capped near the message's cut,
-                    // since the body keeps this allocation while it waits.
-                    let estimate = n.message.len().min(2 * max_message_chars) + 512;
-                    let mut body = Vec::with_capacity(estimate);
-                    serde_json::to_writer(
-                        &mut body,
-                        &message::build(n, overrides, max_message_chars),
-                    )
-                    .expect("a Slack message always serializes");
-                    Ok(body.into())
+        .map(|record| {
+            let n = match record.notification() {
+                Ok(n) => n,
+                Err(why) => {
+                    return Plan::Fail(Failure {
+                        reason: Reason::InvalidRecord,
+                        status: None,
+                        detail: why.to_string(),
+                    });
                 }
-                Err(why) => Err(Failure {
-                    reason: Reason::InvalidRecord,
+            };
+            let detection = detect(n);
+            let facts = Facts {
+                topic: message::topic_name(&n.topic_arn),
+                subject: n.subject.as_deref().unwrap_or(""),
+                kind: detection.0,
+                status: detection.1.as_deref().unwrap_or(""),
+                attributes: &n.message_attributes,
+            };
+            match routing.decide(&facts) {
+                Route::To(to) => Plan::Post {
+                    body: body(n, overrides, max_message_chars),
+                    to,
+                },
+                Route::Drop { rule } => Plan::Drop { rule },
+                Route::Unrouted => Plan::Fail(Failure {
+                    reason: Reason::Unrouted,
                     status: None,
-                    detail: why.to_string(),
+                    detail: format!(
+                        "no rule of ROUTES matched (topic {:?}, subject {:?}, kind {}, status {:?})",
+                        facts.topic, facts.subject, facts.kind, facts.status
+                    ),
                 }),
-            },
+            }
         })
         .collect()
+}
+
+/// The kind names `ROUTES` may match on.
+pub const KIND_NAMES: &[&str] = &["text"];
+
+/// The kind and status routing matches on.
+fn detect(n: &Notification) -> (&'static str, Option<String>) {
+    let _ = n;
+    ("text", None)
+}
+
+/// The JSON body of `n`'s Slack message.
+pub fn body(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Bytes {
+    // Sized for the message plus the layout, so it is usually written without
+    // growing; capped near the message's cut, since the body keeps this
+    // allocation while it waits.
+    let estimate = n.message.len().min(2 * max_message_chars) + 512;
+    let mut body = Vec::with_capacity(estimate);
+    serde_json::to_writer(&mut body, &message::build(n, overrides, max_message_chars))
+        .expect("a Slack message always serializes");
+    body.into()
 }
 
 /// Builds the dead-letter envelope of a record that was not posted.
@@ -107,7 +174,7 @@ pub fn envelope(
     record: &Record,
     outcome: &Outcome,
     failure: &Failure,
-    webhook: Option<&Webhook>,
+    webhook: Option<&str>,
 ) -> Envelope {
     Envelope {
         record: record.raw().to_owned(),
@@ -118,7 +185,7 @@ pub fn envelope(
         first_attempt_at: outcome.first_attempt_at.map(rfc3339),
         last_attempt_at: outcome.last_attempt_at.map(rfc3339),
         message_id: record.message_id().to_string(),
-        webhook: webhook.map(|w| w.id().to_string()),
+        webhook: webhook.map(str::to_string),
         version: ENVELOPE_VERSION,
     }
 }
@@ -148,25 +215,26 @@ pub fn invalid_event_envelope(payload: &str, why: &EventError) -> Envelope {
 pub struct Pipeline<P, D> {
     delivery: Delivery<P>,
     dead_letter: D,
-    webhook: Webhook,
+    routing: Routing,
     overrides: Overrides,
     /// `Some` when the caller can hand SQS records back (the Lambda handler).
     max_receives: Option<u32>,
 }
 
 impl<P: Post, D: DeadLetter> Pipeline<P, D> {
-    /// A pipeline posting to `webhook` through `delivery`, dead-lettering to
+    /// A pipeline posting where `routing` says (a lone [`Webhook`] converts
+    /// into "everything to it") through `delivery`, dead-lettering to
     /// `dead_letter`.
     pub fn new(
         delivery: Delivery<P>,
         dead_letter: D,
-        webhook: Webhook,
+        routing: impl Into<Routing>,
         overrides: Overrides,
     ) -> Self {
         Self {
             delivery,
             dead_letter,
-            webhook,
+            routing: routing.into(),
             overrides,
             max_receives: None,
         }
@@ -261,12 +329,28 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         stop_at: Instant,
         store_until: Option<Instant>,
     ) -> Result<Report, PipelineError> {
-        let jobs = prepare(
+        let plans = plan(
             records,
+            &self.routing,
             &self.overrides,
             self.delivery.settings().max_message_chars,
         );
-        let outcomes = self.delivery.deliver(&self.webhook, &jobs, stop_at).await;
+        // One job per (record, webhook) pair to post; `branches[r]` lists
+        // record r's jobs.
+        let mut jobs = Vec::new();
+        let mut branches: Vec<Vec<usize>> = vec![Vec::new(); records.len()];
+        for (r, p) in plans.iter().enumerate() {
+            if let Plan::Post { body, to } = p {
+                for destination in to {
+                    branches[r].push(jobs.len());
+                    jobs.push(Job {
+                        destination: destination.clone(),
+                        body: body.clone(),
+                    });
+                }
+            }
+        }
+        let outcomes = self.delivery.deliver(&jobs, stop_at).await;
         let mut summary = Summary {
             records: records.len(),
             ..Summary::default()
@@ -278,29 +362,66 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         // Envelopes to store, each with the index of its record.
         let mut envelopes = Vec::new();
         let mut owners = Vec::new();
-        for (i, (record, outcome)) in records.iter().zip(&outcomes).enumerate() {
-            log_outcome(record, outcome, &self.webhook);
-            summary.retries += outcome.attempts.saturating_sub(1);
-            summary.rate_limited += outcome.rate_limited;
-            match &outcome.result {
-                Ok(()) => {
-                    summary.posted += 1;
-                    summary
-                        .latencies_ms
-                        .extend(outcome.latency.map(|d| d.as_millis() as u64));
+        for (r, (record, p)) in records.iter().zip(&plans).enumerate() {
+            let failed: Vec<(&Outcome, &Failure, Option<&str>)> = match p {
+                Plan::Drop { rule } => {
+                    summary.dropped += 1;
+                    tracing::info!(
+                        message_id = record.message_id(),
+                        outcome = "dropped",
+                        rule,
+                        "record muted by a drop rule of ROUTES"
+                    );
+                    continue;
                 }
-                Err(failure) => match receipt(record) {
-                    Some(r)
-                        if failure.reason.is_retryable()
-                            && Some(r.receive_count) < self.max_receives =>
-                    {
-                        requeue.push(r.message_id);
+                Plan::Fail(failure) => {
+                    if failure.reason == Reason::Unrouted {
+                        summary.unrouted += 1;
                     }
-                    _ => {
-                        envelopes.push(envelope(record, outcome, failure, Some(&self.webhook)));
-                        owners.push(i);
+                    log_failure(record, 0, None, failure);
+                    vec![(&NOT_ATTEMPTED, failure, None)]
+                }
+                Plan::Post { .. } => branches[r]
+                    .iter()
+                    .filter_map(|&j| {
+                        let (outcome, name) = (&outcomes[j], jobs[j].destination.name.as_str());
+                        summary.retries += outcome.attempts.saturating_sub(1);
+                        summary.rate_limited += outcome.rate_limited;
+                        match &outcome.result {
+                            Ok(()) => {
+                                log_posted(record, outcome, name);
+                                summary.posted += 1;
+                                summary
+                                    .latencies_ms
+                                    .extend(outcome.latency.map(|d| d.as_millis() as u64));
+                                None
+                            }
+                            Err(failure) => {
+                                log_failure(record, outcome.attempts, Some(name), failure);
+                                Some((outcome, failure, Some(name)))
+                            }
+                        }
+                    })
+                    .collect(),
+            };
+            if failed.is_empty() {
+                continue;
+            }
+            // Hand the record back to SQS only when every branch failed and may
+            // pass later: a branch that posted would post again on the next
+            // receive, so a partly posted record dead-letters its failures.
+            let all_failed_later = failed.len() == branches[r].len().max(1)
+                && failed.iter().all(|(_, f, _)| f.reason.is_retryable());
+            match receipt(record) {
+                Some(rc) if all_failed_later && Some(rc.receive_count) < self.max_receives => {
+                    requeue.push(rc.message_id);
+                }
+                _ => {
+                    for (outcome, failure, name) in failed {
+                        envelopes.push(envelope(record, outcome, failure, name));
+                        owners.push(r);
                     }
-                },
+                }
             }
         }
         let unsent = match self.store(&envelopes, store_until).await {
@@ -311,10 +432,12 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
                     .unsent
                     .iter()
                     .partition(|&&k| receipt(&records[owners[k]]).is_some());
+                let mut handed_back: Vec<usize> = by_sqs.iter().map(|&k| owners[k]).collect();
+                handed_back.dedup();
                 requeue.extend(
-                    by_sqs
+                    handed_back
                         .iter()
-                        .filter_map(|&k| receipt(&records[owners[k]]).map(|r| r.message_id)),
+                        .filter_map(|&r| receipt(&records[r]).map(|rc| rc.message_id)),
                 );
                 if !lost.is_empty() {
                     count_stored(&mut summary, &envelopes, &source.unsent);
@@ -381,27 +504,37 @@ fn count_stored(summary: &mut Summary, envelopes: &[Envelope], unsent: &[usize])
     }
 }
 
-fn log_outcome(record: &Record, outcome: &Outcome, webhook: &Webhook) {
-    let message_id = record.message_id();
-    match &outcome.result {
-        Ok(()) => tracing::info!(
-            message_id,
-            outcome = "posted",
-            attempts = outcome.attempts,
-            webhook = webhook.id(),
-            latency_ms = outcome.latency.map(|d| d.as_millis() as u64),
-            "record posted"
-        ),
-        Err(failure) => tracing::warn!(
-            message_id,
-            outcome = "failed",
-            attempts = outcome.attempts,
-            webhook = webhook.id(),
-            reason = failure.reason.as_str(),
-            retryable = failure.reason.is_retryable(),
-            status = failure.status,
-            detail = %failure.detail,
-            "record not posted"
-        ),
-    }
+/// The outcome of a record that was never attempted.
+static NOT_ATTEMPTED: Outcome = Outcome {
+    result: Ok(()),
+    attempts: 0,
+    rate_limited: 0,
+    first_attempt_at: None,
+    last_attempt_at: None,
+    latency: None,
+};
+
+fn log_posted(record: &Record, outcome: &Outcome, webhook: &str) {
+    tracing::info!(
+        message_id = record.message_id(),
+        outcome = "posted",
+        attempts = outcome.attempts,
+        webhook,
+        latency_ms = outcome.latency.map(|d| d.as_millis() as u64),
+        "record posted"
+    );
+}
+
+fn log_failure(record: &Record, attempts: u32, webhook: Option<&str>, failure: &Failure) {
+    tracing::warn!(
+        message_id = record.message_id(),
+        outcome = "failed",
+        attempts,
+        webhook,
+        reason = failure.reason.as_str(),
+        retryable = failure.reason.is_retryable(),
+        status = failure.status,
+        detail = %failure.detail,
+        "record not posted"
+    );
 }

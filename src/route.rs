@@ -11,9 +11,14 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use aws_lambda_events::sns::MessageAttribute;
 use serde::Deserialize;
 use wildmatch::WildMatch;
+
+use crate::webhook::Webhook;
+use crate::webhooks::{Destination, SecretStore, Source, Webhooks, WebhooksError};
 
 /// What one rule in `ROUTES` gets wrong. Not retryable: fix the setting.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -209,6 +214,111 @@ impl Rule {
                 .iter()
                 .all(|(name, g)| f.attributes.get(name).is_some_and(|a| g.matches(&a.value)))
     }
+}
+
+/// The named webhooks and the rules that choose among them: what the pipeline
+/// routes with. Every name a rule uses is defined.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    webhooks: Webhooks,
+    routes: Routes,
+}
+
+impl Routing {
+    /// Checks `routes` (the text of `ROUTES`, if set) against `webhooks` and
+    /// the kind names `kinds`. Without `ROUTES`, everything goes to the only
+    /// webhook; several webhooks and no `ROUTES`, or no webhook, is an error.
+    pub fn new(
+        webhooks: Webhooks,
+        routes: Option<&str>,
+        kinds: &[&str],
+    ) -> Result<Self, RouteError> {
+        let names: Vec<&str> = webhooks.iter().map(|d| d.name.as_str()).collect();
+        let routes = match (routes, names.as_slice()) {
+            (_, []) => return Err(RouteError("no webhook is defined to route to".into())),
+            (Some(text), _) => Routes::parse(text, &names, kinds)?,
+            (None, [only]) => Routes::all_to(only),
+            (None, several) => {
+                return Err(RouteError(format!(
+                    "it is required when several webhooks are defined ({})",
+                    several.join(", ")
+                )));
+            }
+        };
+        Ok(Self { webhooks, routes })
+    }
+
+    /// The webhooks routed to.
+    pub fn webhooks(&self) -> &Webhooks {
+        &self.webhooks
+    }
+
+    /// Where a record with `facts` goes.
+    pub fn decide(&self, facts: &Facts<'_>) -> Route {
+        match self.routes.decide(facts) {
+            Decision::To(names) => Route::To(
+                names
+                    .iter()
+                    .filter_map(|n| self.webhooks.get(n).cloned())
+                    .collect(),
+            ),
+            Decision::Drop { rule } => Route::Drop { rule },
+            Decision::Unrouted => Route::Unrouted,
+        }
+    }
+}
+
+/// Why the webhooks and routes could not be set up at start-up.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SetupError {
+    /// The webhook table or its secret.
+    #[error(transparent)]
+    Webhooks(#[from] WebhooksError),
+    /// `ROUTES`.
+    #[error(transparent)]
+    Routes(#[from] RouteError),
+}
+
+impl Routing {
+    /// The routing of a process: the webhooks from `source` (the secret is
+    /// fetched through `store`), checked against `routes`. `None` when no
+    /// webhook is configured (the command line then previews).
+    pub async fn load(
+        source: Source,
+        routes: Option<&str>,
+        kinds: &[&str],
+        store: &impl SecretStore,
+    ) -> Result<Option<Self>, SetupError> {
+        if source == Source::None {
+            return Ok(None);
+        }
+        let webhooks = source.resolve(store).await?;
+        Ok(Some(Self::new(webhooks, routes, kinds)?))
+    }
+}
+
+impl From<Webhook> for Routing {
+    /// One webhook named `default`, everything to it.
+    fn from(webhook: Webhook) -> Self {
+        Self {
+            webhooks: Webhooks::single(webhook),
+            routes: Routes::all_to(crate::webhooks::DEFAULT_NAME),
+        }
+    }
+}
+
+/// [`Decision`] with the webhooks themselves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Route {
+    /// Post to each (at least one).
+    To(Vec<Arc<Destination>>),
+    /// Muted by rule number `rule` (0-based).
+    Drop {
+        /// The rule's index in `ROUTES`.
+        rule: usize,
+    },
+    /// No rule matched.
+    Unrouted,
 }
 
 #[cfg(test)]

@@ -554,15 +554,17 @@ fn the_role_is_least_privilege() {
         "no managed policies"
     );
     let mut granted: BTreeMap<String, String> = BTreeMap::new();
-    let mut buffered_only = BTreeSet::new();
+    let mut conditional = BTreeSet::new();
     for policy in at(role, &["Policies"]).as_sequence().unwrap() {
-        // A mode's own policy is `!If [Mode, policy, !Ref AWS::NoValue]`.
+        // A policy for one mode or setting is `!If [Condition, policy, !Ref AWS::NoValue]`.
         let policy = match intrinsic(policy) {
             Some((tag, _)) if tag == "!If" => {
-                let (mode, then, otherwise) = if_of(policy);
-                assert_eq!(mode, "Buffered");
+                let (condition, then, otherwise) = if_of(policy);
                 assert!(no_value(otherwise));
-                buffered_only.insert(then["PolicyName"].as_str().unwrap().to_string());
+                conditional.insert((
+                    condition.to_string(),
+                    then["PolicyName"].as_str().unwrap().to_string(),
+                ));
                 then
             }
             _ => policy,
@@ -578,6 +580,14 @@ fn the_role_is_least_privilege() {
                 other => panic!("odd Action {other:?}"),
             };
             let resource = match intrinsic(&s["Resource"]) {
+                Some((tag, _)) if tag == "!If" => {
+                    let (condition, then, otherwise) = if_of(&s["Resource"]);
+                    let show = |v: &Value| match intrinsic(v) {
+                        Some((tag, v)) => format!("{tag} {}", v.as_str().unwrap()),
+                        None => v.as_str().unwrap().to_string(),
+                    };
+                    format!("{condition} ? {} : {}", show(then), show(otherwise))
+                }
                 Some((tag, v)) => format!("{tag} {}", v.as_str().unwrap()),
                 None => s["Resource"].as_str().unwrap().to_string(),
             };
@@ -596,15 +606,26 @@ fn the_role_is_least_privilege() {
         ("sqs:DeleteMessage", "!GetAtt BufferQueue.Arn"),
         ("sqs:GetQueueAttributes", "!GetAtt BufferQueue.Arn"),
         ("sqs:ChangeMessageVisibility", "!GetAtt BufferQueue.Arn"),
+        (
+            "secretsmanager:GetSecretValue",
+            "WebhooksSecretIsArn ? !Ref WebhooksSecretId : !Sub arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${WebhooksSecretId}-??????",
+        ),
     ]
     .into_iter()
     .map(|(a, r)| (a.to_string(), r.to_string()))
     .collect();
     assert_eq!(granted, expected);
+    let conditional: Vec<(&str, &str)> = conditional
+        .iter()
+        .map(|(c, p)| (c.as_str(), p.as_str()))
+        .collect();
     assert_eq!(
-        buffered_only.into_iter().collect::<Vec<_>>(),
-        ["buffer-queue"],
-        "the buffer's grants exist in Buffered mode only"
+        conditional,
+        [
+            ("Buffered", "buffer-queue"),
+            ("HasWebhooksSecret", "webhooks-secret")
+        ],
+        "the buffer's grants exist in Buffered mode only, the secret's only when it is set"
     );
 }
 

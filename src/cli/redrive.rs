@@ -13,11 +13,13 @@ use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, Config, Mode};
 use crate::dead_letter::sqs::default_client;
 use crate::delivery::Delivery;
+use crate::pipeline;
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
 use crate::redrive::{self, Options, Report, Source, Totals};
+use crate::route::Routing;
 use crate::slack::SlackClient;
-use crate::webhook::Webhook;
+use crate::webhooks::{self, SecretsManager, Webhooks};
 
 /// Exit code when Ctrl-C stopped the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -49,9 +51,16 @@ pub struct RedriveArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(0..=43_200))]
     visibility_timeout: u64,
-    /// Webhook to post to (default: WEBHOOK_URL). Use the new one after a rotation.
-    #[arg(long, value_name = "URL", hide_env_values = true)]
-    webhook_url: Option<String>,
+    /// Post every record to this named webhook, whatever its dead letter
+    /// names (default: the webhook each envelope names; other shapes are
+    /// routed by ROUTES).
+    #[arg(long, value_name = "NAME")]
+    webhook: Option<String>,
+    /// Read the webhooks from this file (a JSON object, name -> URL, as in
+    /// WEBHOOKS) instead of WEBHOOK_URL / WEBHOOKS / WEBHOOKS_SECRET_ID. URLs
+    /// are secrets: they are never taken on the command line.
+    #[arg(long, value_name = "PATH")]
+    webhooks_file: Option<PathBuf>,
     /// Posts per second to the webhook, 0.001 to 1000000 (default:
     /// RATE_PER_SECOND, else 1).
     #[arg(long, value_name = "N", value_parser = parse_rate)]
@@ -69,10 +78,11 @@ pub struct RedriveArgs {
 /// Runs `redrive`; returns the exit code.
 pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     let mut config = Config::from_env(Mode::Cli)?;
-    if let Some(url) = &args.webhook_url {
-        config.webhook = Some(
-            Webhook::parse(url).map_err(|e| anyhow::anyhow!("--webhook-url is invalid: {e}"))?,
-        );
+    if let Some(path) = &args.webhooks_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--webhooks-file {}", path.display()))?;
+        let setting = format!("--webhooks-file {}", path.display());
+        config.webhooks = webhooks::Source::Table(Webhooks::parse(&text, &setting, true)?);
     }
     // clap has range-checked each flag (see their value parsers).
     if let Some(r) = args.rate_per_second {
@@ -84,10 +94,26 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     if let Some(n) = args.max_attempts {
         config.delivery.max_attempts = n;
     }
-    if config.webhook.is_none() && !args.dry_run {
-        anyhow::bail!(
-            "no webhook to post to: set WEBHOOK_URL or pass --webhook-url (or use --dry-run)"
-        );
+    let routing = Routing::load(
+        config.webhooks.clone(),
+        config.routes.as_deref(),
+        pipeline::KIND_NAMES,
+        &SecretsManager,
+    )
+    .await?;
+    match (&routing, &args.webhook) {
+        (None, _) if !args.dry_run => anyhow::bail!(
+            "no webhook to post to: set WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID, or pass --webhooks-file (or use --dry-run)"
+        ),
+        (Some(r), Some(name)) if r.webhooks().get(name).is_none() => anyhow::bail!(
+            "--webhook {name:?} is not one of the configured webhooks ({})",
+            r.webhooks()
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => {}
     }
     let options = Options {
         max_messages: args.max,
@@ -95,9 +121,13 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
         overrides: config.overrides.clone(),
         max_message_chars: config.delivery.max_message_chars,
+        webhook: args.webhook.clone(),
     };
-    let delivery = Delivery::new(SlackClient::new()?, config.delivery.clone());
-    let webhook = config.webhook.as_ref();
+    let mut delivery = Delivery::new(SlackClient::new()?, config.delivery.clone());
+    if let Some(r) = &routing {
+        delivery = delivery.with_own_rates(r.webhooks(), config.function_concurrency);
+    }
+    let routes = routing.as_ref();
     let totals = match (&args.queue_url, &args.file) {
         (Some(url), _) => {
             let mut source = SqsSource::new(
@@ -106,11 +136,11 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
                 Duration::from_secs(args.wait_seconds),
                 Duration::from_secs(args.visibility_timeout),
             );
-            drive(&mut source, &delivery, webhook, &options).await?
+            drive(&mut source, &delivery, routes, &options).await?
         }
         (None, Some(path)) => {
             let mut source = FileSource::open(path, !args.dry_run)?;
-            drive(&mut source, &delivery, webhook, &options).await?
+            drive(&mut source, &delivery, routes, &options).await?
         }
         (None, None) => unreachable!("clap requires a source"),
     };
@@ -154,7 +184,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 async fn drive<S: Source>(
     source: &mut S,
     delivery: &Delivery<SlackClient>,
-    webhook: Option<&Webhook>,
+    routing: Option<&Routing>,
     options: &Options,
 ) -> anyhow::Result<Totals> {
     let total = source.approximate_len().await;
@@ -170,7 +200,7 @@ async fn drive<S: Source>(
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = tokio::spawn(watch_ctrl_c(stop.clone(), bar.clone()));
     let (mut posted, mut failed, mut skipped) = (0, 0, 0);
-    let result = redrive::run(source, delivery, webhook, options, &stop, |report| {
+    let result = redrive::run(source, delivery, routing, options, &stop, |report| {
         bar.inc(1);
         bar.suspend(|| print_report(report));
         match report {

@@ -13,9 +13,11 @@ use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
 use crate::message;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{self, Pipeline, PipelineError};
 use crate::record;
+use crate::route::Routing;
 use crate::slack::SlackClient;
+use crate::webhooks::SecretsManager;
 
 /// Longest `--budget`: a day.
 const MAX_BUDGET_SECONDS: u64 = 86_400;
@@ -44,14 +46,22 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let records =
         record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
 
-    let webhook = match (&config.webhook, args.preview) {
-        (Some(webhook), false) => webhook.clone(),
+    let routing = Routing::load(
+        config.webhooks.clone(),
+        config.routes.as_deref(),
+        pipeline::KIND_NAMES,
+        &SecretsManager,
+    )
+    .await?;
+    let routing = match (routing, args.preview) {
+        (Some(routing), false) => routing,
         _ => return Ok(preview(&records, &config)),
     };
     let file = args.dead_letter_file.unwrap_or(config.dead_letter_file);
     let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
-    let delivery = Delivery::new(SlackClient::new()?, config.delivery);
-    let pipeline = Pipeline::new(delivery, store, webhook, config.overrides);
+    let delivery = Delivery::new(SlackClient::new()?, config.delivery)
+        .with_own_rates(routing.webhooks(), config.function_concurrency);
+    let pipeline = Pipeline::new(delivery, store, routing, config.overrides);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
     match pipeline.run_records(&records, stop_at).await {
         Ok(summary) => {
@@ -89,7 +99,9 @@ fn read_input(path: &PathBuf) -> anyhow::Result<String> {
 /// Prints each record's Slack payload, in the order Slack receives its fields;
 /// posts nothing. An unreadable record is reported and makes the exit code 2.
 fn preview(records: &[record::Record], config: &Config) -> u8 {
-    eprintln!("preview: WEBHOOK_URL is not set (or --preview was given); nothing is posted");
+    eprintln!(
+        "preview: no webhook is set (WEBHOOK_URL, WEBHOOKS, WEBHOOKS_SECRET_ID) or --preview was given; nothing is posted"
+    );
     let mut code = EXIT_OK;
     for record in records {
         match record.notification() {

@@ -1,5 +1,10 @@
-//! Delivery: post messages concurrently, each under the per-webhook limiter,
-//! the retry policy and the deadline; each ends posted or failed with a reason.
+//! Delivery: post messages concurrently, each under its webhook's limiter, the
+//! retry policy and the deadline; each ends posted or failed with a reason.
+//!
+//! Fair across webhooks: each webhook's jobs run in their own stream with their
+//! own `max_concurrency` slots, and the streams run side by side. A webhook
+//! paused by a 429, or a slow one, holds only its own slots, so the records of
+//! another webhook in the same event are not delayed behind it.
 //!
 //! The loop per message is ours rather than `reqwest-retry`'s middleware: that
 //! middleware's policy never sees the response, so it cannot obey a 429's
@@ -10,7 +15,9 @@
 pub mod limiter;
 pub mod policy;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -20,6 +27,7 @@ use tokio::time::Instant;
 use crate::budget;
 use crate::config::DeliverySettings;
 use crate::webhook::Webhook;
+use crate::webhooks::{Destination, Webhooks};
 use limiter::Limiter;
 use policy::{Attempt, Decision, Failure, Reason};
 
@@ -35,12 +43,13 @@ pub trait Post: Send + Sync {
     ) -> impl Future<Output = Attempt> + Send;
 }
 
-/// A message ready to be delivered, or the failure that stops it before any
-/// attempt (an unreadable record).
+/// A message ready to be delivered to one named webhook.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// The JSON body (cheap to clone for retries), or why there is none.
-    pub body: Result<Bytes, Failure>,
+    /// Where it goes.
+    pub destination: Arc<Destination>,
+    /// The JSON body (cheap to clone for retries and fan-out).
+    pub body: Bytes,
 }
 
 /// How the delivery of one message ended.
@@ -74,11 +83,15 @@ impl Outcome {
     }
 }
 
-/// Delivers messages for one process: the poster, the shared limiter and the
-/// retry settings. Build it once and reuse it across invocations.
+/// Delivers messages for one process: the poster, the limiters and the retry
+/// settings. Build it once and reuse it across invocations, so each webhook's
+/// pacing and pauses carry over from one invocation to the next.
 pub struct Delivery<P> {
     poster: P,
+    /// Webhooks at the configured rate share one limiter, keyed by name.
     limiter: Limiter,
+    /// Webhooks with a rate of their own, by name.
+    own_rates: HashMap<String, Limiter>,
     settings: DeliverySettings,
 }
 
@@ -91,9 +104,37 @@ impl<P: Post> Delivery<P> {
                 settings.rate_burst,
                 settings.retry_after_max,
             ),
+            own_rates: HashMap::new(),
             poster,
             settings,
         }
+    }
+
+    /// The same delivery, pacing webhook `name` at `rate_per_second` (this
+    /// process's share) instead of the configured rate.
+    pub fn with_rate(mut self, name: &str, rate_per_second: f64) -> Self {
+        let limiter = Limiter::new(
+            rate_per_second,
+            self.settings.rate_burst,
+            self.settings.retry_after_max,
+        );
+        self.own_rates.insert(name.to_string(), limiter);
+        self
+    }
+
+    /// The same delivery, pacing each of `webhooks` that has a rate of its own
+    /// at its share among `processes` instances (like `RATE_PER_SECOND`).
+    pub fn with_own_rates(self, webhooks: &Webhooks, processes: u32) -> Self {
+        webhooks
+            .iter()
+            .fold(self, |delivery, d| match d.rate_per_second {
+                Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes.max(1))),
+                None => delivery,
+            })
+    }
+
+    fn limiter_for(&self, name: &str) -> &Limiter {
+        self.own_rates.get(name).unwrap_or(&self.limiter)
     }
 
     /// The settings this delivery runs with.
@@ -101,35 +142,60 @@ impl<P: Post> Delivery<P> {
         &self.settings
     }
 
-    /// Delivers `jobs` to `webhook`, at most `max_concurrency` at once, and
-    /// returns one outcome per job in the same order. Nothing is started that
-    /// could not end before `stop_at`; what is left fails with
-    /// [`Reason::Deadline`].
-    pub async fn deliver(&self, webhook: &Webhook, jobs: &[Job], stop_at: Instant) -> Vec<Outcome> {
-        futures::stream::iter(jobs)
-            .map(|job| async move {
-                match &job.body {
-                    Ok(body) => self.deliver_one(webhook, body.clone(), stop_at).await,
-                    Err(failure) => Outcome::unattempted(Err(failure.clone())),
-                }
-            })
-            .buffered(self.settings.max_concurrency)
-            .collect()
+    /// Delivers `jobs`, each to its webhook, and returns one outcome per job in
+    /// the same order. Each webhook has at most `max_concurrency` posts in
+    /// flight, independently of the others. Nothing is started that could not
+    /// end before `stop_at`; what is left fails with [`Reason::Deadline`].
+    pub async fn deliver(&self, jobs: &[Job], stop_at: Instant) -> Vec<Outcome> {
+        let mut by_webhook: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            by_webhook
+                .entry(job.destination.name.as_str())
+                .or_default()
+                .push(i);
+        }
+        let streams = by_webhook.into_values().map(|indices| {
+            futures::stream::iter(indices)
+                .map(|i| async move {
+                    let job = &jobs[i];
+                    (
+                        i,
+                        self.deliver_one(&job.destination, job.body.clone(), stop_at)
+                            .await,
+                    )
+                })
+                .buffer_unordered(self.settings.max_concurrency)
+                .collect::<Vec<_>>()
+        });
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; jobs.len()];
+        for (i, outcome) in futures::future::join_all(streams)
             .await
+            .into_iter()
+            .flatten()
+        {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has an outcome"))
+            .collect()
     }
 
     /// Delivers one body: limiter, attempt, policy, wait; until posted, given up
     /// or out of time.
-    pub async fn deliver_one(&self, webhook: &Webhook, body: Bytes, stop_at: Instant) -> Outcome {
+    pub async fn deliver_one(
+        &self,
+        destination: &Destination,
+        body: Bytes,
+        stop_at: Instant,
+    ) -> Outcome {
+        let (name, webhook) = (destination.name.as_str(), &destination.webhook);
+        let limiter = self.limiter_for(name);
         let started = Instant::now();
         let mut outcome = Outcome::unattempted(Ok(()));
         let mut last: Option<Failure> = None;
         let result = loop {
-            if let Err(w) = self
-                .limiter
-                .acquire(webhook.id(), stop_at, budget::MIN_ATTEMPT)
-                .await
-            {
+            if let Err(w) = limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
                 let why = format!(
                     "the rate limit would have delayed the next attempt by {} ms",
                     w.wait.as_millis()
@@ -175,7 +241,7 @@ impl<P: Post> Delivery<P> {
                 Decision::GiveUp(failure) => break Err(failure),
                 Decision::Retry { after, failure } => {
                     if failure.reason == Reason::RateLimited {
-                        self.limiter.pause(webhook.id(), after);
+                        limiter.pause(name, after);
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {

@@ -58,6 +58,8 @@ pub enum Reason {
     /// The whole invocation payload is not an SNS or SQS event; the dead
     /// letter keeps the payload verbatim.
     InvalidEvent,
+    /// No rule of `ROUTES` matched the record.
+    Unrouted,
 }
 
 impl Reason {
@@ -72,6 +74,7 @@ impl Reason {
             Reason::Deadline => "deadline",
             Reason::InvalidRecord => "invalid_record",
             Reason::InvalidEvent => "invalid_event",
+            Reason::Unrouted => "unrouted",
         }
     }
 
@@ -79,7 +82,7 @@ impl Reason {
     pub fn is_retryable(self) -> bool {
         !matches!(
             self,
-            Reason::Rejected | Reason::InvalidRecord | Reason::InvalidEvent
+            Reason::Rejected | Reason::InvalidRecord | Reason::InvalidEvent | Reason::Unrouted
         )
     }
 }
@@ -496,6 +499,7 @@ mod tests {
             Reason::Deadline,
             Reason::InvalidRecord,
             Reason::InvalidEvent,
+            Reason::Unrouted,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

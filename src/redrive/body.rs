@@ -34,6 +34,9 @@ pub struct Parsed {
     pub shape: Shape,
     /// The SNS records to post again.
     pub records: Vec<Record>,
+    /// The webhook an envelope names (its name, or the `wh-…` id of earlier
+    /// versions); `None` for the other shapes, which are routed afresh.
+    pub webhook: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -48,6 +51,7 @@ struct Probe {
     records: Option<serde::de::IgnoredAny>,
     #[serde(rename = "Type")]
     kind: Option<String>,
+    webhook: Option<String>,
 }
 
 /// Reads a message body, or says why it is not one of the known shapes.
@@ -62,11 +66,13 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
             return Ok(Parsed {
                 shape: Shape::Envelope,
                 records,
+                webhook: None,
             });
         }
         return Ok(Parsed {
             shape: Shape::Envelope,
             records: vec![Record::from_raw(raw)],
+            webhook: probe.webhook,
         });
     }
     if let (Some(payload), Some(_)) = (probe.request_payload, &probe.request_context) {
@@ -76,6 +82,7 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
         return Ok(Parsed {
             shape: Shape::LambdaFailure,
             records,
+            webhook: None,
         });
     }
     if probe.records.is_some() {
@@ -83,6 +90,7 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
         return Ok(Parsed {
             shape: Shape::SnsEvent,
             records,
+            webhook: None,
         });
     }
     if probe.kind.as_deref() == Some("Notification") {
@@ -94,6 +102,7 @@ pub fn parse(body: &str) -> Result<Parsed, String> {
         return Ok(Parsed {
             shape: Shape::SnsNotification,
             records: vec![record],
+            webhook: None,
         });
     }
     Err(
@@ -116,6 +125,9 @@ mod tests {
         let p = parse(&body).unwrap();
         assert_eq!(p.shape, Shape::Envelope);
         assert_eq!(p.records.len(), 1);
+        assert_eq!(p.webhook, None);
+        let named = body.replace(r#""attempts":0"#, r#""attempts":0,"webhook":"payments""#);
+        assert_eq!(parse(&named).unwrap().webhook.as_deref(), Some("payments"));
         assert_eq!(p.records[0].raw().get(), RECORD);
     }
 

@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::config::Overrides;
-use crate::delivery::policy::Failure;
-use crate::delivery::{Delivery, Post};
-use crate::pipeline;
-use crate::webhook::Webhook;
+use crate::delivery::policy::{Failure, Reason};
+use crate::delivery::{Delivery, Job, Post};
+use crate::pipeline::{self, Plan};
+use crate::record::Record;
+use crate::route::Routing;
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
@@ -127,15 +128,19 @@ pub struct Options {
     pub overrides: Overrides,
     /// Longest message field.
     pub max_message_chars: usize,
+    /// `--webhook NAME`: post every record there, whatever its envelope names.
+    pub webhook: Option<String>,
 }
 
-/// Redrives `source` to `webhook` (`None` only in a dry run) until the source is
-/// empty, `max_messages` were read, or `stop` is set. Posts in flight when
-/// `stop` is set finish; messages not fully posted are never deleted.
+/// Redrives `source` through `routing` (`None` only in a dry run) until the
+/// source is empty, `max_messages` were read, or `stop` is set. An envelope's
+/// record goes to the webhook the envelope names (or `options.webhook`); other
+/// records are routed afresh by `ROUTES`. Posts in flight when `stop` is set
+/// finish; messages not fully posted are never deleted.
 pub async fn run<S: Source, P: Post>(
     source: &mut S,
     delivery: &Delivery<P>,
-    webhook: Option<&Webhook>,
+    routing: Option<&Routing>,
     options: &Options,
     stop: &AtomicBool,
     mut report: impl FnMut(&Report),
@@ -144,7 +149,7 @@ pub async fn run<S: Source, P: Post>(
     let result = drain(
         source,
         delivery,
-        webhook,
+        routing,
         options,
         stop,
         &mut totals,
@@ -167,7 +172,7 @@ pub async fn run<S: Source, P: Post>(
 async fn drain<S: Source, P: Post>(
     source: &mut S,
     delivery: &Delivery<P>,
-    webhook: Option<&Webhook>,
+    routing: Option<&Routing>,
     options: &Options,
     stop: &AtomicBool,
     totals: &mut Totals,
@@ -189,25 +194,27 @@ async fn drain<S: Source, P: Post>(
             return Ok(());
         }
         totals.messages += batch.len();
-        handle_batch(source, delivery, webhook, options, &batch, totals, report).await?;
+        handle_batch(source, delivery, routing, options, &batch, totals, report).await?;
     }
 }
 
 async fn handle_batch<S: Source, P: Post>(
     source: &mut S,
     delivery: &Delivery<P>,
-    webhook: Option<&Webhook>,
+    routing: Option<&Routing>,
     options: &Options,
     batch: &[Message],
     totals: &mut Totals,
     report: &mut impl FnMut(&Report),
 ) -> Result<(), SourceError> {
-    // Parse every message, then deliver all their records in one go so the
-    // limiter and the concurrency serve the whole batch.
-    let mut parsed = Vec::new();
+    // Parse and plan every message, then deliver all their records in one go
+    // so the limiters and the concurrency serve the whole batch.
+    let mut planned: Vec<(&Message, Vec<Record>, Vec<Plan>)> = Vec::new();
     for message in batch {
-        match body::parse(&message.body) {
-            Ok(p) => parsed.push((message, p.records)),
+        let parsed =
+            body::parse(&message.body).and_then(|p| Ok((plans(&p, routing, options)?, p.records)));
+        match parsed {
+            Ok((plans, records)) => planned.push((message, records, plans)),
             Err(why) => {
                 totals.skipped += 1;
                 report(&Report::Skipped {
@@ -217,41 +224,51 @@ async fn handle_batch<S: Source, P: Post>(
             }
         }
     }
-    let webhook = match (webhook, options.dry_run) {
-        (Some(w), false) => w,
-        _ => {
-            for (message, records) in &parsed {
-                totals.dry_run += 1;
-                report(&Report::WouldPost {
-                    id: message.id.clone(),
-                    payloads: preview(records, options),
-                });
-            }
-            return Ok(());
+    if routing.is_none() || options.dry_run {
+        for (message, _, plans) in &planned {
+            totals.dry_run += 1;
+            report(&Report::WouldPost {
+                id: message.id.clone(),
+                payloads: plans.iter().map(preview).collect(),
+            });
         }
-    };
-    let records: Vec<_> = parsed.iter().flat_map(|(_, r)| r.iter().cloned()).collect();
-    let jobs = pipeline::prepare(&records, &options.overrides, options.max_message_chars);
+        return Ok(());
+    }
+    let mut jobs = Vec::new();
+    for (_, _, plans) in &planned {
+        for plan in plans {
+            if let Plan::Post { body, to } = plan {
+                jobs.extend(to.iter().map(|d| Job {
+                    destination: d.clone(),
+                    body: body.clone(),
+                }));
+            }
+        }
+    }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let outcomes = delivery
-        .deliver(webhook, &jobs, Instant::now() + Duration::from_secs(86_400))
+        .deliver(&jobs, Instant::now() + Duration::from_secs(86_400))
         .await;
-    let mut next = 0;
-    for (message, records) in &parsed {
-        let mine = &outcomes[next..next + records.len()];
-        next += records.len();
-        let posted = mine.iter().filter(|o| o.result.is_ok()).count();
+    let mut outcomes = outcomes.iter();
+    for (message, records, plans) in &planned {
+        let mut posted = 0;
+        let mut failures: Vec<(String, Failure)> = Vec::new();
+        for (record, plan) in records.iter().zip(plans) {
+            let id = record.message_id().to_string();
+            match plan {
+                Plan::Post { to, .. } => {
+                    for outcome in outcomes.by_ref().take(to.len()) {
+                        match &outcome.result {
+                            Ok(()) => posted += 1,
+                            Err(f) => failures.push((id.clone(), f.clone())),
+                        }
+                    }
+                }
+                Plan::Drop { .. } => {}
+                Plan::Fail(f) => failures.push((id, f.clone())),
+            }
+        }
         totals.records_posted += posted;
-        let failures: Vec<(String, Failure)> = records
-            .iter()
-            .zip(mine)
-            .filter_map(|(r, o)| {
-                o.result
-                    .clone()
-                    .err()
-                    .map(|f| (r.message_id().to_string(), f))
-            })
-            .collect();
         if failures.is_empty() {
             source.delete(&message.id).await?;
             totals.redriven += 1;
@@ -271,13 +288,64 @@ async fn handle_batch<S: Source, P: Post>(
     Ok(())
 }
 
-fn preview(records: &[crate::record::Record], options: &Options) -> Vec<Result<String, String>> {
-    pipeline::prepare(records, &options.overrides, options.max_message_chars)
-        .into_iter()
-        .map(|job| {
-            job.body
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .map_err(|f| f.detail)
+/// What to do with each record of a parsed message: to `--webhook` or the
+/// webhook its envelope names, else as `ROUTES` decides. Without routing (a
+/// dry run with no webhook configured) every record is shown as it would look.
+fn plans(
+    parsed: &body::Parsed,
+    routing: Option<&Routing>,
+    options: &Options,
+) -> Result<Vec<Plan>, String> {
+    let named = options.webhook.as_deref().or(parsed.webhook.as_deref());
+    let Some(routing) = routing else {
+        return Ok(parsed
+            .records
+            .iter()
+            .map(|r| match r.notification() {
+                Ok(n) => Plan::Post {
+                    body: pipeline::body(n, &options.overrides, options.max_message_chars),
+                    to: Vec::new(),
+                },
+                Err(why) => Plan::Fail(Failure {
+                    reason: Reason::InvalidRecord,
+                    status: None,
+                    detail: why.to_string(),
+                }),
+            })
+            .collect());
+    };
+    let Some(name) = named else {
+        return Ok(pipeline::plan(
+            &parsed.records,
+            routing,
+            &options.overrides,
+            options.max_message_chars,
+        ));
+    };
+    let destination = routing.webhooks().resolve(name).ok_or_else(|| {
+        format!("it names webhook {name:?}, which the configured webhooks do not define")
+    })?;
+    Ok(parsed
+        .records
+        .iter()
+        .map(|r| match r.notification() {
+            Ok(n) => Plan::Post {
+                body: pipeline::body(n, &options.overrides, options.max_message_chars),
+                to: vec![destination.clone()],
+            },
+            Err(why) => Plan::Fail(Failure {
+                reason: Reason::InvalidRecord,
+                status: None,
+                detail: why.to_string(),
+            }),
         })
-        .collect()
+        .collect())
+}
+
+fn preview(plan: &Plan) -> Result<String, String> {
+    match plan {
+        Plan::Post { body, .. } => Ok(String::from_utf8_lossy(body).into_owned()),
+        Plan::Drop { rule } => Err(format!("muted by rule {rule} of ROUTES")),
+        Plan::Fail(f) => Err(f.detail.clone()),
+    }
 }
