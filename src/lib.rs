@@ -1,7 +1,8 @@
 //! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
 //!
 //! The flow, one module a step:
-//! SNS event ([`record`]) -> Slack message ([`message`]) -> delivery under the
+//! SNS event ([`record`]) -> kind + status -> Slack message ([`format`]; the
+//! Go sample's layout in [`message`]) -> delivery under the
 //! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
@@ -11,8 +12,9 @@ pub mod cli; // `send`, and the exit codes
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
+pub mod format; // detect the kind and status, render Block Kit (pure)
 pub mod lambda; // the Lambda handler and its start-up
-pub mod message; // record -> Slack payload (pure)
+pub mod message; // the Go sample's attachment layout, MESSAGE_FORMAT=attachments (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS events and records, raw JSON kept verbatim

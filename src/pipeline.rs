@@ -10,7 +10,7 @@ use crate::config::Overrides;
 use crate::dead_letter::{DeadLetter, DeadLetterError, ENVELOPE_VERSION, Envelope, rfc3339};
 use crate::delivery::policy::{Failure, Reason};
 use crate::delivery::{Delivery, Job, Outcome, Post};
-use crate::message;
+use crate::format;
 use crate::record::{self, EventError, Record};
 use crate::webhook::Webhook;
 
@@ -73,7 +73,7 @@ pub fn prepare(records: &[Record], overrides: &Overrides, max_message_chars: usi
                     let mut body = Vec::with_capacity(estimate);
                     serde_json::to_writer(
                         &mut body,
-                        &message::build(n, overrides, max_message_chars),
+                        &format::format(n, overrides, max_message_chars),
                     )
                     .expect("a Slack message always serializes");
                     Ok(body.into())
