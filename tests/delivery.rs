@@ -7,7 +7,7 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sns_to_slack::config::{DeliverySettings, Overrides};
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::dead_letter::file::FileDeadLetter;

@@ -229,9 +229,9 @@ fn attachments_format_keeps_the_go_sample_layout_byte_for_byte() {
         ..Overrides::default()
     };
     for (name, n) in fixture_messages() {
-        let ours = serde_json::to_string(&format::format(&n, &overrides, 4_000)).unwrap();
+        let ours = serde_json::to_string(&format::format(n, &overrides, 4_000)).unwrap();
         let go =
-            serde_json::to_string(&sns_to_slack::message::build(&n, &overrides, 4_000)).unwrap();
+            serde_json::to_string(&sns_to_slack::message::build(n, &overrides, 4_000)).unwrap();
         assert_eq!(ours, go, "{name}");
     }
 }
@@ -261,8 +261,8 @@ fn every_fixture_renders_its_golden_payload() {
     let mut missing = Vec::new();
     let mut differ = Vec::new();
     for (name, n) in fixture_messages() {
-        let detection = format::detect(&n);
-        let payload = format::render(&n, &detection, &Overrides::default(), 4_000);
+        let detection = format::detect(n);
+        let payload = format::render(n, &detection, &Overrides::default(), 4_000);
         let got = json!({
             "kind": detection.kind.as_str(),
             "status": detection.status,

@@ -44,15 +44,23 @@ pub fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// Parses the timestamps AWS sends: RFC 3339 and CloudWatch's
-/// `2026-11-24T09:15:01.884+0000` (no colon in the offset).
+/// Parses the timestamps AWS sends: RFC 3339, CloudWatch's
+/// `2026-11-24T09:15:01.884+0000` (no colon in the offset) and RDS's
+/// `2026-11-24 09:40:00.123` (UTC, no zone) and Health's RFC 2822 dates.
 pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     DateTime::parse_from_rfc3339(raw)
         .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_rfc2822(raw))
         .map(|t| t.with_timezone(&Utc))
         .ok()
+        .or_else(|| {
+            // RDS writes its event time without a zone; it is UTC.
+            chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
 }
 
 /// A time each reader sees in their own zone (`<!date^...>`), falling back to
@@ -111,8 +119,6 @@ pub struct Arn<'a> {
     pub region: &'a str,
     /// The account id.
     pub account: &'a str,
-    /// Everything after the account.
-    pub resource: &'a str,
 }
 
 /// Splits an ARN; `None` unless it has six parts and a plausible region code.
@@ -125,7 +131,7 @@ pub fn arn(text: &str) -> Option<Arn<'_>> {
     let _service = parts.next()?;
     let region = parts.next()?;
     let account = parts.next()?;
-    let resource = parts.next()?;
+    let _resource = parts.next()?;
     if !is_region(region) || !partition.starts_with("aws") {
         return None;
     }
@@ -133,7 +139,6 @@ pub fn arn(text: &str) -> Option<Arn<'_>> {
         partition,
         region,
         account,
-        resource,
     })
 }
 
@@ -160,8 +165,8 @@ pub fn console(partition: &str, region: &str) -> Option<String> {
     })
 }
 
-/// The console link for a service page: `base/service/home?region=R#fragment`.
-pub fn console_link(region: &str, service: &str, fragment: &str) -> Option<String> {
+/// The console's base URL for a region, its partition told by its prefix.
+pub fn console_base(region: &str) -> Option<String> {
     let partition = if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
@@ -169,9 +174,14 @@ pub fn console_link(region: &str, service: &str, fragment: &str) -> Option<Strin
     } else {
         "aws"
     };
+    console(partition, region)
+}
+
+/// The console link for a service page: `base/service/home?region=R#fragment`.
+pub fn console_link(region: &str, service: &str, fragment: &str) -> Option<String> {
     Some(format!(
         "{}/{service}/home?region={region}#{fragment}",
-        console(partition, region)?
+        console_base(region)?
     ))
 }
 
@@ -348,10 +358,7 @@ mod tests {
     #[test]
     fn arns_give_validated_region_codes() {
         let a = arn("arn:aws:cloudwatch:eu-west-3:123456789012:alarm:a:b").unwrap();
-        assert_eq!(
-            (a.region, a.account, a.resource),
-            ("eu-west-3", "123456789012", "alarm:a:b")
-        );
+        assert_eq!((a.region, a.account), ("eu-west-3", "123456789012"));
         assert!(arn("arn:aws:cloudwatch:EU West:1:alarm:a").is_none());
         assert!(arn("arn:aws:s3:::bucket").is_none());
         assert!(arn("not an arn").is_none());
