@@ -290,3 +290,87 @@ fn every_fixture_renders_its_golden_payload() {
          (UPDATE_GOLDEN=1 cargo test --test format, then review the diff)"
     );
 }
+
+#[test]
+fn each_fixture_is_detected_as_its_kind_with_its_status() {
+    let expected: &[(&str, &str, Option<&str>)] = &[
+        ("sns-cloudwatch-alarm", "cloudwatch_alarm", Some("ALARM")),
+        ("sns-cloudwatch-ok", "cloudwatch_alarm", Some("OK")),
+        (
+            "sns-cloudwatch-metric-math",
+            "cloudwatch_alarm",
+            Some("ALARM"),
+        ),
+        (
+            "sns-cloudwatch-anomaly-band",
+            "cloudwatch_alarm",
+            Some("INSUFFICIENT_DATA"),
+        ),
+        (
+            "sns-cloudwatch-composite",
+            "cloudwatch_composite_alarm",
+            Some("ALARM"),
+        ),
+        ("sns-guardduty-finding", "guardduty_finding", Some("High")),
+        (
+            "sns-securityhub-findings",
+            "securityhub_finding",
+            Some("Critical"),
+        ),
+        ("sns-health-event", "health_event", Some("open")),
+        ("sns-codepipeline", "codepipeline", Some("FAILED")),
+        ("sns-codebuild", "codebuild", Some("FAILED")),
+        ("sns-codedeploy", "codedeploy", Some("SUCCESS")),
+        ("sns-ecs-task-stopped", "ecs_task", Some("STOPPED")),
+        ("sns-eventbridge-ec2", "ec2_state", Some("stopped")),
+        ("sns-autoscaling", "autoscaling", Some("Failed")),
+        (
+            "sns-cloudformation-stack",
+            "cloudformation_stack",
+            Some("UPDATE_FAILED"),
+        ),
+        ("sns-rds-event", "rds_event", Some("RDS-EVENT-0089")),
+        ("sns-budgets", "budgets", Some("ACTUAL")),
+        ("sns-cost-anomaly", "cost_anomaly", None),
+        ("sns-backup", "backup", Some("FAILED")),
+        ("sns-ses-bounce", "ses_notification", Some("Permanent")),
+        (
+            "sns-chatbot-custom",
+            "chatbot_custom",
+            Some("ExportLagging"),
+        ),
+        ("sns-eventbridge-generic", "eventbridge", None),
+        ("sns-slack-payload", "slack_payload", None),
+        ("sns-json-unknown", "json", None),
+        ("sns-plain", "text", None),
+    ];
+    let fixtures: HashMap<&str, &Notification> = fixture_messages()
+        .iter()
+        .map(|(name, n)| (name.as_str(), n))
+        .collect();
+    for (name, kind, status) in expected {
+        let d = format::detect(fixtures[name]);
+        assert_eq!(
+            (d.kind.as_str(), d.status.as_deref()),
+            (*kind, *status),
+            "{name}"
+        );
+    }
+    let covered: std::collections::BTreeSet<&str> = expected.iter().map(|e| e.1).collect();
+    let all: std::collections::BTreeSet<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+    assert_eq!(covered, all, "every kind has a fixture");
+}
+
+#[test]
+fn known_kinds_never_show_their_raw_json() {
+    for (name, n) in fixture_messages() {
+        let d = format::detect(n);
+        if matches!(d.kind, Kind::Json | Kind::Text | Kind::SlackPayload) {
+            continue;
+        }
+        let v = serde_json::to_value(format::render(n, &d, &Overrides::default(), 4_000)).unwrap();
+        let body = v.to_string();
+        assert!(!body.contains("```"), "{name}: a code block");
+        assert!(!body.contains("{\\\""), "{name}: raw JSON");
+    }
+}
