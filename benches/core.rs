@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the pure core: parsing an event, building and
-//! serializing Slack messages, escaping, and the retry decision. `cargo bench`.
+//! serializing Slack messages (the Go sample's layout and Block Kit per kind),
+//! escaping, and the retry decision. `cargo bench`.
 //!
 //! They time our own code without I/O; the process-level figures (CPU per
 //! record, cold init, span) are `scripts/bench`'s.
@@ -10,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sns_to_slack::config::Overrides;
 use sns_to_slack::delivery::policy::{self, Attempt};
+use sns_to_slack::format::{self, MessageFormat};
 use sns_to_slack::message::{self, DEFAULT_MAX_MESSAGE_CHARS};
 use sns_to_slack::pipeline;
 use sns_to_slack::record;
@@ -18,6 +20,8 @@ const BATCH: &str = include_str!("../tests/fixtures/sns-batch-25.json");
 const ALARM: &str = include_str!("../tests/fixtures/sns-cloudwatch-alarm.json");
 const LARGE: &str = include_str!("../tests/fixtures/sns-large-message.json");
 const SPECIAL: &str = include_str!("../tests/fixtures/sns-slack-special-chars.json");
+const SECURITY_HUB: &str = include_str!("../tests/fixtures/sns-securityhub-findings.json");
+const METRIC_MATH: &str = include_str!("../tests/fixtures/sns-cloudwatch-metric-math.json");
 
 fn parsing(c: &mut Criterion) {
     let mut group = c.benchmark_group("record");
@@ -29,11 +33,12 @@ fn parsing(c: &mut Criterion) {
 }
 
 fn messages(c: &mut Criterion) {
-    let overrides = Overrides::default();
-    let routing = sns_to_slack::route::Routing::from(
-        sns_to_slack::webhook::Webhook::parse("https://hooks.slack.com/services/T0/B0/BENCH")
-            .unwrap(),
-    );
+    // The Go sample's layout, as before Block Kit (MESSAGE_FORMAT=attachments).
+    let overrides = Overrides {
+        message_format: MessageFormat::Attachments,
+        ..Overrides::default()
+    };
+    let routing = routing();
     let mut group = c.benchmark_group("message");
     for (name, fixture) in [
         ("alarm", ALARM),
@@ -60,6 +65,44 @@ fn messages(c: &mut Criterion) {
     group.bench_function("escape_within/4k special, truncated", |b| {
         b.iter(|| message::escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
     });
+    group.finish();
+}
+
+/// Block Kit: detection plus rendering plus serialization of one record, and
+/// detection alone (what routing will add per record).
+fn block_kit(c: &mut Criterion) {
+    let overrides = Overrides::default();
+    let routing = routing();
+    let mut group = c.benchmark_group("format");
+    for (name, fixture) in [
+        ("cloudwatch alarm", ALARM),
+        ("cloudwatch metric math", METRIC_MATH),
+        ("securityhub 3 findings", SECURITY_HUB),
+        ("text, special chars", SPECIAL),
+        ("text, large (truncated)", LARGE),
+    ] {
+        let records = record::parse_event(fixture).unwrap();
+        group.bench_function(format!("prepare/{name}"), |b| {
+            b.iter(|| {
+                pipeline::plan(
+                    black_box(&records),
+                    &routing,
+                    &overrides,
+                    DEFAULT_MAX_MESSAGE_CHARS,
+                )
+            })
+        });
+    }
+    for (name, fixture) in [
+        ("cloudwatch alarm", ALARM),
+        ("securityhub 3 findings", SECURITY_HUB),
+    ] {
+        let records = record::parse_event(fixture).unwrap();
+        let n = records[0].notification().unwrap();
+        group.bench_function(format!("detect/{name}"), |b| {
+            b.iter(|| format::detect(black_box(n)))
+        });
+    }
     group.finish();
 }
 
@@ -96,5 +139,13 @@ fn retry_decisions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parsing, messages, retry_decisions);
+criterion_group!(benches, parsing, messages, block_kit, retry_decisions);
 criterion_main!(benches);
+
+/// Everything to one webhook: routing as a deployment without `ROUTES` has it.
+fn routing() -> sns_to_slack::route::Routing {
+    sns_to_slack::route::Routing::from(
+        sns_to_slack::webhook::Webhook::parse("https://hooks.slack.com/services/T0/B0/BENCH")
+            .unwrap(),
+    )
+}

@@ -71,6 +71,7 @@ pub const VARIABLES: &[&str] = &[
     "RETRY_AFTER_MAX_MS",
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
+    "MESSAGE_FORMAT",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
     "MAX_RECEIVES",
@@ -152,10 +153,13 @@ impl Default for DeliverySettings {
     }
 }
 
-/// Optional overrides sent with every message (legacy webhooks honour them;
+/// How every message is presented: the layout (`MESSAGE_FORMAT`) and the
+/// optional overrides sent with it (legacy webhooks honour the overrides;
 /// webhooks of Slack apps ignore them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overrides {
+    /// `MESSAGE_FORMAT`: Block Kit (default) or the Go sample's attachments.
+    pub message_format: crate::format::MessageFormat,
     /// `CHANNEL`: e.g. `#alerts`.
     pub channel: Option<String>,
     /// `USERNAME`: the poster's display name.
@@ -323,10 +327,18 @@ impl Config {
             )?,
         }
         .shared_by(function_concurrency);
+        let message_format = match get("MESSAGE_FORMAT") {
+            None => crate::format::MessageFormat::default(),
+            Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+                name: "MESSAGE_FORMAT",
+                problem,
+            })?,
+        };
         Ok(Self {
             webhooks,
             routes: get("ROUTES"),
             overrides: Overrides {
+                message_format,
                 channel: get("CHANNEL"),
                 username: get("USERNAME"),
                 icon_emoji: get("ICONEMOJI"),
@@ -470,9 +482,14 @@ mod tests {
                 ("ATTEMPT_TIMEOUT_MS", "900"),
                 ("DEADLINE_MARGIN_MS", "0"),
                 ("MAX_CONCURRENCY", "4"),
+                ("MESSAGE_FORMAT", "Attachments"),
             ]),
         )
         .unwrap();
+        assert_eq!(
+            c.overrides.message_format,
+            crate::format::MessageFormat::Attachments
+        );
         assert_eq!(c.overrides.channel.as_deref(), Some("#ops"));
         assert_eq!(c.overrides.icon_emoji.as_deref(), Some(":bell:"));
         assert_eq!(c.delivery.rate_per_second, 2.5);
@@ -525,6 +542,7 @@ mod tests {
             ("MAX_RECEIVES", "0"),
             ("FUNCTION_CONCURRENCY", "0"),
             ("FUNCTION_CONCURRENCY", "two"),
+            ("MESSAGE_FORMAT", "markdown"),
         ] {
             let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");

@@ -1,7 +1,8 @@
 //! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
 //!
 //! The flow, one module a step:
-//! SNS or SQS event ([`record`]) -> Slack message ([`message`]) -> delivery under the
+//! SNS or SQS event ([`record`]) -> kind + status -> routes ([`route`]) ->
+//! Slack message ([`format`]; the Go sample's layout in [`message`]) -> delivery under the
 //! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
@@ -11,13 +12,14 @@ pub mod cli; // `send`, and the exit codes
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
+pub mod format; // detect the kind and status, render Block Kit (pure)
 pub mod lambda; // the Lambda handler and its start-up
-pub mod message; // record -> Slack payload (pure)
+pub mod message; // the Go sample's attachment layout, MESSAGE_FORMAT=attachments (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
-pub mod redrive;
-pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure) // dead letters posted again: message shapes, SQS and file sources
+pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
+pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id

@@ -1,5 +1,8 @@
 //! Record -> Slack payload: the Go sample's layout, escaping and truncation. Pure.
 //!
+//! This is the `MESSAGE_FORMAT=attachments` output, kept byte for byte for
+//! those who depend on it; Block Kit messages are [`crate::format`]'s.
+//!
 //! Layout (kept from the original sample): one attachment per record, the topic
 //! name as pretext, the subject as text, fields `message` and `timestamp`,
 //! colour `good`. Text is escaped as Slack requires (`&`, `<`, `>`), so a
@@ -229,6 +232,7 @@ mod tests {
             channel: Some("#ops".into()),
             username: Some("sns".into()),
             icon_emoji: Some(":bell:".into()),
+            ..Overrides::default()
         };
         let v = serde_json::to_value(build(&notification("m"), &overrides, 4000)).unwrap();
         assert_eq!(v["channel"], "#ops");

@@ -10,6 +10,7 @@ use crate::config::Overrides;
 use crate::dead_letter::{DeadLetter, DeadLetterError, ENVELOPE_VERSION, Envelope, rfc3339};
 use crate::delivery::policy::{Failure, Reason};
 use crate::delivery::{Delivery, Job, Outcome, Post};
+use crate::format;
 use crate::message;
 use crate::record::{self, EventError, Notification, Record};
 use crate::route::{Facts, Route, Routing};
@@ -121,17 +122,21 @@ pub fn plan(
                     });
                 }
             };
-            let detection = detect(n);
+            let detection = format::detect(n);
             let facts = Facts {
                 topic: message::topic_name(&n.topic_arn),
                 subject: n.subject.as_deref().unwrap_or(""),
-                kind: detection.0,
-                status: detection.1.as_deref().unwrap_or(""),
+                kind: detection.kind.as_str(),
+                status: detection.status.as_deref().unwrap_or(""),
                 attributes: &n.message_attributes,
             };
             match routing.decide(&facts) {
                 Route::To(to) => Plan::Post {
-                    body: body(n, overrides, max_message_chars),
+                    body: serialize(
+                        &format::render(n, &detection, overrides, max_message_chars),
+                        n,
+                        max_message_chars,
+                    ),
                     to,
                 },
                 Route::Drop { rule } => Plan::Drop { rule },
@@ -148,24 +153,33 @@ pub fn plan(
         .collect()
 }
 
-/// The kind names `ROUTES` may match on.
-pub const KIND_NAMES: &[&str] = &["text"];
+/// The kind names `ROUTES` may match on: every kind [`format::detect`] knows.
+pub const KIND_NAMES: &[&str] = &{
+    let mut names = [""; format::Kind::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = format::Kind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
-/// The kind and status routing matches on.
-fn detect(n: &Notification) -> (&'static str, Option<String>) {
-    let _ = n;
-    ("text", None)
+/// The JSON body of `n`'s Slack message (detected and rendered).
+pub fn body(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Bytes {
+    serialize(
+        &format::format(n, overrides, max_message_chars),
+        n,
+        max_message_chars,
+    )
 }
 
-/// The JSON body of `n`'s Slack message.
-pub fn body(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Bytes {
+fn serialize(payload: &format::Payload, n: &Notification, max_message_chars: usize) -> Bytes {
     // Sized for the message plus the layout, so it is usually written without
     // growing; capped near the message's cut, since the body keeps this
     // allocation while it waits.
     let estimate = n.message.len().min(2 * max_message_chars) + 512;
     let mut body = Vec::with_capacity(estimate);
-    serde_json::to_writer(&mut body, &message::build(n, overrides, max_message_chars))
-        .expect("a Slack message always serializes");
+    serde_json::to_writer(&mut body, payload).expect("a Slack message always serializes");
     body.into()
 }
 

@@ -40,7 +40,7 @@ fn without_a_webhook_it_previews_each_payload_and_posts_nothing() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(payloads.len(), 25);
-    assert_eq!(payloads[0]["attachments"][0]["color"], "good");
+    assert_eq!(payloads[0]["blocks"][1]["text"]["text"], "batch message 0");
     assert!(text(&out.stderr).contains("preview"));
     assert!(!dir.path().join("dead-letters.jsonl").exists());
 }
@@ -225,5 +225,8 @@ fn an_event_can_come_from_standard_input() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let payload: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(payload["attachments"][0]["text"], "");
+    assert_ne!(
+        payload["blocks"][0]["type"], "header",
+        "no subject, no header"
+    );
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use sns_to_slack::config::{DeliverySettings, Overrides};
 use sns_to_slack::dead_letter::file::FileDeadLetter;
 use sns_to_slack::dead_letter::{DeadLetter, DeadLetterError, Envelope};
@@ -283,7 +283,7 @@ async fn every_record_of_a_batch_is_posted_concurrently() {
         .lock()
         .unwrap()
         .iter()
-        .map(|(_, b)| b["attachments"][0]["fields"][0]["value"].to_string())
+        .map(|(_, b)| b.to_string())
         .collect();
     texts.sort();
     texts.dedup();
@@ -492,7 +492,7 @@ async fn the_limiter_spaces_posts_to_one_webhook_exactly() {
 const MINUTE: Duration = Duration::from_secs(60);
 
 #[tokio::test]
-async fn posts_a_record_with_the_go_sample_layout() {
+async fn posts_a_record_as_block_kit_by_default() {
     let script = Script::new(vec![ok()]);
     let (setup, _server) = Setup::with_script(&script, fast_settings()).await;
     let summary = setup.run(&fixture("sns-plain.json"), MINUTE).await;
@@ -500,16 +500,31 @@ async fn posts_a_record_with_the_go_sample_layout() {
         (summary.posted, summary.dead_lettered, summary.retries),
         (1, 0, 0)
     );
-    assert_eq!(
-        script.bodies(),
-        vec![
-            json!({"text":"SNS Notification","attachments":[{"fallback":"SNS Notification",
-            "pretext":"notify-sample","text":"deploy finished","color":"good",
-            "fields":[{"title":"message","value":"test message"},
-                      {"title":"timestamp","value":"2026-11-24T09:15:02Z"}]}]})
-        ]
-    );
+    let body = &script.bodies()[0];
+    assert_eq!(body["text"], "deploy finished: test message");
+    assert_eq!(body["blocks"][0]["type"], "header");
+    assert_eq!(body["blocks"][0]["text"]["text"], "deploy finished");
+    assert_eq!(body["blocks"][1]["text"]["text"], "test message");
     assert!(setup.dead_letters().is_empty());
+}
+
+/// Every text of a Block Kit body's blocks, joined.
+fn block_text(body: &Value) -> String {
+    body["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| {
+            let mut texts = vec![b["text"]["text"].as_str().unwrap_or("").to_string()];
+            for key in ["fields", "elements"] {
+                for t in b[key].as_array().into_iter().flatten() {
+                    texts.push(t["text"].as_str().unwrap_or("").to_string());
+                }
+            }
+            texts
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[tokio::test]
@@ -616,10 +631,12 @@ async fn a_200kb_message_is_posted_cut_with_a_marker() {
     let summary = setup.run(&fixture("sns-large-message.json"), MINUTE).await;
     assert_eq!(summary.posted, 1);
     let body = &script.bodies()[0];
-    let value = body["attachments"][0]["fields"][0]["value"]
-        .as_str()
-        .unwrap();
-    assert!(value.chars().count() <= 4000);
+    let value = block_text(body);
+    assert!(
+        value.chars().count() <= 4000 + 500,
+        "{}",
+        value.chars().count()
+    );
     assert!(value.contains("[truncated:"), "no marker");
 }
 

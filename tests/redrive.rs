@@ -166,10 +166,7 @@ async fn a_dry_run_shows_the_payloads_and_deletes_nothing() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let payloads = stdout
-        .lines()
-        .filter(|l| l.contains("\"attachments\""))
-        .count();
+    let payloads = stdout.lines().filter(|l| l.contains("\"blocks\"")).count();
     assert_eq!(payloads, 3, "{stdout}");
     assert_eq!(posts(&slack).await, 0);
     assert_eq!(moto.drain(&queue).await.len(), 3);

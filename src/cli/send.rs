@@ -12,7 +12,7 @@ use crate::budget;
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
-use crate::message;
+use crate::format;
 use crate::pipeline::{self, Pipeline, PipelineError};
 use crate::record;
 use crate::route::Routing;
@@ -30,6 +30,10 @@ pub struct SendArgs {
     /// Only print the Slack payloads, even when WEBHOOK_URL is set.
     #[arg(long)]
     preview: bool,
+    /// With the preview, also print a Slack Block Kit Builder link per payload
+    /// (on standard error), to see it rendered.
+    #[arg(long)]
+    builder: bool,
     /// JSON-lines file for dead letters when DEAD_LETTER_QUEUE_URL is not set.
     #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
     dead_letter_file: Option<String>,
@@ -55,7 +59,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     .await?;
     let routing = match (routing, args.preview) {
         (Some(routing), false) => routing,
-        _ => return Ok(preview(&records, &config)),
+        _ => return Ok(preview(&records, &config, args.builder)),
     };
     let file = args.dead_letter_file.unwrap_or(config.dead_letter_file);
     let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
@@ -96,9 +100,10 @@ fn read_input(path: &PathBuf) -> anyhow::Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
-/// Prints each record's Slack payload, in the order Slack receives its fields;
+/// Prints each record's Slack payload, in the order Slack receives its fields,
+/// and with `builder` a Block Kit Builder link to each on standard error;
 /// posts nothing. An unreadable record is reported and makes the exit code 2.
-fn preview(records: &[record::Record], config: &Config) -> u8 {
+fn preview(records: &[record::Record], config: &Config, builder: bool) -> u8 {
     eprintln!(
         "preview: no webhook is set (WEBHOOK_URL, WEBHOOKS, WEBHOOKS_SECRET_ID) or --preview was given; nothing is posted"
     );
@@ -106,11 +111,27 @@ fn preview(records: &[record::Record], config: &Config) -> u8 {
     for record in records {
         match record.notification() {
             Ok(n) => {
-                let msg = message::build(n, &config.overrides, config.delivery.max_message_chars);
+                let detection = format::detect(n);
+                let msg = format::render(
+                    n,
+                    &detection,
+                    &config.overrides,
+                    config.delivery.max_message_chars,
+                );
+                let json = serde_json::to_value(&msg).expect("a Slack message serializes");
                 println!(
                     "{}",
-                    serde_json::to_string_pretty(&msg).expect("a Slack message serializes")
+                    serde_json::to_string_pretty(&json).expect("a Slack message serializes")
                 );
+                if builder {
+                    match format::builder_link(&json) {
+                        Some(link) => eprintln!("{} -> {link}", detection.kind),
+                        None => eprintln!(
+                            "{}: no blocks to show in the Block Kit Builder (MESSAGE_FORMAT=attachments)",
+                            detection.kind
+                        ),
+                    }
+                }
             }
             Err(why) => {
                 eprintln!("record {:?} cannot be posted: {why}", record.message_id());

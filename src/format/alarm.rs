@@ -1,0 +1,284 @@
+//! `cloudwatch_alarm` and `cloudwatch_composite_alarm`: the state change, the
+//! reason, the metric (plain, metric math, anomaly band) or the rule, and a
+//! console link built from the region code in `AlarmArn`.
+
+use serde_json::Value;
+
+use super::common::{self, code_field, field, fields, text_at, time_field};
+use super::generic::first_line;
+use super::slack::{Block, Md, Tone};
+use super::{Card, Detection, Kind};
+use crate::record::Notification;
+
+/// A metric alarm has `AlarmName`, `NewStateValue` and `Trigger`; a composite
+/// alarm has `AlarmName` and `AlarmRule`. The status is the new state.
+pub fn detect(v: &Value) -> Option<Detection> {
+    v.get("AlarmName")?.as_str()?;
+    let state = text_at(v, &["NewStateValue"]);
+    let kind = if v.get("AlarmRule").is_some_and(Value::is_string) {
+        Kind::CloudwatchCompositeAlarm
+    } else if state.is_some() && v.get("Trigger").is_some_and(Value::is_object) {
+        Kind::CloudwatchAlarm
+    } else {
+        return None;
+    };
+    Some(Detection {
+        kind,
+        status: state,
+    })
+}
+
+/// The tone of an alarm state.
+fn tone(state: &str) -> Tone {
+    match state {
+        "ALARM" => Tone::Danger,
+        "OK" => Tone::Good,
+        _ => Tone::Neutral,
+    }
+}
+
+/// Renders a metric or composite alarm.
+pub fn render(_n: &Notification, v: &Value) -> Card {
+    let name = text_at(v, &["AlarmName"]).unwrap_or_else(|| "(unnamed alarm)".into());
+    let new = text_at(v, &["NewStateValue"]).unwrap_or_else(|| "UNKNOWN".into());
+    let old = text_at(v, &["OldStateValue"]);
+    let tone = tone(&new);
+    let arn = text_at(v, &["AlarmArn"]).unwrap_or_default();
+    let parsed = common::arn(&arn);
+    let region = parsed.as_ref().map(|a| a.region.to_string());
+    let account =
+        text_at(v, &["AWSAccountId"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
+    let reason = text_at(v, &["NewStateReason"]);
+
+    let mut blocks = vec![Block::header(format!(
+        "{} {new}: {name}",
+        common::emoji(tone)
+    ))];
+    let mut change = Md::new();
+    if let Some(old) = &old {
+        change = change.bold(&format!("{old} → {new}"));
+    } else {
+        change = change.bold(&new);
+    }
+    if let Some(region) = &region {
+        change = change.text(" in ").code(region);
+    } else if let Some(display) = text_at(v, &["Region"]) {
+        change = change.text(" in ").text(&display);
+    }
+    if let Some(account) = &account {
+        change = change.text(" · account ").code(account);
+    }
+    if let Some(reason) = &reason {
+        change = change.line().text(reason);
+    }
+    blocks.push(Block::text(change));
+
+    let rule = text_at(v, &["AlarmRule"]);
+    let trigger = v.get("Trigger").cloned().unwrap_or(Value::Null);
+    if let Some(rule) = &rule {
+        blocks.push(Block::text(Md::new().bold("Rule").line().code(rule)));
+        if let Some(children) = triggering_children(v) {
+            blocks.push(children);
+        }
+    } else {
+        blocks.extend(metric_blocks(&trigger));
+    }
+    blocks.extend(fields([
+        field("Description", text_at(v, &["AlarmDescription"])),
+        time_field("State changed", text_at(v, &["StateChangeTime"]).as_deref()),
+    ]));
+    let link = region
+        .as_deref()
+        .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
+    blocks.extend(common::link_line(
+        link,
+        "Open the alarm in the CloudWatch console",
+    ));
+
+    let mut fallback = format!("{new}: {name}");
+    if let Some(region) = &region {
+        fallback.push_str(&format!(" ({region})"));
+    }
+    if let Some(reason) = &reason {
+        fallback.push_str(&format!(" — {}", first_line(reason)));
+    }
+    Card {
+        fallback,
+        tone: Some(tone),
+        blocks,
+    }
+}
+
+/// The alarm's page in the console, the name encoded as one component (names
+/// may hold `/`, spaces, parentheses).
+pub fn console_url(partition: &str, region: &str, name: &str) -> Option<String> {
+    Some(format!(
+        "{}/cloudwatch/home?region={region}#alarmsV2:alarm/{}",
+        common::console(partition, region)?,
+        common::encode(name)
+    ))
+}
+
+/// The words for a comparison operator.
+fn comparison(op: &str) -> &str {
+    match op {
+        "GreaterThanThreshold" => ">",
+        "GreaterThanOrEqualToThreshold" => "≥",
+        "LessThanThreshold" => "<",
+        "LessThanOrEqualToThreshold" => "≤",
+        "LessThanLowerOrGreaterThanUpperThreshold" => "outside the band",
+        "LessThanLowerThreshold" => "below the band",
+        "GreaterThanUpperThreshold" => "above the band",
+        other => other,
+    }
+}
+
+/// Metric, statistic and threshold of a metric alarm, whichever of plain
+/// metric, metric math or anomaly band it uses.
+fn metric_blocks(t: &Value) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let op = text_at(t, &["ComparisonOperator"]).unwrap_or_default();
+    let band = text_at(t, &["ThresholdMetricId"]);
+    let metrics = t.get("Metrics").and_then(Value::as_array);
+    let metric = match (text_at(t, &["Namespace"]), text_at(t, &["MetricName"])) {
+        (Some(ns), Some(name)) => Some(format!("{ns} {name}{}", dimensions(t.get("Dimensions")))),
+        (None, Some(name)) => Some(name),
+        _ => None,
+    };
+    let statistic = text_at(t, &["Statistic"]).or_else(|| text_at(t, &["ExtendedStatistic"]));
+    let period = t.get("Period").and_then(Value::as_u64);
+    let evaluation = evaluation(t, period);
+    let threshold = match &band {
+        Some(id) => Some(format!("{} `{id}`", comparison(&op))),
+        None => text_at(t, &["Threshold"]).map(|th| format!("{} {th}", comparison(&op))),
+    };
+    blocks.extend(fields([
+        code_field("Metric", metric),
+        field("Statistic", statistic),
+        threshold.map(|th| Md::new().bold("Threshold").line().text(&th)),
+        field("Evaluation", evaluation),
+        field("Missing data", text_at(t, &["TreatMissingData"])),
+    ]));
+    if let Some(metrics) = metrics {
+        let mut md = Md::new().bold(if band.is_some() {
+            "Anomaly detection"
+        } else {
+            "Metric math"
+        });
+        for m in metrics {
+            let id = text_at(m, &["Id"]).unwrap_or_default();
+            md = md.line().code(&id).text(" ");
+            if let Some(expr) = text_at(m, &["Expression"]) {
+                md = md.code(&expr);
+            } else {
+                let stat = at_stat(m);
+                md = md.text(&stat);
+            }
+            if let Some(label) = text_at(m, &["Label"]) {
+                md = md.text(" — ").text(&label);
+            }
+            if m.get("ReturnData").and_then(Value::as_bool) == Some(true) {
+                md = md.text(" (alarmed on)");
+            }
+        }
+        blocks.push(Block::text(md));
+    }
+    blocks
+}
+
+fn at_stat(m: &Value) -> String {
+    let ns = text_at(m, &["MetricStat", "Metric", "Namespace"]).unwrap_or_default();
+    let name = text_at(m, &["MetricStat", "Metric", "MetricName"]).unwrap_or_default();
+    let stat = text_at(m, &["MetricStat", "Stat"]).unwrap_or_default();
+    let dims = dimensions(common::at(m, &["MetricStat", "Metric", "Dimensions"]));
+    format!("{stat} of {ns} {name}{dims}").trim().to_string()
+}
+
+/// `(name=value, ...)` of a dimension list (CloudWatch writes the keys in
+/// lower or upper case depending on the alarm's age).
+fn dimensions(v: Option<&Value>) -> String {
+    let Some(Value::Array(dims)) = v else {
+        return String::new();
+    };
+    let parts: Vec<String> = dims
+        .iter()
+        .filter_map(|d| {
+            let name = text_at(d, &["name"]).or_else(|| text_at(d, &["Name"]))?;
+            let value = text_at(d, &["value"]).or_else(|| text_at(d, &["Value"]))?;
+            Some(format!("{name}={value}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+/// "3 of 5 periods of 5 min".
+fn evaluation(t: &Value, period: Option<u64>) -> Option<String> {
+    let periods = t.get("EvaluationPeriods").and_then(Value::as_u64)?;
+    let datapoints = t
+        .get("DatapointsToAlarm")
+        .and_then(Value::as_u64)
+        .unwrap_or(periods);
+    let period = period.map(|p| {
+        if p % 60 == 0 {
+            format!(" of {} min", p / 60)
+        } else {
+            format!(" of {p} s")
+        }
+    });
+    Some(format!(
+        "{datapoints} of {periods} periods{}",
+        period.unwrap_or_default()
+    ))
+}
+
+/// The children whose state triggered a composite alarm.
+fn triggering_children(v: &Value) -> Option<Block> {
+    let children = v.get("TriggeringChildren")?.as_array()?;
+    if children.is_empty() {
+        return None;
+    }
+    let mut md = Md::new().bold("Triggered by");
+    for child in children {
+        let arn = text_at(child, &["Arn"]).unwrap_or_default();
+        let name = arn.rsplit_once(":alarm:").map_or(arn.as_str(), |(_, n)| n);
+        let state = text_at(child, &["State", "Value"]).unwrap_or_default();
+        md = md.line().text("• ").code(name).text(" ").text(&state);
+        if let Some(ts) = text_at(child, &["State", "Timestamp"]) {
+            md = common::when(md.text(" since "), &ts);
+        }
+    }
+    Some(Block::text(md))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_links_encode_names_and_use_the_region_code() {
+        assert_eq!(
+            console_url("aws", "eu-west-3", "prod/api 5xx (p99)").unwrap(),
+            "https://eu-west-3.console.aws.amazon.com/cloudwatch/home?region=eu-west-3#alarmsV2:alarm/prod%2Fapi%205xx%20%28p99%29"
+        );
+        assert!(console_url("aws", "US East (N. Virginia)", "a").is_none());
+        assert!(
+            console_url("aws-cn", "cn-north-1", "a")
+                .unwrap()
+                .starts_with("https://cn-north-1.console.amazonaws.cn/")
+        );
+    }
+
+    #[test]
+    fn evaluation_reads_as_datapoints_of_periods() {
+        let t = serde_json::json!({"EvaluationPeriods": 5, "DatapointsToAlarm": 3});
+        assert_eq!(
+            evaluation(&t, Some(300)).unwrap(),
+            "3 of 5 periods of 5 min"
+        );
+        assert_eq!(evaluation(&t, Some(10)).unwrap(), "3 of 5 periods of 10 s");
+    }
+}

@@ -1,0 +1,376 @@
+//! Helpers every kind shares: reading JSON leniently, times as `<!date^...>`,
+//! region codes from ARNs, console links, and a readable summary of any JSON.
+
+use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+use super::slack::{Block, Md, Tone};
+use crate::record::Notification;
+
+/// Characters left as they are in a URL component: the unreserved set of
+/// RFC 3986 (as JavaScript's `encodeURIComponent`, but encoding `!'()*` too,
+/// which the console accepts and Slack's link syntax prefers).
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `text` encoded as one URL component (a path segment, query value or
+/// fragment part): `/`, spaces, parentheses, `|`, `<`, `>` all encoded.
+pub fn encode(text: &str) -> String {
+    utf8_percent_encode(text, COMPONENT).to_string()
+}
+
+/// The value at `path` (object keys) in `v`.
+pub fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(v, |v, key| v.get(key))
+}
+
+/// The value at `path` as text: strings as they are, numbers and booleans
+/// written out; `None` for null, missing, empty, arrays and objects.
+pub fn text_at(v: &Value, path: &[&str]) -> Option<String> {
+    at(v, path).and_then(scalar)
+}
+
+/// A scalar JSON value as text (`None` for null, empty, arrays and objects).
+pub fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses the timestamps AWS sends: RFC 3339, CloudWatch's
+/// `2026-11-24T09:15:01.884+0000` (no colon in the offset) and RDS's
+/// `2026-11-24 09:40:00.123` (UTC, no zone) and Health's RFC 2822 dates.
+pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    DateTime::parse_from_rfc3339(raw)
+        .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_rfc2822(raw))
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            // RDS writes its event time without a zone; it is UTC.
+            chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })
+}
+
+/// A time each reader sees in their own zone (`<!date^...>`), falling back to
+/// UTC text; a time that cannot be read is shown as received.
+pub fn when(md: Md, raw: &str) -> Md {
+    match parse_time(raw) {
+        Some(t) => md.date(
+            t.timestamp(),
+            &t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        ),
+        None => md.text(raw),
+    }
+}
+
+/// A `*label*` field with a time as its value.
+pub fn time_field(label: &str, raw: Option<&str>) -> Option<Md> {
+    let raw = raw?.trim();
+    if raw.is_empty() {
+        return None;
+    }
+    Some(when(Md::new().bold(label).line(), raw))
+}
+
+/// A `*label*` field: label on the first line, value below. `None` when the
+/// value is empty, so callers can collect optional fields.
+pub fn field(label: &str, value: Option<impl AsRef<str>>) -> Option<Md> {
+    let value = value?;
+    let value = value.as_ref().trim();
+    if value.is_empty() {
+        return None;
+    }
+    Some(Md::new().bold(label).line().text(value))
+}
+
+/// Like [`field`] with the value as inline code (ids, ARNs, names).
+pub fn code_field(label: &str, value: Option<impl AsRef<str>>) -> Option<Md> {
+    let value = value?;
+    let value = value.as_ref().trim();
+    if value.is_empty() {
+        return None;
+    }
+    Some(Md::new().bold(label).line().code(value))
+}
+
+/// A section of the fields that have a value (none when all are empty).
+pub fn fields(items: impl IntoIterator<Item = Option<Md>>) -> Option<Block> {
+    let items: Vec<Md> = items.into_iter().flatten().collect();
+    (!items.is_empty()).then(|| Block::fields(items))
+}
+
+/// The parts of an ARN: partition, service, region, account, resource.
+pub struct Arn<'a> {
+    /// `aws`, `aws-cn`, `aws-us-gov`.
+    pub partition: &'a str,
+    /// The region code, validated (`us-east-1`).
+    pub region: &'a str,
+    /// The account id.
+    pub account: &'a str,
+}
+
+/// Splits an ARN; `None` unless it has six parts and a plausible region code.
+pub fn arn(text: &str) -> Option<Arn<'_>> {
+    let mut parts = text.splitn(6, ':');
+    if parts.next()? != "arn" {
+        return None;
+    }
+    let partition = parts.next()?;
+    let _service = parts.next()?;
+    let region = parts.next()?;
+    let account = parts.next()?;
+    let _resource = parts.next()?;
+    if !is_region(region) || !partition.starts_with("aws") {
+        return None;
+    }
+    Some(Arn {
+        partition,
+        region,
+        account,
+    })
+}
+
+/// Whether `text` looks like a region code (`eu-west-3`), so it is safe in a
+/// host name.
+pub fn is_region(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 32
+        && text.contains('-')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The console's base URL for a region of a partition.
+pub fn console(partition: &str, region: &str) -> Option<String> {
+    if !is_region(region) {
+        return None;
+    }
+    Some(match partition {
+        "aws-cn" => format!("https://{region}.console.amazonaws.cn"),
+        "aws-us-gov" => "https://console.amazonaws-us-gov.com".to_string(),
+        _ => format!("https://{region}.console.aws.amazon.com"),
+    })
+}
+
+/// The console's base URL for a region, its partition told by its prefix.
+pub fn console_base(region: &str) -> Option<String> {
+    let partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    console(partition, region)
+}
+
+/// The console link for a service page: `base/service/home?region=R#fragment`.
+pub fn console_link(region: &str, service: &str, fragment: &str) -> Option<String> {
+    Some(format!(
+        "{}/{service}/home?region={region}#{fragment}",
+        console_base(region)?
+    ))
+}
+
+/// A context line with a link, when there is one.
+pub fn link_line(url: Option<String>, label: &str) -> Option<Block> {
+    url.map(|url| Block::context(vec![Md::new().link(&url, label)]))
+}
+
+/// The last line of every Block Kit message: where it came from and when.
+pub fn footer(n: &Notification) -> Block {
+    let mut md = Md::new().text("via SNS ");
+    md = md.code(crate::message::topic_name(&n.topic_arn));
+    if let Some(ts) = n.timestamp.as_deref() {
+        md = when(md.text(" · "), ts);
+    }
+    Block::context(vec![md])
+}
+
+/// A readable summary of a JSON value: one `*key:* value` line per leaf,
+/// nested keys joined with `.`, lists of scalars joined with commas; at most
+/// `max_lines` lines, then a count of what is not shown.
+pub fn summary(v: &Value, max_lines: usize) -> Md {
+    let mut lines = Vec::new();
+    flatten("", v, &mut lines, 0);
+    let total = lines.len();
+    let mut md = Md::new();
+    for (i, (key, value)) in lines.into_iter().take(max_lines).enumerate() {
+        if i > 0 {
+            md = md.line();
+        }
+        md = if key.is_empty() {
+            md.text(&value)
+        } else {
+            md.bold(&format!("{key}:")).text(" ").text(&value)
+        };
+    }
+    if total > max_lines {
+        md = md
+            .line()
+            .text(&format!("… {} more not shown", total - max_lines));
+    }
+    md
+}
+
+fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, depth: usize) {
+    // Deeply nested JSON is summarized, not walked without end.
+    const MAX_DEPTH: usize = 6;
+    const MAX_VALUE_CHARS: usize = 300;
+    let short = |s: String| -> String {
+        if s.chars().count() > MAX_VALUE_CHARS {
+            let mut cut: String = s.chars().take(MAX_VALUE_CHARS).collect();
+            cut.push('…');
+            cut
+        } else {
+            s
+        }
+    };
+    let join = |key: &str| -> String {
+        if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        }
+    };
+    match v {
+        Value::Object(map) if depth < MAX_DEPTH => {
+            for (key, value) in map {
+                flatten(&join(key), value, out, depth + 1);
+            }
+        }
+        Value::Array(items) if depth < MAX_DEPTH => {
+            if items.iter().all(|i| !i.is_object() && !i.is_array()) {
+                let joined: Vec<String> = items
+                    .iter()
+                    .map(|i| scalar(i).unwrap_or_else(|| "null".into()))
+                    .collect();
+                if !joined.is_empty() {
+                    out.push((prefix.to_string(), short(joined.join(", "))));
+                }
+            } else {
+                for (i, item) in items.iter().enumerate() {
+                    flatten(&format!("{prefix}[{i}]"), item, out, depth + 1);
+                }
+            }
+        }
+        Value::Null => {}
+        Value::String(s) if s.is_empty() => {}
+        Value::Object(_) | Value::Array(_) => {
+            out.push((prefix.to_string(), short(v.to_string())));
+        }
+        other => {
+            let text = scalar(other).unwrap_or_default();
+            out.push((prefix.to_string(), short(text)));
+        }
+    }
+}
+
+/// The tone of a status word most AWS services share.
+pub fn tone_of(status: &str) -> Tone {
+    let s = status.to_ascii_uppercase();
+    let s = s.as_str();
+    if s.contains("FAIL")
+        || s.contains("ALARM")
+        || s.contains("ERROR")
+        || s == "CRITICAL"
+        || s == "HIGH"
+        || s == "STOPPED"
+        || s == "TERMINATED"
+        || s.contains("ROLLBACK")
+        || s == "ABORTED"
+        || s == "EXPIRED"
+        || s == "BOUNCE"
+        || s == "COMPLAINT"
+    {
+        Tone::Danger
+    } else if s == "OK"
+        || s.contains("SUCCE")
+        || s.ends_with("_COMPLETE")
+        || s == "COMPLETED"
+        || s == "RUNNING"
+        || s == "DELIVERY"
+        || s == "CLOSED"
+        || s == "RESOLVED"
+    {
+        Tone::Good
+    } else if s == "MEDIUM"
+        || s.contains("WARN")
+        || s == "STOPPING"
+        || s == "SHUTTING-DOWN"
+        || s == "ACTUAL"
+        || s == "FORECASTED"
+        || s == "PARTIAL"
+    {
+        Tone::Warning
+    } else if s == "INSUFFICIENT_DATA" || s.is_empty() {
+        Tone::Neutral
+    } else {
+        Tone::Info
+    }
+}
+
+/// An emoji for a tone, shown at the start of headers so the state reads
+/// even without colour (screen readers, phone notifications).
+pub fn emoji(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Danger => "🔴",
+        Tone::Warning => "🟠",
+        Tone::Good => "🟢",
+        Tone::Info => "🔵",
+        Tone::Neutral => "⚪",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudwatch_times_without_a_colon_in_the_offset_are_read() {
+        let t = parse_time("2026-11-24T09:15:01.884+0000").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-24T09:15:01.884+00:00");
+        assert!(parse_time("2026-11-24T09:15:01Z").is_some());
+        assert!(parse_time("yesterday").is_none());
+    }
+
+    #[test]
+    fn components_are_encoded_for_console_fragments() {
+        assert_eq!(
+            encode("prod/api 5xx (p99)|<x>"),
+            "prod%2Fapi%205xx%20%28p99%29%7C%3Cx%3E"
+        );
+    }
+
+    #[test]
+    fn arns_give_validated_region_codes() {
+        let a = arn("arn:aws:cloudwatch:eu-west-3:123456789012:alarm:a:b").unwrap();
+        assert_eq!((a.region, a.account), ("eu-west-3", "123456789012"));
+        assert!(arn("arn:aws:cloudwatch:EU West:1:alarm:a").is_none());
+        assert!(arn("arn:aws:s3:::bucket").is_none());
+        assert!(arn("not an arn").is_none());
+    }
+
+    #[test]
+    fn summaries_flatten_and_count_what_is_hidden() {
+        let v = serde_json::json!({"a": {"b": 1, "c": [1, 2]}, "d": null, "e": "x<y"});
+        assert_eq!(
+            summary(&v, 10).as_str(),
+            "*a.b:* 1\n*a.c:* 1, 2\n*e:* x&lt;y"
+        );
+        assert_eq!(summary(&v, 1).as_str(), "*a.b:* 1\n… 2 more not shown");
+    }
+}

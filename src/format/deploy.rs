@@ -1,0 +1,273 @@
+//! `codepipeline`, `codebuild`, `codedeploy` (EventBridge events) and
+//! `cloudformation_stack` (the `Key='value'` lines CloudFormation publishes):
+//! what ran, its state, where it stands, and a link.
+
+use serde_json::Value;
+
+use super::common::{self, code_field, field, fields, text_at, tone_of};
+use super::generic::is_eventbridge;
+use super::slack::{Block, Md};
+use super::{Card, Detection, Kind};
+use crate::record::Notification;
+
+/// By `source` of an EventBridge event; the status is the state it reports.
+pub fn detect(v: &Value) -> Option<Detection> {
+    if !is_eventbridge(v) {
+        return None;
+    }
+    let d = v.get("detail")?;
+    let (kind, status) = match text_at(v, &["source"])?.as_str() {
+        "aws.codepipeline" => (Kind::Codepipeline, text_at(d, &["state"])),
+        "aws.codebuild" => (
+            Kind::Codebuild,
+            text_at(d, &["build-status"]).or_else(|| text_at(d, &["completed-phase-status"])),
+        ),
+        "aws.codedeploy" => (Kind::Codedeploy, text_at(d, &["state"])),
+        _ => return None,
+    };
+    Some(Detection { kind, status })
+}
+
+/// Renders a CodePipeline, CodeBuild or CodeDeploy event.
+pub fn render(detection: &Detection, v: &Value) -> Card {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let region = text_at(v, &["region"]).unwrap_or_default();
+    let status = detection.status.clone().unwrap_or_else(|| "UNKNOWN".into());
+    let tone = tone_of(&status);
+    let detail_type = text_at(v, &["detail-type"]).unwrap_or_default();
+    let (name, body, link, label) = match detection.kind {
+        Kind::Codepipeline => {
+            let pipeline = text_at(d, &["pipeline"]).unwrap_or_default();
+            let execution = text_at(d, &["execution-id"]);
+            let provider = match (
+                text_at(d, &["type", "category"]),
+                text_at(d, &["type", "provider"]),
+            ) {
+                (Some(c), Some(p)) => Some(format!("{c} ({p})")),
+                (c, p) => c.or(p),
+            };
+            let body = fields([
+                field("Stage", text_at(d, &["stage"])),
+                field("Action", text_at(d, &["action"])),
+                field("Provider", provider),
+                code_field("Execution", execution.clone()),
+                time_field(v),
+            ]);
+            let link = execution.and_then(|e| {
+                let base = common::console_base(&region)?;
+                Some(format!(
+                    "{base}/codesuite/codepipeline/pipelines/{}/executions/{}/timeline?region={region}",
+                    common::encode(&pipeline),
+                    common::encode(&e)
+                ))
+            });
+            (pipeline, body, link, "Open the execution in CodePipeline")
+        }
+        Kind::Codebuild => {
+            let project = text_at(d, &["project-name"]).unwrap_or_default();
+            let phase = text_at(d, &["completed-phase"])
+                .map(|p| {
+                    let secs = text_at(d, &["completed-phase-duration-seconds"]);
+                    match secs {
+                        Some(s) => format!("{p} (took {s} s)"),
+                        None => p,
+                    }
+                })
+                .or_else(|| text_at(d, &["current-phase"]));
+            let context =
+                text_at(d, &["current-phase-context"]).filter(|c| c != "[]" && c != "[: ]");
+            let body = fields([
+                field("Phase", phase),
+                field("Phase context", context),
+                code_field(
+                    "Source version",
+                    text_at(d, &["additional-information", "source-version"]),
+                ),
+                field(
+                    "Initiator",
+                    text_at(d, &["additional-information", "initiator"]),
+                ),
+                code_field(
+                    "Build",
+                    text_at(d, &["build-id"])
+                        .map(|id| id.rsplit('/').next().unwrap_or("").to_string()),
+                ),
+                time_field(v),
+            ]);
+            let link = text_at(d, &["additional-information", "logs", "deep-link"]);
+            (project, body, link, "Open the build logs")
+        }
+        _ => {
+            let application = text_at(d, &["application"]).unwrap_or_default();
+            let deployment = text_at(d, &["deploymentId"]);
+            let body = fields([
+                field("Deployment group", text_at(d, &["deploymentGroup"])),
+                code_field("Deployment", deployment.clone()),
+                code_field("Instance", text_at(d, &["instanceId"])),
+                field("Instance group", text_at(d, &["instanceGroupId"])),
+                time_field(v),
+            ]);
+            let link = deployment.and_then(|id| {
+                let base = common::console_base(&region)?;
+                Some(format!(
+                    "{base}/codesuite/codedeploy/deployments/{}?region={region}",
+                    common::encode(&id)
+                ))
+            });
+            (application, body, link, "Open the deployment in CodeDeploy")
+        }
+    };
+    let service = match detection.kind {
+        Kind::Codepipeline => "CodePipeline",
+        Kind::Codebuild => "CodeBuild",
+        _ => "CodeDeploy",
+    };
+    let mut blocks = vec![Block::header(format!(
+        "{} {status}: {name}",
+        common::emoji(tone)
+    ))];
+    blocks.push(Block::text(
+        Md::new()
+            .text(&detail_type)
+            .text(" in ")
+            .code(&region)
+            .text(" · account ")
+            .code(&text_at(v, &["account"]).unwrap_or_default()),
+    ));
+    blocks.extend(body);
+    blocks.extend(common::link_line(link, label));
+    Card {
+        fallback: format!("{service} {status}: {name}"),
+        tone: Some(tone),
+        blocks,
+    }
+}
+
+fn time_field(v: &Value) -> Option<Md> {
+    common::time_field("Time", text_at(v, &["time"]).as_deref())
+}
+
+/// The `Key='value'` pairs of a CloudFormation notification, in order. A
+/// value may span lines (ResourceProperties); a new pair starts a line with
+/// a name, `=` and a quote.
+pub fn stack_pairs(text: &str) -> Vec<(&str, String)> {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    for line in text.lines() {
+        let starts_pair = line
+            .split_once("='")
+            .filter(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric()));
+        match starts_pair {
+            Some((key, rest)) => pairs.push((key, rest.to_string())),
+            None => {
+                if let Some((_, value)) = pairs.last_mut() {
+                    value.push('\n');
+                    value.push_str(line);
+                }
+            }
+        }
+    }
+    for (_, value) in &mut pairs {
+        let trimmed = value.trim_end();
+        let trimmed = trimmed.strip_suffix('\'').unwrap_or(trimmed);
+        *value = trimmed.trim_end().to_string();
+    }
+    pairs
+}
+
+/// CloudFormation's text: `StackName='...'` and `ResourceStatus='...'` lines.
+pub fn detect_text(text: &str) -> Option<Detection> {
+    if !text.contains("StackName='") {
+        return None;
+    }
+    let pairs = stack_pairs(text);
+    let status = pairs
+        .iter()
+        .find(|(k, _)| *k == "ResourceStatus")
+        .map(|(_, v)| v.clone());
+    pairs
+        .iter()
+        .any(|(k, _)| *k == "StackName")
+        .then_some(Detection {
+            kind: Kind::CloudformationStack,
+            status,
+        })
+}
+
+/// Renders a CloudFormation stack event.
+pub fn render_stack(n: &Notification) -> Card {
+    let pairs = stack_pairs(&n.message);
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    };
+    let stack = get("StackName").unwrap_or_default();
+    let status = get("ResourceStatus").unwrap_or_else(|| "UNKNOWN".into());
+    let tone = tone_of(&status);
+    let logical = get("LogicalResourceId");
+    let is_stack_itself = logical.as_deref() == Some(stack.as_str());
+    let mut blocks = vec![Block::header(format!(
+        "{} {status}: {stack}",
+        common::emoji(tone)
+    ))];
+    if let Some(reason) = get("ResourceStatusReason") {
+        blocks.push(Block::text(Md::new().text(&reason)));
+    }
+    let stack_id = get("StackId");
+    let region = stack_id
+        .as_deref()
+        .and_then(common::arn)
+        .map(|a| a.region.to_string());
+    blocks.extend(fields([
+        (!is_stack_itself)
+            .then(|| code_field("Resource", logical.clone()))
+            .flatten(),
+        code_field("Type", get("ResourceType")),
+        code_field("Physical id", get("PhysicalResourceId")),
+        code_field("Region", region.clone()),
+        code_field("Account", get("Namespace")),
+        common::time_field("Time", get("Timestamp").as_deref()),
+    ]));
+    let link = match (region, stack_id) {
+        (Some(region), Some(id)) => common::console_link(
+            &region,
+            "cloudformation",
+            &format!("/stacks/events?stackId={}", common::encode(&id)),
+        ),
+        _ => None,
+    };
+    blocks.extend(common::link_line(
+        link,
+        "Open the stack's events in CloudFormation",
+    ));
+    let what = match (&logical, is_stack_itself) {
+        (Some(l), false) => format!(" ({l})"),
+        _ => String::new(),
+    };
+    Card {
+        fallback: format!("CloudFormation {status}: {stack}{what}"),
+        tone: Some(tone),
+        blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stack_pairs_keep_multi_line_values() {
+        let text = "StackName='orders'\nResourceProperties='{\n  \"a\": 1\n}\n'\nResourceStatus='UPDATE_FAILED'\n";
+        let pairs = stack_pairs(text);
+        assert_eq!(pairs[0], ("StackName", "orders".to_string()));
+        assert_eq!(
+            pairs[1],
+            ("ResourceProperties", "{\n  \"a\": 1\n}".to_string())
+        );
+        assert_eq!(pairs[2], ("ResourceStatus", "UPDATE_FAILED".to_string()));
+        let d = detect_text(text).unwrap();
+        assert_eq!(d.status.as_deref(), Some("UPDATE_FAILED"));
+    }
+}

@@ -1,0 +1,323 @@
+//! `guardduty_finding` and `securityhub_finding` (Inspector, Macie, Config and
+//! the others arrive through Security Hub): title, severity label, resources,
+//! status and links. The status is the severity label, title case
+//! (`Critical`, `High`, `Medium`, `Low`, `Informational`).
+
+use serde_json::Value;
+
+use super::common::{self, code_field, field, fields, text_at};
+use super::generic::{first_line, is_eventbridge};
+use super::slack::{Block, Md, Tone};
+use super::{Card, Detection, Kind};
+
+/// Findings of one Security Hub event shown in full; the rest are counted.
+const MAX_FINDINGS: usize = 8;
+
+/// GuardDuty by `source`, Security Hub by its `detail-type`.
+pub fn detect(v: &Value) -> Option<Detection> {
+    if !is_eventbridge(v) {
+        return None;
+    }
+    let source = text_at(v, &["source"]).unwrap_or_default();
+    let detail_type = text_at(v, &["detail-type"]).unwrap_or_default();
+    if source == "aws.guardduty" && detail_type == "GuardDuty Finding" {
+        return Some(Detection {
+            kind: Kind::GuarddutyFinding,
+            status: v
+                .pointer("/detail/severity")
+                .and_then(Value::as_f64)
+                .map(|s| guardduty_label(s).to_string()),
+        });
+    }
+    if detail_type == "Security Hub Findings - Imported" {
+        let worst = findings(v)
+            .iter()
+            .filter_map(|f| text_at(f, &["Severity", "Label"]))
+            .map(|l| label_case(&l))
+            .max_by_key(|l| rank(l));
+        return Some(Detection {
+            kind: Kind::SecurityhubFinding,
+            status: worst,
+        });
+    }
+    None
+}
+
+/// GuardDuty's severity bands: 9-10 Critical, 7-8.9 High, 4-6.9 Medium, else Low.
+pub fn guardduty_label(severity: f64) -> &'static str {
+    if severity >= 9.0 {
+        "Critical"
+    } else if severity >= 7.0 {
+        "High"
+    } else if severity >= 4.0 {
+        "Medium"
+    } else {
+        "Low"
+    }
+}
+
+/// `HIGH` -> `High`.
+fn label_case(label: &str) -> String {
+    let lower = label.trim().to_ascii_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
+fn rank(label: &str) -> u8 {
+    match label {
+        "Critical" => 5,
+        "High" => 4,
+        "Medium" => 3,
+        "Low" => 2,
+        "Informational" => 1,
+        _ => 0,
+    }
+}
+
+/// The tone of a severity label.
+pub fn tone(label: Option<&str>) -> Tone {
+    match label.map(label_case).as_deref() {
+        Some("Critical" | "High") => Tone::Danger,
+        Some("Medium") => Tone::Warning,
+        Some("Low" | "Informational") => Tone::Info,
+        _ => Tone::Neutral,
+    }
+}
+
+fn findings(v: &Value) -> &[Value] {
+    v.pointer("/detail/findings")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Renders a GuardDuty or Security Hub event.
+pub fn render(detection: &Detection, v: &Value) -> Card {
+    match detection.kind {
+        Kind::GuarddutyFinding => guardduty(detection, v),
+        _ => securityhub(detection, v),
+    }
+}
+
+fn guardduty(detection: &Detection, v: &Value) -> Card {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let label = detection.status.as_deref();
+    let tone = tone(label);
+    let title = text_at(d, &["title"]).unwrap_or_else(|| "GuardDuty finding".into());
+    let severity = d.get("severity").and_then(Value::as_f64);
+    let region = text_at(d, &["region"]).or_else(|| text_at(v, &["region"]));
+    let mut blocks = vec![Block::header(format!(
+        "{} GuardDuty {}: {title}",
+        common::emoji(tone),
+        label.unwrap_or("finding")
+    ))];
+    if let Some(description) = text_at(d, &["description"]) {
+        blocks.push(Block::text(Md::new().text(&description)));
+    }
+    let severity_text = severity.map(|s| format!("{} ({s})", guardduty_label(s)));
+    blocks.extend(fields([
+        code_field("Type", text_at(d, &["type"])),
+        field("Severity", severity_text),
+        field("Resource", resource(d)),
+        field(
+            "Count",
+            text_at(d, &["service", "count"])
+                .or_else(|| text_at(d, &["service", "additionalInfo", "count"])),
+        ),
+        code_field(
+            "Account",
+            text_at(d, &["accountId"]).or_else(|| text_at(v, &["account"])),
+        ),
+        code_field("Region", region.clone()),
+        common::time_field(
+            "First seen",
+            text_at(d, &["service", "eventFirstSeen"]).as_deref(),
+        ),
+        common::time_field(
+            "Last seen",
+            text_at(d, &["service", "eventLastSeen"]).as_deref(),
+        ),
+    ]));
+    let link = match (region.as_deref(), text_at(d, &["id"])) {
+        (Some(region), Some(id)) => common::console_link(
+            region,
+            "guardduty",
+            &format!("/findings?macros=current&fId={}", common::encode(&id)),
+        ),
+        _ => None,
+    };
+    blocks.extend(common::link_line(
+        link,
+        "Open the finding in the GuardDuty console",
+    ));
+    Card {
+        fallback: format!("GuardDuty {}: {title}", label.unwrap_or("finding")),
+        tone: Some(tone),
+        blocks,
+    }
+}
+
+/// The resource a GuardDuty finding is about, in words.
+fn resource(d: &Value) -> Option<String> {
+    let r = d.get("resource")?;
+    let kind = text_at(r, &["resourceType"]).unwrap_or_default();
+    let id = text_at(r, &["instanceDetails", "instanceId"])
+        .or_else(|| text_at(r, &["accessKeyDetails", "userName"]))
+        .or_else(|| {
+            r.get("s3BucketDetails")?
+                .as_array()?
+                .first()
+                .and_then(|b| text_at(b, &["name"]))
+        })
+        .or_else(|| text_at(r, &["eksClusterDetails", "name"]))
+        .or_else(|| text_at(r, &["ecsClusterDetails", "name"]))
+        .or_else(|| text_at(r, &["rdsDbInstanceDetails", "dbInstanceIdentifier"]))
+        .or_else(|| text_at(r, &["lambdaDetails", "functionName"]));
+    match id {
+        Some(id) if kind.is_empty() => Some(id),
+        Some(id) => Some(format!("{kind} {id}")),
+        None => (!kind.is_empty()).then_some(kind),
+    }
+}
+
+fn securityhub(detection: &Detection, v: &Value) -> Card {
+    let all = findings(v);
+    let tone = tone(detection.status.as_deref());
+    let n = all.len();
+    let label = detection.status.as_deref().unwrap_or("Unknown");
+    let headline = match all {
+        [one] => format!(
+            "{label}: {}",
+            text_at(one, &["Title"]).unwrap_or_else(|| "Security Hub finding".into())
+        ),
+        _ => format!("{n} Security Hub findings (worst: {label})"),
+    };
+    let mut blocks = vec![Block::header(format!("{} {headline}", common::emoji(tone)))];
+    for (i, f) in all.iter().take(MAX_FINDINGS).enumerate() {
+        if i > 0 {
+            blocks.push(Block::divider());
+        }
+        blocks.extend(finding(f, n > 1));
+    }
+    if n > MAX_FINDINGS {
+        blocks.push(Block::context(vec![
+            Md::new().text(&format!("… {} more findings not shown", n - MAX_FINDINGS)),
+        ]));
+    }
+    if n == 0 {
+        blocks.push(Block::text(
+            Md::new().text("The event carries no findings."),
+        ));
+    }
+    let region = text_at(v, &["region"]);
+    let link = region
+        .as_deref()
+        .and_then(|r| common::console_link(r, "securityhub", "/findings"));
+    blocks.extend(common::link_line(
+        link,
+        "Open findings in the Security Hub console",
+    ));
+    let fallback = match all {
+        [one] => format!(
+            "Security Hub {}: {}",
+            detection.status.as_deref().unwrap_or("finding"),
+            first_line(&text_at(one, &["Title"]).unwrap_or_default())
+        ),
+        _ => format!(
+            "{n} Security Hub findings, worst {}",
+            detection.status.as_deref().unwrap_or("unknown")
+        ),
+    };
+    Card {
+        fallback,
+        tone: Some(tone),
+        blocks,
+    }
+}
+
+/// One finding: title (when several), description, fields, remediation.
+fn finding(f: &Value, with_title: bool) -> Vec<Block> {
+    let mut blocks = Vec::new();
+    let label = text_at(f, &["Severity", "Label"]).map(|l| label_case(&l));
+    let mut md = Md::new();
+    if with_title {
+        md = md
+            .text(common::emoji(tone(label.as_deref())))
+            .text(" ")
+            .bold(&text_at(f, &["Title"]).unwrap_or_else(|| "(untitled finding)".into()))
+            .line();
+    }
+    if let Some(description) = text_at(f, &["Description"]) {
+        md = md.text(&description);
+    }
+    if !md.is_empty() {
+        blocks.push(Block::text(md));
+    }
+    let resources: Vec<String> = f
+        .get("Resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let id = text_at(r, &["Id"])?;
+            Some(match text_at(r, &["Type"]) {
+                Some(t) => format!("{t} {id}"),
+                None => id,
+            })
+        })
+        .collect();
+    let product = text_at(f, &["ProductName"])
+        .or_else(|| text_at(f, &["ProductFields", "aws/securityhub/ProductName"]));
+    blocks.extend(fields([
+        field("Severity", label),
+        field(
+            "Resources",
+            (!resources.is_empty()).then(|| resources.join("\n")),
+        ),
+        field("Compliance", text_at(f, &["Compliance", "Status"])),
+        field("Workflow", text_at(f, &["Workflow", "Status"])),
+        field("Product", product),
+        code_field("Account", text_at(f, &["AwsAccountId"])),
+        code_field("Region", text_at(f, &["Region"])),
+        common::time_field("Updated", text_at(f, &["UpdatedAt"]).as_deref()),
+    ]));
+    let text = text_at(f, &["Remediation", "Recommendation", "Text"]);
+    let url = text_at(f, &["Remediation", "Recommendation", "Url"]);
+    if text.is_some() || url.is_some() {
+        let mut md = Md::new().bold("Remediation").text(" ");
+        if let Some(text) = &text {
+            md = md.text(text).text(" ");
+        }
+        if let Some(url) = &url {
+            md = md.link(url, "Read more");
+        }
+        blocks.push(Block::context(vec![md]));
+    }
+    blocks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guardduty_severity_bands() {
+        assert_eq!(guardduty_label(9.5), "Critical");
+        assert_eq!(guardduty_label(8.0), "High");
+        assert_eq!(guardduty_label(5.0), "Medium");
+        assert_eq!(guardduty_label(2.0), "Low");
+    }
+
+    #[test]
+    fn securityhub_status_is_the_worst_label_of_its_findings() {
+        let v = serde_json::json!({"source": "aws.securityhub", "detail-type": "Security Hub Findings - Imported",
+            "detail": {"findings": [{"Severity": {"Label": "MEDIUM"}}, {"Severity": {"Label": "CRITICAL"}}, {"Severity": {"Label": "LOW"}}]}});
+        let d = detect(&v).unwrap();
+        assert_eq!(
+            (d.kind, d.status.as_deref()),
+            (Kind::SecurityhubFinding, Some("Critical"))
+        );
+    }
+}

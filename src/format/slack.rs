@@ -1,0 +1,825 @@
+//! Block Kit as typed values: blocks, text objects, escaping, and every limit
+//! Slack sets, enforced in one place ([`Message::new`]). Pure.
+//!
+//! Message content only enters mrkdwn through [`Md`], which escapes `&`, `<`
+//! and `>`; the only `<...>` tokens in a rendered message are the links and
+//! `<!date^...>` times that [`Md`] builds itself. So a published `<!here>`,
+//! `<@U123>` or `<https://evil|bank>` is shown as text and never executes.
+//! `plain_text` objects (headers) are never parsed by Slack for mentions or
+//! links, so they carry the text as written.
+
+use serde::Serialize;
+
+use crate::config::Overrides;
+
+/// Most blocks in one message.
+pub const MAX_BLOCKS: usize = 50;
+/// Longest `plain_text` of a header block, in characters.
+pub const MAX_HEADER_CHARS: usize = 150;
+/// Longest text of a section block, in characters.
+pub const MAX_SECTION_CHARS: usize = 3_000;
+/// Most fields of a section block.
+pub const MAX_FIELDS: usize = 10;
+/// Longest text of one section field, in characters.
+pub const MAX_FIELD_CHARS: usize = 2_000;
+/// Most elements of a context block.
+pub const MAX_CONTEXT_ELEMENTS: usize = 10;
+/// Longest text of one context element, in characters.
+pub const MAX_CONTEXT_CHARS: usize = 3_000;
+/// Longest top-level `text`, in characters.
+pub const MAX_TEXT_CHARS: usize = 40_000;
+/// Most characters of block text in one message, all blocks together. Slack
+/// has been reported to reject longer block messages (`invalid_blocks`,
+/// `msg_blocks_too_long`) although each block is within its own limit.
+pub const MAX_TOTAL_BLOCK_CHARS: usize = 12_000;
+
+/// The colour of the bar beside a message, by how urgent its status is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// ALARM, FAILED, Critical, High: red.
+    Danger,
+    /// Warnings, Medium: amber.
+    Warning,
+    /// OK, SUCCEEDED: green.
+    Good,
+    /// Informational, in progress: blue.
+    Info,
+    /// INSUFFICIENT_DATA, unknown: grey.
+    Neutral,
+}
+
+impl Tone {
+    /// The attachment `color` of this tone.
+    pub fn color(self) -> &'static str {
+        match self {
+            Tone::Danger => "#d13212",
+            Tone::Warning => "#f2a900",
+            Tone::Good => "#2eb67d",
+            Tone::Info => "#1d9bd1",
+            Tone::Neutral => "#9ea7ad",
+        }
+    }
+}
+
+/// A Block Kit text object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Text {
+    /// Plain text (headers): never parsed for markup, mentions or links.
+    PlainText {
+        /// The text.
+        text: String,
+        /// Whether `:emoji:` codes are shown as emoji.
+        emoji: bool,
+    },
+    /// mrkdwn, always built through [`Md`].
+    Mrkdwn {
+        /// The escaped text.
+        text: String,
+    },
+}
+
+impl Text {
+    /// A `plain_text` object.
+    pub fn plain(text: impl Into<String>) -> Self {
+        Text::PlainText {
+            text: text.into(),
+            emoji: true,
+        }
+    }
+
+    /// The text, whatever its type.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Text::PlainText { text, .. } | Text::Mrkdwn { text } => text,
+        }
+    }
+
+    fn chars(&self) -> usize {
+        self.as_str().chars().count()
+    }
+
+    /// Keeps the text within `max` characters, with a visible marker when cut.
+    fn cut_to(&mut self, max: usize) {
+        match self {
+            Text::PlainText { text, .. } => {
+                if text.chars().count() > max {
+                    *text = cut_plain(text, max);
+                }
+            }
+            Text::Mrkdwn { text } => {
+                if text.chars().count() > max {
+                    *text = cut_mrkdwn(text, max);
+                }
+            }
+        }
+    }
+}
+
+impl From<Md> for Text {
+    fn from(md: Md) -> Self {
+        Text::Mrkdwn { text: md.0 }
+    }
+}
+
+/// A Block Kit layout block.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Block {
+    /// Large bold title, `plain_text` of at most 150 characters.
+    Header {
+        /// The title.
+        text: Text,
+    },
+    /// A text and/or up to 10 two-column fields.
+    Section {
+        /// The main text.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<Text>,
+        /// Short label/value fields shown in two columns.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<Text>,
+    },
+    /// Small grey text, at most 10 elements.
+    Context {
+        /// The elements.
+        elements: Vec<Text>,
+    },
+    /// A horizontal rule.
+    Divider {},
+}
+
+impl Block {
+    /// A header block titled `text`.
+    pub fn header(text: impl Into<String>) -> Self {
+        Block::Header {
+            text: Text::plain(text),
+        }
+    }
+
+    /// A section block with one mrkdwn text.
+    pub fn text(md: Md) -> Self {
+        Block::Section {
+            text: Some(md.into()),
+            fields: Vec::new(),
+        }
+    }
+
+    /// A section block of fields (each a `*label*` line and its value).
+    pub fn fields(fields: Vec<Md>) -> Self {
+        Block::Section {
+            text: None,
+            fields: fields.into_iter().map(Text::from).collect(),
+        }
+    }
+
+    /// A context block of mrkdwn elements.
+    pub fn context(elements: Vec<Md>) -> Self {
+        Block::Context {
+            elements: elements.into_iter().map(Text::from).collect(),
+        }
+    }
+
+    /// A divider.
+    pub fn divider() -> Self {
+        Block::Divider {}
+    }
+
+    /// Every text object of the block.
+    pub fn texts(&self) -> Vec<&Text> {
+        match self {
+            Block::Header { text } => vec![text],
+            Block::Section { text, fields } => text.iter().chain(fields.iter()).collect(),
+            Block::Context { elements } => elements.iter().collect(),
+            Block::Divider {} => Vec::new(),
+        }
+    }
+
+    fn texts_mut(&mut self) -> Vec<&mut Text> {
+        match self {
+            Block::Header { text } => vec![text],
+            Block::Section { text, fields } => text.iter_mut().chain(fields.iter_mut()).collect(),
+            Block::Context { elements } => elements.iter_mut().collect(),
+            Block::Divider {} => Vec::new(),
+        }
+    }
+
+    fn chars(&self) -> usize {
+        self.texts().iter().map(|t| t.chars()).sum()
+    }
+
+    /// Applies the block's own limits: header length, section text, field
+    /// count and length, context elements.
+    fn bound(&mut self) {
+        match self {
+            Block::Header { text } => {
+                // A header is plain_text whatever the caller built.
+                let plain = text.as_str().replace('\n', " ");
+                *text = Text::plain(plain);
+                text.cut_to(MAX_HEADER_CHARS);
+            }
+            Block::Section { text, fields } => {
+                if let Some(text) = text {
+                    text.cut_to(MAX_SECTION_CHARS);
+                }
+                if fields.len() > MAX_FIELDS {
+                    let hidden = fields.len() - (MAX_FIELDS - 1);
+                    fields.truncate(MAX_FIELDS - 1);
+                    fields.push(
+                        Md::new()
+                            .italic_static(&format!("… {hidden} more fields not shown"))
+                            .into(),
+                    );
+                }
+                for field in fields.iter_mut() {
+                    field.cut_to(MAX_FIELD_CHARS);
+                }
+                if text.is_none() && fields.is_empty() {
+                    *text = Some(Md::new().text(" ").into());
+                }
+            }
+            Block::Context { elements } => {
+                if elements.len() > MAX_CONTEXT_ELEMENTS {
+                    let hidden = elements.len() - (MAX_CONTEXT_ELEMENTS - 1);
+                    elements.truncate(MAX_CONTEXT_ELEMENTS - 1);
+                    elements.push(
+                        Md::new()
+                            .italic_static(&format!("… {hidden} more not shown"))
+                            .into(),
+                    );
+                }
+                for element in elements.iter_mut() {
+                    element.cut_to(MAX_CONTEXT_CHARS);
+                }
+            }
+            Block::Divider {} => {}
+        }
+    }
+}
+
+/// mrkdwn under construction. Message content goes in escaped; the markup
+/// (bold, code, links, dates) is added by the methods, never from content.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Md(String);
+
+impl Md {
+    /// Empty mrkdwn.
+    pub fn new() -> Self {
+        Md(String::new())
+    }
+
+    /// Content, escaped.
+    pub fn text(mut self, content: &str) -> Self {
+        push_escaped(&mut self.0, content);
+        self
+    }
+
+    /// Content in bold (asterisks inside are shown, not interpreted as markup
+    /// that could close the bold early: they become a lookalike).
+    pub fn bold(mut self, content: &str) -> Self {
+        let content = content.trim();
+        if content.is_empty() {
+            return self;
+        }
+        self.0.push('*');
+        push_escaped(&mut self.0, &content.replace('*', "∗"));
+        self.0.push('*');
+        self
+    }
+
+    /// Our own fixed words in italics (content never goes here).
+    fn italic_static(mut self, words: &str) -> Self {
+        self.0.push('_');
+        push_escaped(&mut self.0, words);
+        self.0.push('_');
+        self
+    }
+
+    /// Content as inline code.
+    pub fn code(mut self, content: &str) -> Self {
+        if content.is_empty() {
+            return self;
+        }
+        self.0.push('`');
+        push_escaped(&mut self.0, &content.replace('`', "'").replace('\n', " "));
+        self.0.push('`');
+        self
+    }
+
+    /// Content as a preformatted block.
+    pub fn code_block(mut self, content: &str) -> Self {
+        self.0.push_str("```\n");
+        // A ``` inside would close the block early: break it with a
+        // zero-width space so it shows as written.
+        push_escaped(&mut self.0, &content.replace("```", "`\u{200b}``"));
+        self.0.push_str("\n```");
+        self
+    }
+
+    /// A line break.
+    pub fn line(mut self) -> Self {
+        self.0.push('\n');
+        self
+    }
+
+    /// Content labelled: `*label:* value` (nothing when value is empty).
+    pub fn labelled(self, label: &str, value: &str) -> Self {
+        if value.trim().is_empty() {
+            return self;
+        }
+        self.bold(&format!("{label}:")).text(" ").text(value)
+    }
+
+    /// A link to `url` labelled `label`. Only `https://` URLs on an AWS
+    /// console or documentation host are links; anything else is shown as
+    /// text (Slack links a bare URL showing the URL itself, so nothing is
+    /// disguised).
+    pub fn link(mut self, url: &str, label: &str) -> Self {
+        if !is_trusted_url(url) {
+            return self.text(url);
+        }
+        self.0.push('<');
+        for c in url.chars() {
+            match c {
+                '&' => self.0.push_str("&amp;"),
+                '<' => self.0.push_str("%3C"),
+                '>' => self.0.push_str("%3E"),
+                '|' => self.0.push_str("%7C"),
+                ' ' => self.0.push_str("%20"),
+                c if c.is_control() => {}
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('|');
+        push_escaped(&mut self.0, &label.replace('|', "¦"));
+        self.0.push('>');
+        self
+    }
+
+    /// A time each reader sees in their own zone, with `fallback` for
+    /// clients that cannot (`<!date^...>`).
+    pub fn date(mut self, epoch_seconds: i64, fallback: &str) -> Self {
+        self.0.push_str(&format!(
+            "<!date^{epoch_seconds}^{{date_short_pretty}} {{time_secs}}|"
+        ));
+        push_escaped(&mut self.0, &fallback.replace('|', "¦"));
+        self.0.push('>');
+        self
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The mrkdwn text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a URL may become a labelled link: `https://` on an AWS host.
+pub fn is_trusted_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let host = rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if host.contains(['@', ':', '<', '>', '|', ' ', '\\']) {
+        return false;
+    }
+    [
+        ".aws.amazon.com",
+        ".amazonaws.com",
+        ".amazonaws.cn",
+        ".amazonaws-us-gov.com",
+    ]
+    .iter()
+    .any(|suffix| host.ends_with(suffix) || host == suffix[1..])
+}
+
+/// Escapes `&`, `<` and `>` as Slack requires in mrkdwn and in the top-level
+/// text.
+pub fn escape(text: &str) -> String {
+    crate::message::escape(text)
+}
+
+fn push_escaped(out: &mut String, text: &str) {
+    // Control characters (other than newline and tab) have no business in a
+    // message and some clients show them as boxes.
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+}
+
+/// The marker that ends a cut text.
+const CUT_MARKER: &str = " … [cut]";
+
+fn cut_plain(text: &str, max: usize) -> String {
+    let keep = max.saturating_sub(CUT_MARKER.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(CUT_MARKER);
+    out
+}
+
+/// Cuts mrkdwn to `max` characters without splitting an escape (`&amp;`), a
+/// `<link|label>` or leaving a code block open, and ends it with the marker.
+fn cut_mrkdwn(text: &str, max: usize) -> String {
+    // Room for the marker and a closing ``` when needed.
+    let keep = max.saturating_sub(CUT_MARKER.chars().count() + 4);
+    let end = text
+        .char_indices()
+        .nth(keep)
+        .map(|(at, _)| at)
+        .unwrap_or(text.len());
+    let mut head = &text[..end];
+    // An escape cut in the middle: drop its start.
+    if let Some(amp) = head.rfind('&')
+        && !head[amp..].contains(';')
+    {
+        head = &head[..amp];
+    }
+    // A link or date cut in the middle: drop it whole.
+    if let Some(open) = head.rfind('<')
+        && !head[open..].contains('>')
+    {
+        head = &head[..open];
+    }
+    let mut out = head.to_string();
+    if head.matches("```").count() % 2 == 1 {
+        out.push_str("\n```");
+    }
+    out.push_str(CUT_MARKER);
+    out
+}
+
+/// One legacy attachment carrying blocks, for the coloured bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attachment {
+    /// Bar colour.
+    pub color: &'static str,
+    /// The message's blocks.
+    pub blocks: Vec<Block>,
+    /// Shown by clients that cannot show blocks.
+    pub fallback: String,
+}
+
+/// A Block Kit message as posted to an Incoming Webhook.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    /// Top-level text: the phone notification and screen-reader summary.
+    pub text: String,
+    /// Blocks, when the message has no colour bar.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<Block>,
+    /// One attachment with the colour and the blocks, when it has one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// Channel override (legacy webhooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// Username override (legacy webhooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// Icon override (legacy webhooks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon_emoji: Option<String>,
+}
+
+impl Message {
+    /// Builds a message from `blocks`, with `fallback` (plain words, escaped
+    /// here) as the top-level text and a bar of `tone`'s colour when given,
+    /// and enforces every limit: each block's own, at most [`MAX_BLOCKS`]
+    /// blocks and [`MAX_TOTAL_BLOCK_CHARS`] characters of block text in all.
+    /// What is cut is replaced by a visible marker; nothing is rejected.
+    pub fn new(
+        fallback: &str,
+        tone: Option<Tone>,
+        blocks: Vec<Block>,
+        overrides: &Overrides,
+    ) -> Self {
+        let blocks = bound_blocks(blocks);
+        let mut text = escape(fallback.trim());
+        if text.is_empty() {
+            text = "SNS notification".into();
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            text = cut_mrkdwn(&text, MAX_TEXT_CHARS);
+        }
+        let (blocks, attachments) = match tone {
+            None => (blocks, Vec::new()),
+            Some(tone) => (
+                Vec::new(),
+                vec![Attachment {
+                    color: tone.color(),
+                    blocks,
+                    fallback: text.clone(),
+                }],
+            ),
+        };
+        Message {
+            text,
+            blocks,
+            attachments,
+            channel: overrides.channel.clone(),
+            username: overrides.username.clone(),
+            icon_emoji: overrides.icon_emoji.clone(),
+        }
+    }
+
+    /// Every block of the message, top level or in the attachment.
+    pub fn all_blocks(&self) -> impl Iterator<Item = &Block> {
+        self.blocks
+            .iter()
+            .chain(self.attachments.iter().flat_map(|a| a.blocks.iter()))
+    }
+}
+
+/// Every limit a Slack payload (any JSON, ours or a publisher's) breaks, in
+/// words; empty when it is within all of them. The same limits as
+/// [`Message::new`] enforces: blocks, header, section, fields, context, the
+/// top-level text and the block text in all.
+pub fn violations(payload: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    let mut out = Vec::new();
+    let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
+    if let Some(text) = payload.get("text") {
+        let n = chars(text);
+        if n > MAX_TEXT_CHARS {
+            out.push(format!("text has {n} characters (limit {MAX_TEXT_CHARS})"));
+        }
+    }
+    let mut blocks: Vec<&Value> = Vec::new();
+    if let Some(Value::Array(top)) = payload.get("blocks") {
+        blocks.extend(top);
+    }
+    if let Some(Value::Array(attachments)) = payload.get("attachments") {
+        for a in attachments {
+            if let Some(Value::Array(inner)) = a.get("blocks") {
+                blocks.extend(inner);
+            }
+        }
+    }
+    if blocks.len() > MAX_BLOCKS {
+        out.push(format!("{} blocks (limit {MAX_BLOCKS})", blocks.len()));
+    }
+    let mut total = 0;
+    for (i, block) in blocks.iter().enumerate() {
+        total += text_chars_in(block);
+        let text = block
+            .get("text")
+            .and_then(|t| t.get("text"))
+            .map_or(0, chars);
+        match block.get("type").and_then(Value::as_str) {
+            Some("header") if text > MAX_HEADER_CHARS => out.push(format!(
+                "block {i}: header has {text} characters (limit {MAX_HEADER_CHARS})"
+            )),
+            Some("section") => {
+                if text > MAX_SECTION_CHARS {
+                    out.push(format!(
+                        "block {i}: section text has {text} characters (limit {MAX_SECTION_CHARS})"
+                    ));
+                }
+                let fields = block.get("fields").and_then(Value::as_array);
+                let fields = fields.map(Vec::as_slice).unwrap_or_default();
+                if fields.len() > MAX_FIELDS {
+                    out.push(format!(
+                        "block {i}: {} fields (limit {MAX_FIELDS})",
+                        fields.len()
+                    ));
+                }
+                for f in fields {
+                    let n = f.get("text").map_or(0, chars);
+                    if n > MAX_FIELD_CHARS {
+                        out.push(format!(
+                            "block {i}: a field has {n} characters (limit {MAX_FIELD_CHARS})"
+                        ));
+                    }
+                }
+            }
+            Some("context") => {
+                let n = block
+                    .get("elements")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                if n > MAX_CONTEXT_ELEMENTS {
+                    out.push(format!(
+                        "block {i}: context has {n} elements (limit {MAX_CONTEXT_ELEMENTS})"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if total > MAX_TOTAL_BLOCK_CHARS {
+        out.push(format!(
+            "blocks hold {total} characters of text (limit {MAX_TOTAL_BLOCK_CHARS})"
+        ));
+    }
+    out
+}
+
+/// Characters of every `text` string inside a JSON value.
+fn text_chars_in(v: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) if k == "text" => s.chars().count(),
+                other => text_chars_in(other),
+            })
+            .sum(),
+        Value::Array(items) => items.iter().map(text_chars_in).sum(),
+        _ => 0,
+    }
+}
+
+/// The final pass: each block within its limits, then the message within 50
+/// blocks and 12,000 characters of block text, with a context block saying
+/// what was cut.
+fn bound_blocks(mut blocks: Vec<Block>) -> Vec<Block> {
+    // Room for the closing marker block.
+    const MARKER_ROOM: usize = 80;
+    for block in &mut blocks {
+        block.bound();
+    }
+    let total_blocks = blocks.len();
+    let mut kept = Vec::with_capacity(blocks.len().min(MAX_BLOCKS));
+    let mut used = 0usize;
+    let mut cut = false;
+    for mut block in blocks {
+        if kept.len() == MAX_BLOCKS - 1 {
+            cut = true;
+            break;
+        }
+        let chars = block.chars();
+        let budget = MAX_TOTAL_BLOCK_CHARS - MARKER_ROOM;
+        if used + chars > budget {
+            // Shorten this block's texts to what is left, if enough is left
+            // to be worth reading; then stop.
+            let mut left = budget - used;
+            if left >= 200 && !matches!(block, Block::Header { .. }) {
+                for text in block.texts_mut() {
+                    let n = text.chars();
+                    if n <= left {
+                        left -= n;
+                    } else if left >= 40 {
+                        text.cut_to(left);
+                        left = left.saturating_sub(text.chars());
+                    } else {
+                        text.cut_to(40.min(n));
+                        left = 0;
+                    }
+                }
+                used += block.chars();
+                if used <= budget {
+                    kept.push(block);
+                }
+            }
+            cut = true;
+            break;
+        }
+        used += chars;
+        kept.push(block);
+    }
+    if cut {
+        let shown = kept.len();
+        kept.push(Block::context(vec![Md::new().italic_static(&format!(
+            "… cut to fit Slack's limits ({shown} of {total_blocks} blocks shown)"
+        ))]));
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_escaped_and_markup_is_ours() {
+        let md = Md::new()
+            .bold("a*b <!here>")
+            .text(" <@U123> & <https://evil.example|bank>");
+        assert_eq!(
+            md.as_str(),
+            "*a∗b &lt;!here&gt;* &lt;@U123&gt; &amp; &lt;https://evil.example|bank&gt;"
+        );
+    }
+
+    #[test]
+    fn only_aws_https_urls_become_links() {
+        let md = Md::new().link(
+            "https://us-east-1.console.aws.amazon.com/x?a=1&b=<2>|3",
+            "open |x|",
+        );
+        assert_eq!(
+            md.as_str(),
+            "<https://us-east-1.console.aws.amazon.com/x?a=1&amp;b=%3C2%3E%7C3|open ¦x¦>"
+        );
+        for url in [
+            "http://console.aws.amazon.com/",
+            "https://evil.example/aws.amazon.com",
+            "https://console.aws.amazon.com.evil.example/",
+            "https://user@evil.example?.aws.amazon.com",
+        ] {
+            let md = Md::new().link(url, "label");
+            assert!(!md.as_str().contains('<'), "{url}: {}", md.as_str());
+            assert!(!md.as_str().contains("label"), "{url}");
+        }
+    }
+
+    #[test]
+    fn dates_show_local_time_with_an_escaped_fallback() {
+        let md = Md::new().date(1_700_000_000, "2023-11-14 22:13 UTC <x>");
+        assert_eq!(
+            md.as_str(),
+            "<!date^1700000000^{date_short_pretty} {time_secs}|2023-11-14 22:13 UTC &lt;x&gt;>"
+        );
+    }
+
+    #[test]
+    fn cut_mrkdwn_never_splits_an_escape_a_link_or_leaves_code_open() {
+        let text = Md::new().code_block(&"a&b ".repeat(100)).0;
+        for max in 20..120 {
+            let out = cut_mrkdwn(&text, max);
+            assert!(out.chars().count() <= max, "{max}: {out}");
+            assert!(out.ends_with(CUT_MARKER));
+            assert_eq!(out.matches("```").count() % 2, 0, "{out}");
+            let body = out.trim_end_matches(CUT_MARKER);
+            if let Some(amp) = body.rfind('&') {
+                assert!(body[amp..].starts_with("&amp;"), "{out}");
+            }
+        }
+        let link = Md::new()
+            .text("x")
+            .link("https://aws.amazon.com/", "docs")
+            .0;
+        assert_eq!(cut_mrkdwn(&link, 14), "x … [cut]");
+    }
+
+    #[test]
+    fn every_block_limit_is_enforced_with_a_marker() {
+        let long = "x".repeat(5_000);
+        let blocks = vec![
+            Block::header(long.clone()),
+            Block::text(Md::new().text(&long)),
+            Block::fields((0..15).map(|_| Md::new().text(&long)).collect()),
+            Block::context((0..12).map(|_| Md::new().text("c")).collect()),
+        ];
+        let msg = Message::new("f", Some(Tone::Danger), blocks, &Overrides::default());
+        let blocks = &msg.attachments[0].blocks;
+        assert_eq!(blocks[0].texts()[0].chars(), MAX_HEADER_CHARS);
+        let section = blocks[1].texts()[0].chars();
+        assert!((MAX_SECTION_CHARS - 10..=MAX_SECTION_CHARS).contains(&section));
+        let total: usize = blocks.iter().map(Block::chars).sum();
+        assert!(total <= MAX_TOTAL_BLOCK_CHARS, "{total}");
+        let last = blocks.last().unwrap().texts()[0].as_str();
+        assert!(last.contains("cut to fit"), "{last}");
+    }
+
+    #[test]
+    fn more_than_fifty_blocks_are_cut_with_a_marker() {
+        let blocks = (0..80).map(|i| Block::text(Md::new().text(&i.to_string())));
+        let msg = Message::new("f", None, blocks.collect(), &Overrides::default());
+        assert_eq!(msg.blocks.len(), MAX_BLOCKS);
+        let last = msg.blocks.last().unwrap().texts()[0].as_str();
+        assert!(last.contains("49 of 80 blocks shown"), "{last}");
+    }
+
+    #[test]
+    fn fields_and_context_elements_are_capped_with_a_marker() {
+        let mut b = Block::fields((0..15).map(|i| Md::new().text(&i.to_string())).collect());
+        b.bound();
+        assert_eq!(b.texts().len(), MAX_FIELDS);
+        assert!(b.texts()[9].as_str().contains("6 more fields"));
+        let mut c = Block::context((0..12).map(|_| Md::new().text("c")).collect());
+        c.bound();
+        assert_eq!(c.texts().len(), MAX_CONTEXT_ELEMENTS);
+    }
+
+    #[test]
+    fn the_bar_colour_puts_blocks_in_one_attachment() {
+        let msg = Message::new(
+            "ALARM <!channel>",
+            Some(Tone::Danger),
+            vec![Block::divider()],
+            &Overrides::default(),
+        );
+        let v = serde_json::to_value(&msg).unwrap();
+        assert_eq!(v["text"], "ALARM &lt;!channel&gt;");
+        assert_eq!(v["attachments"][0]["color"], "#d13212");
+        assert_eq!(v["attachments"][0]["blocks"][0]["type"], "divider");
+        assert!(v.get("blocks").is_none());
+    }
+}
