@@ -4,8 +4,9 @@
 //! alarms and the dashboard in `dashboards/` are tested against [`ALL`].
 //!
 //! An invocation prints one document with every metric under the `Service`
-//! dimension. Two things need more: `DeadLettered` by `Reason` (a dimension
-//! takes one value per document, so one small document per reason seen), and
+//! dimension. Three things need more: `Posted` and `DeadLettered` by
+//! `Webhook` name and `DeadLettered` by `Reason` (a dimension takes one value
+//! per document, so one small document per webhook and per reason seen), and
 //! latencies beyond EMF's 100 values per metric (one extra document per 100).
 
 use serde_json::{Map, Value, json};
@@ -20,6 +21,10 @@ pub const POSTED: &str = "Posted";
 pub const DEAD_LETTERED: &str = "DeadLettered";
 /// Records of an SQS batch handed back to SQS to be delivered again later.
 pub const REQUEUED: &str = "Requeued";
+/// Records muted by a `drop` rule of `ROUTES`.
+pub const DROPPED: &str = "Dropped";
+/// Records no rule of `ROUTES` matched (dead-lettered as `unrouted`).
+pub const UNROUTED: &str = "Unrouted";
 /// Attempts beyond the first.
 pub const RETRIED: &str = "Retried";
 /// 429 answers seen.
@@ -33,6 +38,8 @@ pub const ALL: &[&str] = &[
     POSTED,
     DEAD_LETTERED,
     REQUEUED,
+    DROPPED,
+    UNROUTED,
     RETRIED,
     RATE_LIMITED,
     DELIVERY_LATENCY,
@@ -40,6 +47,8 @@ pub const ALL: &[&str] = &[
 
 /// The dimension that names the function (set by the template).
 pub const SERVICE_DIMENSION: &str = "Service";
+/// The dimension that splits `Posted` and `DeadLettered` by webhook name.
+pub const WEBHOOK_DIMENSION: &str = "Webhook";
 /// The dimension that splits `DeadLettered` by reason code.
 pub const REASON_DIMENSION: &str = "Reason";
 
@@ -61,6 +70,8 @@ pub fn documents(
         (POSTED, "Count", count(summary.posted)),
         (DEAD_LETTERED, "Count", count(summary.dead_lettered)),
         (REQUEUED, "Count", count(summary.requeued)),
+        (DROPPED, "Count", count(summary.dropped)),
+        (UNROUTED, "Count", count(summary.unrouted)),
         (RETRIED, "Count", json!(summary.retries)),
         (RATE_LIMITED, "Count", json!(summary.rate_limited)),
     ];
@@ -79,6 +90,17 @@ pub fn documents(
             timestamp_ms,
             &[(SERVICE_DIMENSION, service)],
             &[(DELIVERY_LATENCY, "Milliseconds", json!(chunk))],
+        ));
+    }
+    for (name, counts) in &summary.webhooks {
+        docs.push(document(
+            namespace,
+            timestamp_ms,
+            &[(SERVICE_DIMENSION, service), (WEBHOOK_DIMENSION, name)],
+            &[
+                (POSTED, "Count", json!(counts.posted)),
+                (DEAD_LETTERED, "Count", json!(counts.dead_lettered)),
+            ],
         ));
     }
     for (reason, n) in &summary.reasons {
@@ -190,6 +212,29 @@ mod tests {
         assert_eq!(
             by_reason,
             [("rejected".to_string(), 1), ("deadline".to_string(), 1)]
+        );
+    }
+
+    #[test]
+    fn posts_and_dead_letters_are_split_by_webhook() {
+        let mut s = Summary::default();
+        s.webhooks.insert(
+            "security".into(),
+            crate::pipeline::WebhookCounts {
+                posted: 2,
+                dead_lettered: 1,
+            },
+        );
+        let docs = documents(&s, "N", "S", 0);
+        let doc = parse(&docs[1]);
+        assert_eq!(doc["Webhook"], "security");
+        assert_eq!(
+            (doc["Posted"].clone(), doc["DeadLettered"].clone()),
+            (json!(2), json!(1))
+        );
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            json!(["Service", "Webhook"])
         );
     }
 

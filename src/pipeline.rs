@@ -40,6 +40,8 @@ pub struct Summary {
     pub unrouted: usize,
     /// Dead letters by reason.
     pub reasons: BTreeMap<Reason, usize>,
+    /// Posts and dead letters by webhook name.
+    pub webhooks: BTreeMap<String, WebhookCounts>,
     /// HTTP attempts beyond the first, over all records.
     pub retries: u32,
     /// 429 answers seen.
@@ -47,6 +49,15 @@ pub struct Summary {
     /// Delivery latency of each posted record, in milliseconds (metrics only).
     #[serde(skip)]
     pub latencies_ms: Vec<u64>,
+}
+
+/// What one webhook's share of an event came to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WebhookCounts {
+    /// Posts Slack accepted.
+    pub posted: usize,
+    /// Dead letters stored for it.
+    pub dead_lettered: usize,
 }
 
 /// What one payload came to: the summary and, for an SQS event, the SQS
@@ -405,6 +416,7 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
                             Ok(()) => {
                                 log_posted(record, outcome, name);
                                 summary.posted += 1;
+                                summary.webhooks.entry(name.to_string()).or_default().posted += 1;
                                 summary
                                     .latencies_ms
                                     .extend(outcome.latency.map(|d| d.as_millis() as u64));
@@ -514,6 +526,13 @@ fn count_stored(summary: &mut Summary, envelopes: &[Envelope], unsent: &[usize])
         if unsent.binary_search(&k).is_err() {
             summary.dead_lettered += 1;
             *summary.reasons.entry(envelope.reason).or_default() += 1;
+            if let Some(name) = &envelope.webhook {
+                summary
+                    .webhooks
+                    .entry(name.clone())
+                    .or_default()
+                    .dead_lettered += 1;
+            }
         }
     }
 }

@@ -58,8 +58,12 @@ async fn a_good_event_is_posted_and_summarised() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.get("_aws").is_some())
         .collect();
-    assert_eq!(emf.len(), 1, "one EMF document per invocation:\n{output}");
+    assert_eq!(emf.len(), 2, "one EMF document, one per webhook:\n{output}");
     assert_eq!(emf[0]["Posted"], 25);
+    assert_eq!(
+        (&emf[1]["Webhook"], &emf[1]["Posted"]),
+        (&json!("default"), &json!(25))
+    );
     assert_eq!(emf[0]["Service"], "sns-to-slack");
     assert_eq!(emf[0]["DeliveryLatency"].as_array().map(Vec::len), Some(25));
 }
