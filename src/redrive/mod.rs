@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::{Duration, Instant};
 
+use crate::budget;
 use crate::config::Overrides;
 use crate::delivery::policy::Failure;
 use crate::delivery::{Delivery, Post};
@@ -234,7 +235,11 @@ async fn handle_batch<S: Source, P: Post>(
     let jobs = pipeline::prepare(&records, &options.overrides, options.max_message_chars);
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let outcomes = delivery
-        .deliver(webhook, &jobs, Instant::now() + Duration::from_secs(86_400))
+        .deliver(
+            webhook,
+            &jobs,
+            budget::later(Instant::now(), Duration::from_secs(86_400)),
+        )
         .await;
     let mut next = 0;
     for (message, records) in &parsed {
