@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::time::{Duration, Instant};
 
+use crate::budget;
 use crate::config::Overrides;
 use crate::delivery::policy::{Failure, Reason};
 use crate::delivery::{Delivery, Job, Post};
@@ -247,7 +248,7 @@ async fn handle_batch<S: Source, P: Post>(
     }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let outcomes = delivery
-        .deliver(&jobs, Instant::now() + Duration::from_secs(86_400))
+        .deliver(&jobs, budget::later(Instant::now(), Duration::from_secs(86_400)))
         .await;
     let mut outcomes = outcomes.iter();
     for (message, records, plans) in &planned {
