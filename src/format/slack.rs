@@ -699,7 +699,7 @@ fn bound_blocks(mut blocks: Vec<Block>) -> Vec<Block> {
     let mut used = 0usize;
     let mut cut = false;
     for mut block in blocks {
-        if kept.len() == MAX_BLOCKS - 1 {
+        if total_blocks > MAX_BLOCKS && kept.len() == MAX_BLOCKS - 1 {
             cut = true;
             break;
         }
@@ -842,6 +842,14 @@ mod tests {
         assert!(violations(&v).is_empty(), "{:?}", violations(&v));
         assert_eq!(msg.blocks.len(), 2, "{v}");
         assert_eq!(msg.blocks[0].texts()[0].as_str(), "kept");
+    }
+
+    #[test]
+    fn fifty_blocks_fit_without_a_marker() {
+        let blocks = (0..50).map(|i| Block::text(Md::new().text(&i.to_string())));
+        let msg = Message::new("f", None, blocks.collect(), &Overrides::default());
+        assert_eq!(msg.blocks.len(), 50);
+        assert_eq!(msg.blocks[49].texts()[0].as_str(), "49");
     }
 
     #[test]
