@@ -45,6 +45,53 @@ fn without_a_webhook_it_previews_each_payload_and_posts_nothing() {
     assert!(!dir.path().join("dead-letters.jsonl").exists());
 }
 
+#[test]
+fn preview_with_builder_prints_a_block_kit_builder_link_per_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = send(
+        dir.path(),
+        &[
+            "--preview",
+            "--builder",
+            &fixture_path("sns-cloudwatch-alarm.json"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let payload: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        payload["attachments"][0]["color"], "#d13212",
+        "ALARM is red"
+    );
+    let stderr = text(&out.stderr);
+    let link = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("cloudwatch_alarm -> "))
+        .unwrap_or_else(|| panic!("no builder link: {stderr}"));
+    assert!(
+        link.starts_with("https://app.slack.com/block-kit-builder/#%7B%22blocks%22%3A%5B"),
+        "{link}"
+    );
+}
+
+#[test]
+fn message_format_attachments_gives_the_go_sample_layout_and_a_bad_value_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let alarm = fixture_path("sns-cloudwatch-alarm.json");
+    let out = send(dir.path(), &[&alarm], &[("MESSAGE_FORMAT", "attachments")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let payload: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(payload["text"], "SNS Notification");
+    assert_eq!(payload["attachments"][0]["fields"][0]["title"], "message");
+    let out = send(dir.path(), &[&alarm], &[("MESSAGE_FORMAT", "fancy")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("MESSAGE_FORMAT is invalid"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn with_a_webhook_it_posts_and_exits_zero() {
     let slack = support::slack_says(200, "ok").await;

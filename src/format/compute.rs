@@ -141,12 +141,11 @@ fn health(detection: &Detection, v: &Value) -> Card {
         }
         blocks.push(Block::text(md));
     }
-    let link = region.as_deref().and_then(|_| {
-        let arn = text_at(d, &["eventArn"])?;
-        Some(format!(
+    let link = text_at(d, &["eventArn"]).map(|arn| {
+        format!(
             "https://health.aws.amazon.com/health/home#/account/event-log?eventID={}",
             common::encode(&arn)
-        ))
+        )
     });
     blocks.extend(common::link_line(
         link,

@@ -208,9 +208,27 @@ impl Block {
         self.texts().iter().map(|t| t.chars()).sum()
     }
 
+    /// Whether the block shows nothing (Slack rejects empty text objects, so
+    /// such a block is left out).
+    fn is_blank(&self) -> bool {
+        !matches!(self, Block::Divider {}) && self.texts().is_empty()
+    }
+
     /// Applies the block's own limits: header length, section text, field
-    /// count and length, context elements.
+    /// count and length, context elements. Blank texts are removed first.
     fn bound(&mut self) {
+        let blank = |t: &Text| t.as_str().trim().is_empty();
+        match self {
+            Block::Header { text } if blank(text) => *self = Block::Context { elements: vec![] },
+            Block::Section { text, fields } => {
+                if text.as_ref().is_some_and(blank) {
+                    *text = None;
+                }
+                fields.retain(|f| !blank(f));
+            }
+            Block::Context { elements } => elements.retain(|e| !blank(e)),
+            _ => {}
+        }
         match self {
             Block::Header { text } => {
                 // A header is plain_text whatever the caller built.
@@ -233,9 +251,6 @@ impl Block {
                 }
                 for field in fields.iter_mut() {
                     field.cut_to(MAX_FIELD_CHARS);
-                }
-                if text.is_none() && fields.is_empty() {
-                    *text = Some(Md::new().text(" ").into());
                 }
             }
             Block::Context { elements } => {
@@ -576,6 +591,9 @@ pub fn violations(payload: &serde_json::Value) -> Vec<String> {
     let mut total = 0;
     for (i, block) in blocks.iter().enumerate() {
         total += text_chars_in(block);
+        if has_blank_text(block) {
+            out.push(format!("block {i}: an empty text (Slack rejects it)"));
+        }
         let text = block
             .get("text")
             .and_then(|t| t.get("text"))
@@ -629,6 +647,27 @@ pub fn violations(payload: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Whether a text object inside has no visible text.
+fn has_blank_text(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            let is_text_object = matches!(
+                map.get("type").and_then(Value::as_str),
+                Some("mrkdwn" | "plain_text")
+            );
+            (is_text_object
+                && map
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .is_none_or(|t| t.trim().is_empty()))
+                || map.values().any(has_blank_text)
+        }
+        Value::Array(items) => items.iter().any(has_blank_text),
+        _ => false,
+    }
+}
+
 /// Characters of every `text` string inside a JSON value.
 fn text_chars_in(v: &serde_json::Value) -> usize {
     use serde_json::Value;
@@ -654,12 +693,13 @@ fn bound_blocks(mut blocks: Vec<Block>) -> Vec<Block> {
     for block in &mut blocks {
         block.bound();
     }
+    blocks.retain(|b| !b.is_blank());
     let total_blocks = blocks.len();
     let mut kept = Vec::with_capacity(blocks.len().min(MAX_BLOCKS));
     let mut used = 0usize;
     let mut cut = false;
     for mut block in blocks {
-        if kept.len() == MAX_BLOCKS - 1 {
+        if total_blocks > MAX_BLOCKS && kept.len() == MAX_BLOCKS - 1 {
             cut = true;
             break;
         }
@@ -786,6 +826,30 @@ mod tests {
         assert!(total <= MAX_TOTAL_BLOCK_CHARS, "{total}");
         let last = blocks.last().unwrap().texts()[0].as_str();
         assert!(last.contains("cut to fit"), "{last}");
+    }
+
+    #[test]
+    fn blank_texts_and_the_blocks_they_leave_empty_are_left_out() {
+        let blocks = vec![
+            Block::header("  "),
+            Block::text(Md::new().text(" \n ")),
+            Block::fields(vec![Md::new(), Md::new().text("kept")]),
+            Block::context(vec![Md::new()]),
+            Block::divider(),
+        ];
+        let msg = Message::new("f", None, blocks, &Overrides::default());
+        let v = serde_json::to_value(&msg).unwrap();
+        assert!(violations(&v).is_empty(), "{:?}", violations(&v));
+        assert_eq!(msg.blocks.len(), 2, "{v}");
+        assert_eq!(msg.blocks[0].texts()[0].as_str(), "kept");
+    }
+
+    #[test]
+    fn fifty_blocks_fit_without_a_marker() {
+        let blocks = (0..50).map(|i| Block::text(Md::new().text(&i.to_string())));
+        let msg = Message::new("f", None, blocks.collect(), &Overrides::default());
+        assert_eq!(msg.blocks.len(), 50);
+        assert_eq!(msg.blocks[49].texts()[0].as_str(), "49");
     }
 
     #[test]
