@@ -273,10 +273,15 @@ class Settings:
     time_limit: float
     binary: str
 
+    @property
+    def label(self) -> str:
+        return f"N={self.concurrency} rate={self.rate:g}"
+
 
 @dataclass
 class Result:
     concurrency: int
+    rate: float
     published: int = 0
     delivered: int = 0
     duplicates: int = 0
@@ -527,7 +532,7 @@ class World:
             "METRICS_SERVICE": "simulate",
         }
         self.functions = [
-            Function(s, env, log_dir / f"function-N{s.concurrency}-{i}.log")
+            Function(s, env, log_dir / f"function-N{s.concurrency}-rate{s.rate:g}-{i}.log")
             for i in range(s.concurrency)
         ]
         self.pollers = [Poller(self, f) for f in self.functions]
@@ -561,14 +566,14 @@ class World:
 
     def run(self) -> Result:
         s = self.settings
-        r = Result(concurrency=s.concurrency)
+        r = Result(concurrency=s.concurrency, rate=s.rate)
         for p in self.pollers:
             p.start()
         sqs = self.moto.client("sqs")
         started = time.monotonic()
         ids = self.publish()
         r.published = len(ids)
-        log(f"N={s.concurrency}: published {len(ids)} in {time.monotonic() - started:.1f} s")
+        log(f"{s.label}: published {len(ids)} in {time.monotonic() - started:.1f} s")
         last_report = started
         while time.monotonic() - started < s.time_limit:
             if self.buffer_empty(sqs):
@@ -577,7 +582,7 @@ class World:
             if time.monotonic() - last_report >= 30:
                 last_report = time.monotonic()
                 log(
-                    f"N={s.concurrency}: {time.monotonic() - started:.0f} s, "
+                    f"{s.label}: {time.monotonic() - started:.0f} s, "
                     f"{len(self.sink.accepted)} posted, {self.sink.rate_limited} 429s"
                 )
             time.sleep(0.5)
@@ -665,16 +670,16 @@ def machine() -> str:
 def table(results: list[Result], s: Settings) -> str:
     allowed = s.sink_burst  # GCRA: at most `burst` posts in any [t, t + 1 s)
     rows = [
-        "| N (MaximumConcurrency) | published | delivered | dead-lettered | lost | duplicates "
+        "| N (MaximumConcurrency) | `RATE_PER_SECOND` | published | delivered | dead-lettered | lost | duplicates "
         "| 429s | most posts in any 1 s: accepted / arrived (sink allows) | time to drain "
         "| invocations (failed) | records listed for redelivery |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.dead_letter_reasons.items()))
         drain = f"{r.drain_seconds:.0f} s" if r.drained else f"not drained in {r.drain_seconds:.0f} s ({r.still_queued} queued)"
         rows.append(
-            f"| {r.concurrency} | {r.published} | {r.delivered} | {r.dead_lettered}"
+            f"| {r.concurrency} | {r.rate:g} | {r.published} | {r.delivered} | {r.dead_lettered}"
             f"{f' ({reasons})' if reasons else ''} | **{r.lost}** | {r.duplicates} | {r.rate_limited} "
             f"| {r.most_accepted_in_1s} / {r.most_arrived_in_1s} ({allowed}) | {drain} "
             f"| {r.invocations} ({r.failed_invocations}) | {r.listed} |"
@@ -691,11 +696,12 @@ A burst of {s.notifications} notifications published at once to moto's SNS topic
 (raw delivery off) to moto's SQS buffer (visibility {s.visibility_timeout} s, redrive to the
 dead-letter queue at {s.max_receives} receives); N pollers behave like Lambda's event source
 (batches of up to {s.batch_size}, one function process each, deadline {s.function_timeout:.0f} s,
-`ReportBatchItemFailures`); the functions run with `RATE_PER_SECOND={s.rate:g}`,
+`ReportBatchItemFailures`); the functions run with `RATE_PER_SECOND` as in the table,
 `RATE_BURST={s.rate_burst}`, `FUNCTION_CONCURRENCY=N`, `MAX_RECEIVES={s.max_receives}`; the Slack
 sink accepts {s.sink_rate:g} post/s per webhook with a burst of {s.sink_burst} and answers
 429 + `Retry-After` beyond it. Lost = published but neither posted nor dead-lettered nor
-still queued. The fastest any sender can drain the burst through this sink is
+still queued. Time to drain runs from the first publish until the buffer is empty;
+the fastest any sender can drain the burst through this sink is
 ({s.notifications} - {s.sink_burst}) / {s.sink_rate:g} = {floor:.0f} s.
 
 {table(results, s)}
@@ -722,7 +728,11 @@ def main() -> int:
     ap.add_argument("--binary", required=True, help="the sns-to-slack binary")
     ap.add_argument("--quick", action="store_true", help="40 notifications; no BENCHMARKS.md")
     ap.add_argument("--notifications", type=int)
-    ap.add_argument("--concurrency", default="2,5", help="values of N, comma-separated (default 2,5)")
+    ap.add_argument(
+        "--concurrency",
+        help="values of N, comma-separated; N@R runs N with RATE_PER_SECOND R "
+        "(default 2,5,5@0.9; --quick: 2,5)",
+    )
     ap.add_argument("--batch-size", type=int, default=10)
     ap.add_argument("--max-receives", type=int, default=5)
     ap.add_argument("--function-timeout", type=float, default=60.0, help="seconds (template default 60)")
@@ -747,7 +757,10 @@ def main() -> int:
     if not os.access(binary, os.X_OK):
         raise SystemExit(f"{binary} is missing: run scripts/simulate (it builds it)")
     profile = pathlib.Path(binary).parent.name
-    concurrencies = [int(n) for n in args.concurrency.split(",")]
+    runs = []  # (N, RATE_PER_SECOND)
+    for item in (args.concurrency or ("2,5" if args.quick else "2,5,5@0.9")).split(","):
+        n, _, rate = item.partition("@")
+        runs.append((int(n), float(rate) if rate else args.rate))
     settings = [
         Settings(
             notifications=notifications,
@@ -756,29 +769,29 @@ def main() -> int:
             max_receives=args.max_receives,
             function_timeout=args.function_timeout,
             visibility_timeout=args.visibility_timeout,
-            rate=args.rate,
+            rate=rate,
             sink_rate=args.sink_rate,
             sink_burst=args.sink_burst,
             rate_burst=args.rate_burst,
             time_limit=time_limit,
             binary=binary,
         )
-        for n in concurrencies
+        for n, rate in runs
     ]
     log_dir = pathlib.Path(tempfile.mkdtemp(prefix="simulate-"))
-    log(f"{notifications} notifications for N = {concurrencies}; function logs in {log_dir}")
+    log(f"{notifications} notifications for (N, rate) = {runs}; function logs in {log_dir}")
 
-    results: dict[int, Result] = {}
+    results: dict[tuple, Result] = {}
     errors: list[BaseException] = []
 
     def one(s: Settings):
         world = None
         try:
             world = World(s, log_dir)
-            results[s.concurrency] = world.run()
+            results[(s.concurrency, s.rate)] = world.run()
         except BaseException as e:  # reported below; the other runs go on
             errors.append(e)
-            log(f"N={s.concurrency}: {e!r}")
+            log(f"{s.label}: {e!r}")
         finally:
             if world is not None:
                 world.close()
@@ -795,14 +808,14 @@ def main() -> int:
     if errors:
         raise errors[0]
 
-    ordered = [results[n] for n in concurrencies]
+    ordered = [results[run] for run in runs]
     text = section(ordered, settings[0], profile)
     print(text)
     if not args.quick and not args.no_write:
         write_benchmarks(text)
     bad = [r for r in ordered if r.lost or not r.drained]
     if bad:
-        log(f"FAILED: lost or not drained for N = {[r.concurrency for r in bad]}")
+        log(f"FAILED: lost or not drained for N = {[(r.concurrency, r.rate) for r in bad]}")
         return 1
     if not all(r.delivered for r in ordered):
         log("FAILED: nothing was posted (does the binary accept SQS events?)")
