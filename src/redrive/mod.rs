@@ -248,7 +248,10 @@ async fn handle_batch<S: Source, P: Post>(
     }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let outcomes = delivery
-        .deliver(&jobs, budget::later(Instant::now(), Duration::from_secs(86_400)))
+        .deliver(
+            &jobs,
+            budget::later(Instant::now(), Duration::from_secs(86_400)),
+        )
         .await;
     let mut outcomes = outcomes.iter();
     for (message, records, plans) in &planned {
