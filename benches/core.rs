@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use sns_to_slack::config::Overrides;
 use sns_to_slack::delivery::policy::{self, Attempt};
+use sns_to_slack::format::Overrides;
+use sns_to_slack::format::attachments::{self, DEFAULT_MAX_MESSAGE_CHARS};
 use sns_to_slack::format::{self, MessageFormat};
-use sns_to_slack::message::{self, DEFAULT_MAX_MESSAGE_CHARS};
 use sns_to_slack::pipeline;
 use sns_to_slack::record;
 
@@ -60,10 +60,10 @@ fn messages(c: &mut Criterion) {
     let plain = "disk usage above 90% on i-0abc12345 ".repeat(100);
     let special = "a <b> & c ".repeat(400);
     group.bench_function("escape_within/3.6k plain", |b| {
-        b.iter(|| message::escape_within(black_box(&plain), DEFAULT_MAX_MESSAGE_CHARS))
+        b.iter(|| attachments::escape_within(black_box(&plain), DEFAULT_MAX_MESSAGE_CHARS))
     });
     group.bench_function("escape_within/4k special, truncated", |b| {
-        b.iter(|| message::escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
+        b.iter(|| attachments::escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
     });
     group.finish();
 }

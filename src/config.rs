@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::delivery::DeliverySettings;
+use crate::format::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::{self, Webhooks};
 
@@ -95,77 +97,6 @@ pub enum ConfigError {
         /// What is wrong with its value (never the value of a secret).
         problem: String,
     },
-}
-
-/// Settings for delivering records to Slack.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliverySettings {
-    /// Sustained posts per second per webhook (`RATE_PER_SECOND`).
-    pub rate_per_second: f64,
-    /// Posts allowed back to back before the rate applies (`RATE_BURST`).
-    pub rate_burst: u32,
-    /// Attempts per record, the first included (`MAX_ATTEMPTS`).
-    pub max_attempts: u32,
-    /// Upper bound of one HTTP attempt (`ATTEMPT_TIMEOUT_MS`).
-    pub attempt_timeout: Duration,
-    /// Smallest backoff before a retry (`RETRY_BASE_MS`).
-    pub retry_base: Duration,
-    /// Largest backoff before a retry (`RETRY_MAX_MS`).
-    pub retry_max: Duration,
-    /// Longest wait a 429's `Retry-After` may impose, on the record and on
-    /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
-    pub retry_after_max: Duration,
-    /// Records of one event in flight at once (`MAX_CONCURRENCY`).
-    pub max_concurrency: usize,
-    /// Longest `Message` text put in a Slack message before it is cut with a
-    /// visible marker (`MAX_MESSAGE_CHARS`).
-    pub max_message_chars: usize,
-}
-
-impl DeliverySettings {
-    /// This process's share of a rate that `processes` function instances
-    /// share: each paces at most `rate_per_second / processes` per webhook, with
-    /// the burst split likewise (at least one post), so the sum Slack sees from
-    /// all of them stays within the configured rate.
-    pub fn shared_by(self, processes: u32) -> Self {
-        let processes = processes.max(1);
-        Self {
-            rate_per_second: self.rate_per_second / f64::from(processes),
-            rate_burst: (self.rate_burst / processes).max(1),
-            ..self
-        }
-    }
-}
-
-impl Default for DeliverySettings {
-    fn default() -> Self {
-        Self {
-            rate_per_second: 1.0,
-            rate_burst: 1,
-            max_attempts: 5,
-            attempt_timeout: Duration::from_millis(5_000),
-            retry_base: Duration::from_millis(250),
-            retry_max: Duration::from_millis(8_000),
-            retry_after_max: Duration::from_millis(60_000),
-            max_concurrency: 8,
-            max_message_chars: crate::message::DEFAULT_MAX_MESSAGE_CHARS,
-        }
-    }
-}
-
-/// How every message is presented: the layout (`MESSAGE_FORMAT`) and the
-/// optional overrides sent with it (legacy webhooks honour the overrides;
-/// webhooks of Slack apps ignore them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
-    /// `MESSAGE_FORMAT`: Block Kit (default) or the Go sample's attachments.
-    pub message_format: crate::format::MessageFormat,
-    /// `CHANNEL`: e.g. `#alerts`.
-    pub channel: Option<String>,
-    /// `USERNAME`: the poster's display name.
-    pub username: Option<String>,
-    /// `ICONEMOJI`: e.g. `:rotating_light:`.
-    pub icon_emoji: Option<String>,
 }
 
 /// The whole configuration of one process.
@@ -322,8 +253,8 @@ impl Config {
                 &get,
                 "MAX_MESSAGE_CHARS",
                 defaults.max_message_chars,
-                crate::message::MIN_MAX_MESSAGE_CHARS,
-                crate::message::SLACK_TEXT_LIMIT,
+                crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
+                crate::format::attachments::SLACK_TEXT_LIMIT,
             )?,
         }
         .shared_by(function_concurrency);

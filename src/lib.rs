@@ -2,7 +2,7 @@
 //!
 //! The flow, one module a step:
 //! SNS or SQS event ([`record`]) -> kind + status -> routes ([`route`]) ->
-//! Slack message ([`format`]; the Go sample's layout in [`message`]) -> delivery under the
+//! Slack message ([`format`]; the Go sample's layout in [`format::attachments`]) -> delivery under the
 //! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
@@ -14,8 +14,8 @@ pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
 pub mod format; // detect the kind and status, render Block Kit (pure)
 pub mod lambda; // the Lambda handler and its start-up
-pub mod message; // the Go sample's attachment layout, MESSAGE_FORMAT=attachments (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
+pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources

@@ -147,7 +147,7 @@ fn document(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::Reason;
+    use crate::outcome::Reason;
 
     fn summary() -> Summary {
         let mut s = Summary {

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::config::Overrides;
 use crate::dead_letter::{DeadLetter, DeadLetterError, ENVELOPE_VERSION, Envelope, rfc3339};
-use crate::delivery::policy::{Failure, Reason};
-use crate::delivery::{Delivery, Job, Outcome, Post};
+use crate::delivery::{Delivery, Job, Post};
 use crate::format;
-use crate::message;
+use crate::format::Overrides;
+use crate::format::attachments as message;
+use crate::outcome::Outcome;
+use crate::outcome::{Failure, Reason};
 use crate::record::{self, EventError, Notification, Record};
 use crate::route::{Facts, Route, Routing};
 use crate::webhooks::Destination;

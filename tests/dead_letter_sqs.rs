@@ -7,11 +7,12 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use sns_to_slack::config::{DeliverySettings, Overrides};
 use sns_to_slack::dead_letter::sqs::SqsDeadLetter;
 use sns_to_slack::dead_letter::{DeadLetter, Envelope};
 use sns_to_slack::delivery::Delivery;
-use sns_to_slack::delivery::policy::Reason;
+use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::format::Overrides;
+use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, PipelineError, envelope};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::slack::SlackClient;
@@ -99,8 +100,8 @@ async fn records_near_the_size_limit_are_split_across_batches() {
     })).collect::<Vec<_>>()})
     .to_string();
     let records = parse_event(&event).unwrap();
-    let outcome = sns_to_slack::delivery::Outcome::unattempted(Ok(()));
-    let failure = sns_to_slack::delivery::policy::Failure {
+    let outcome = sns_to_slack::outcome::Outcome::unattempted(Ok(()));
+    let failure = sns_to_slack::outcome::Failure {
         reason: Reason::Deadline,
         status: None,
         detail: "test".into(),
@@ -211,14 +212,14 @@ fn envelope_of(id: &str, message: &str) -> Envelope {
         "Sns": {"MessageId": id, "Message": message}}]})
     .to_string();
     let records = parse_event(&event).unwrap();
-    let failure = sns_to_slack::delivery::policy::Failure {
+    let failure = sns_to_slack::outcome::Failure {
         reason: Reason::ServerError,
         status: Some(500),
         detail: "HTTP 500".into(),
     };
     envelope(
         &records[0],
-        &sns_to_slack::delivery::Outcome::unattempted(Ok(())),
+        &sns_to_slack::outcome::Outcome::unattempted(Ok(())),
         &failure,
         None,
     )

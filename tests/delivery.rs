@@ -17,11 +17,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use serde_json::Value;
-use sns_to_slack::config::{DeliverySettings, Overrides};
 use sns_to_slack::dead_letter::file::FileDeadLetter;
 use sns_to_slack::dead_letter::{DeadLetter, DeadLetterError, Envelope};
-use sns_to_slack::delivery::policy::{Attempt, Reason};
+use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::format::Overrides;
+use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Summary};
 use sns_to_slack::slack::SlackClient;
 use sns_to_slack::webhook::Webhook;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use sns_to_slack::config::Overrides;
+use sns_to_slack::format::Overrides;
 use sns_to_slack::format::{self, Kind, MessageFormat, slack};
 use sns_to_slack::record::{self, Notification};
 

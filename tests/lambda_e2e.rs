@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::json;
 use sns_to_slack::dead_letter::Envelope;
-use sns_to_slack::delivery::policy::Reason;
+use sns_to_slack::outcome::Reason;
 use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};

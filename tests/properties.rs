@@ -8,10 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use serde_json::json;
-use sns_to_slack::config::{self, Config, Mode, Overrides};
+use sns_to_slack::config::{self, Config, Mode};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
-use sns_to_slack::message;
+use sns_to_slack::format::Overrides;
+use sns_to_slack::format::attachments as message;
 use sns_to_slack::record;
 use sns_to_slack::redrive::body;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sns_to_slack::dead_letter::Envelope;
-use sns_to_slack::delivery::Outcome;
-use sns_to_slack::delivery::policy::{Failure, Reason};
+use sns_to_slack::outcome::Outcome;
+use sns_to_slack::outcome::{Failure, Reason};
 use sns_to_slack::pipeline::envelope;
 use sns_to_slack::record::parse_event;
 use support::{Moto, SECRET, fixture};

@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use sns_to_slack::config::{DeliverySettings, Overrides};
 use sns_to_slack::dead_letter::{DeadLetter, DeadLetterError, Envelope};
-use sns_to_slack::delivery::policy::{Attempt, Reason};
+use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::format::Overrides;
+use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{self, Pipeline, Plan};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::route::Routing;

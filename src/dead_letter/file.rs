@@ -117,7 +117,7 @@ impl DeadLetter for FileDeadLetter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::policy::Reason;
+    use crate::outcome::Reason;
     use serde_json::value::RawValue;
 
     fn envelope(id: &str) -> Envelope {

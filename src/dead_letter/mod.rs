@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::delivery::policy::Reason;
+use crate::outcome::Reason;
 
 /// Version of the envelope layout, written in every envelope.
 pub const ENVELOPE_VERSION: u32 = 1;

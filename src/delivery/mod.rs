@@ -25,11 +25,67 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::budget;
-use crate::config::DeliverySettings;
+use crate::outcome::{Failure, Outcome, Reason};
 use crate::webhook::Webhook;
 use crate::webhooks::{Destination, Webhooks};
 use limiter::Limiter;
-use policy::{Attempt, Decision, Failure, Reason};
+use policy::{Attempt, Decision};
+
+/// Settings for delivering records to Slack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Sustained posts per second per webhook (`RATE_PER_SECOND`).
+    pub rate_per_second: f64,
+    /// Posts allowed back to back before the rate applies (`RATE_BURST`).
+    pub rate_burst: u32,
+    /// Attempts per record, the first included (`MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Upper bound of one HTTP attempt (`ATTEMPT_TIMEOUT_MS`).
+    pub attempt_timeout: Duration,
+    /// Smallest backoff before a retry (`RETRY_BASE_MS`).
+    pub retry_base: Duration,
+    /// Largest backoff before a retry (`RETRY_MAX_MS`).
+    pub retry_max: Duration,
+    /// Longest wait a 429's `Retry-After` may impose, on the record and on
+    /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
+    pub retry_after_max: Duration,
+    /// Records of one event in flight at once (`MAX_CONCURRENCY`).
+    pub max_concurrency: usize,
+    /// Longest `Message` text put in a Slack message before it is cut with a
+    /// visible marker (`MAX_MESSAGE_CHARS`).
+    pub max_message_chars: usize,
+}
+
+impl DeliverySettings {
+    /// This process's share of a rate that `processes` function instances
+    /// share: each paces at most `rate_per_second / processes` per webhook, with
+    /// the burst split likewise (at least one post), so the sum Slack sees from
+    /// all of them stays within the configured rate.
+    pub fn shared_by(self, processes: u32) -> Self {
+        let processes = processes.max(1);
+        Self {
+            rate_per_second: self.rate_per_second / f64::from(processes),
+            rate_burst: (self.rate_burst / processes).max(1),
+            ..self
+        }
+    }
+}
+
+impl Default for DeliverySettings {
+    fn default() -> Self {
+        Self {
+            rate_per_second: 1.0,
+            rate_burst: 1,
+            max_attempts: 5,
+            attempt_timeout: Duration::from_millis(5_000),
+            retry_base: Duration::from_millis(250),
+            retry_max: Duration::from_millis(8_000),
+            retry_after_max: Duration::from_millis(60_000),
+            max_concurrency: 8,
+            max_message_chars: crate::format::attachments::DEFAULT_MAX_MESSAGE_CHARS,
+        }
+    }
+}
 
 /// Sends one HTTP attempt to a webhook. The Slack adapter implements it; so can
 /// anything else that speaks for Slack in a test.
@@ -50,37 +106,6 @@ pub struct Job {
     pub destination: Arc<Destination>,
     /// The JSON body (cheap to clone for retries and fan-out).
     pub body: Bytes,
-}
-
-/// How the delivery of one message ended.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    /// `Ok` when posted; otherwise the failure to dead-letter it with.
-    pub result: Result<(), Failure>,
-    /// HTTP attempts made.
-    pub attempts: u32,
-    /// 429 answers seen.
-    pub rate_limited: u32,
-    /// Wall-clock time of the first attempt, if any.
-    pub first_attempt_at: Option<SystemTime>,
-    /// Wall-clock time of the last attempt, if any.
-    pub last_attempt_at: Option<SystemTime>,
-    /// From the start of delivery to Slack's 2xx, when posted.
-    pub latency: Option<Duration>,
-}
-
-impl Outcome {
-    /// An outcome before any attempt: no attempts, no times, `result` as given.
-    pub fn unattempted(result: Result<(), Failure>) -> Self {
-        Self {
-            result,
-            attempts: 0,
-            rate_limited: 0,
-            first_attempt_at: None,
-            last_attempt_at: None,
-            latency: None,
-        }
-    }
 }
 
 /// Delivers messages for one process: the poster, the limiters and the retry

@@ -4,17 +4,16 @@
 //! |----------------------------------------|-------------------------------------------|
 //! | 2xx                                    | posted                                    |
 //! | 429                                    | wait `Retry-After` (else backoff), retry  |
-//!
-//! A `Retry-After` wait is capped by the caller's `retry_after_max`, so no
-//! header can hold a record (or, through the limiter, a webhook) longer.
 //! | 5xx, 408, timeout, connect/reset error | backoff, retry                            |
 //! | any other status (400, 403, 404, 410…) | permanent: give up now with Slack's error |
 //!
+//! A `Retry-After` wait is capped by the caller's `retry_after_max`, so no
+//! header can hold a record (or, through the limiter, a webhook) longer.
 //! When the attempts run out, the last failure is the reason.
 
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use crate::outcome::{Failure, Reason};
 
 /// How a single HTTP attempt ended, as seen by the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,74 +34,6 @@ pub enum Attempt {
     /// The request failed below HTTP (connect refused, reset, TLS...). The text
     /// never contains the webhook URL.
     Transport(String),
-}
-
-/// Why a record was not posted; the `reason` of a dead letter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Slack kept answering 429.
-    RateLimited,
-    /// Slack kept answering 5xx.
-    ServerError,
-    /// Slack refused the message permanently (a 4xx other than 408/429).
-    Rejected,
-    /// The connection failed (refused, reset, TLS).
-    Transport,
-    /// Attempts kept timing out.
-    Timeout,
-    /// The invocation's deadline came before the record could be posted.
-    Deadline,
-    /// The record is not a readable SNS record.
-    InvalidRecord,
-    /// The whole invocation payload is not an SNS or SQS event; the dead
-    /// letter keeps the payload verbatim.
-    InvalidEvent,
-    /// No rule of `ROUTES` matched the record.
-    Unrouted,
-}
-
-impl Reason {
-    /// The snake_case code used in dead letters, logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::RateLimited => "rate_limited",
-            Reason::ServerError => "server_error",
-            Reason::Rejected => "rejected",
-            Reason::Transport => "transport",
-            Reason::Timeout => "timeout",
-            Reason::Deadline => "deadline",
-            Reason::InvalidRecord => "invalid_record",
-            Reason::InvalidEvent => "invalid_event",
-            Reason::Unrouted => "unrouted",
-        }
-    }
-
-    /// Whether trying again later (a redrive) may succeed without a change.
-    pub fn is_retryable(self) -> bool {
-        !matches!(
-            self,
-            Reason::Rejected | Reason::InvalidRecord | Reason::InvalidEvent | Reason::Unrouted
-        )
-    }
-}
-
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A failed attempt or a failed record: reason, HTTP status, and a human
-/// detail free of secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The reason code.
-    pub reason: Reason,
-    /// Slack's HTTP status, when it answered.
-    pub status: Option<u16>,
-    /// What happened, for people (Slack's error string, the transport error).
-    pub detail: String,
 }
 
 /// What to do after an attempt.
@@ -486,24 +417,5 @@ mod tests {
         );
         // A base above the max (refused by the configuration) still waits the base.
         assert_eq!(backoff(2, max, base, 0.7), max);
-    }
-
-    #[test]
-    fn reasons_serialize_as_their_codes() {
-        for r in [
-            Reason::RateLimited,
-            Reason::ServerError,
-            Reason::Rejected,
-            Reason::Transport,
-            Reason::Timeout,
-            Reason::Deadline,
-            Reason::InvalidRecord,
-            Reason::InvalidEvent,
-            Reason::Unrouted,
-        ] {
-            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
-        }
-        assert!(!Reason::Rejected.is_retryable());
-        assert!(Reason::Deadline.is_retryable());
     }
 }

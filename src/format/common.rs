@@ -193,7 +193,7 @@ pub fn link_line(url: Option<String>, label: &str) -> Option<Block> {
 /// The last line of every Block Kit message: where it came from and when.
 pub fn footer(n: &Notification) -> Block {
     let mut md = Md::new().text("via SNS ");
-    md = md.code(crate::message::topic_name(&n.topic_arn));
+    md = md.code(crate::format::attachments::topic_name(&n.topic_arn));
     if let Some(ts) = n.timestamp.as_deref() {
         md = when(md.text(" · "), ts);
     }

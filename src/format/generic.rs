@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::common::{self, fields, summary, text_at};
 use super::slack::{self, Block, Md, Tone};
 use super::{Card, Detection, Kind};
-use crate::config::Overrides;
+use crate::format::Overrides;
 use crate::record::Notification;
 
 /// Raw characters per section of a long text or JSON body; escaping may

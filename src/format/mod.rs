@@ -1,13 +1,14 @@
 //! Notification -> Slack message, in two pure steps: [`detect`] the kind of a
 //! notification by its content (never by topic name) with a normalized status,
 //! then [`render`] it as Block Kit (or, with `MESSAGE_FORMAT=attachments`, as
-//! the original Go sample's attachment, [`crate::message`]).
+//! the original Go sample's attachment, [`attachments`]).
 //!
 //! Detection is separate from rendering because routing matches on the kind
 //! and status. One file per kind family renders it; [`slack`] holds the Block
 //! Kit types, the escaping and every limit, applied to every message.
 
 mod alarm;
+pub mod attachments; // the Go sample's layout, MESSAGE_FORMAT=attachments
 mod billing;
 mod common;
 mod compute;
@@ -23,9 +24,23 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::Overrides;
-use crate::message;
 use crate::record::Notification;
+use attachments as message;
+
+/// How every message is presented: the layout (`MESSAGE_FORMAT`) and the
+/// optional overrides sent with it (legacy webhooks honour the overrides;
+/// webhooks of Slack apps ignore them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// `MESSAGE_FORMAT`: Block Kit (default) or the Go sample's attachments.
+    pub message_format: MessageFormat,
+    /// `CHANNEL`: e.g. `#alerts`.
+    pub channel: Option<String>,
+    /// `USERNAME`: the poster's display name.
+    pub username: Option<String>,
+    /// `ICONEMOJI`: e.g. `:rotating_light:`.
+    pub icon_emoji: Option<String>,
+}
 
 /// How messages are laid out (`MESSAGE_FORMAT`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use crate::config::Overrides;
+use crate::format::Overrides;
 
 /// Most blocks in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -419,7 +419,7 @@ pub fn is_trusted_url(url: &str) -> bool {
 /// Escapes `&`, `<` and `>` as Slack requires in mrkdwn and in the top-level
 /// text.
 pub fn escape(text: &str) -> String {
-    crate::message::escape(text)
+    crate::format::attachments::escape(text)
 }
 
 fn push_escaped(out: &mut String, text: &str) {

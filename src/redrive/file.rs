@@ -134,7 +134,7 @@ mod tests {
     use super::*;
     use crate::dead_letter::file::FileDeadLetter;
     use crate::dead_letter::{DeadLetter, Envelope};
-    use crate::delivery::policy::Reason;
+    use crate::outcome::Reason;
     use serde_json::value::RawValue;
 
     fn envelope(id: &str) -> Envelope {

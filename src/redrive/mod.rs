@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
-use crate::config::Overrides;
-use crate::delivery::policy::{Failure, Reason};
 use crate::delivery::{Delivery, Job, Post};
+use crate::format::Overrides;
+use crate::outcome::{Failure, Reason};
 use crate::pipeline::{self, Plan};
 use crate::record::Record;
 use crate::route::Routing;

@@ -11,7 +11,7 @@
 
 use serde::Serialize;
 
-use crate::config::Overrides;
+use crate::format::Overrides;
 use crate::record::Notification;
 
 /// Slack truncates a message's text beyond this many characters.
