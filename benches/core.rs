@@ -102,6 +102,21 @@ fn block_kit(c: &mut Criterion) {
         group.bench_function(format!("detect/{name}"), |b| {
             b.iter(|| format::detect(black_box(n)))
         });
+        let detection = format::detect(n);
+        group.bench_function(format!("render/{name}"), |b| {
+            b.iter(|| {
+                format::render(
+                    black_box(n),
+                    &detection,
+                    &overrides,
+                    DEFAULT_MAX_MESSAGE_CHARS,
+                )
+            })
+        });
+        let payload = format::render(n, &detection, &overrides, DEFAULT_MAX_MESSAGE_CHARS);
+        group.bench_function(format!("serialize/{name}"), |b| {
+            b.iter(|| serde_json::to_vec(black_box(&payload)).unwrap())
+        });
     }
     group.finish();
 }

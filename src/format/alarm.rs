@@ -74,14 +74,14 @@ pub fn render(_n: &Notification, v: &Value) -> Card {
     blocks.push(Block::text(change));
 
     let rule = text_at(v, &["AlarmRule"]);
-    let trigger = v.get("Trigger").cloned().unwrap_or(Value::Null);
+    let trigger = v.get("Trigger").unwrap_or(&Value::Null);
     if let Some(rule) = &rule {
         blocks.push(Block::text(Md::new().bold("Rule").line().code(rule)));
         if let Some(children) = triggering_children(v) {
             blocks.push(children);
         }
     } else {
-        blocks.extend(metric_blocks(&trigger));
+        blocks.extend(metric_blocks(trigger));
     }
     blocks.extend(fields([
         field("Description", text_at(v, &["AlarmDescription"])),
