@@ -62,7 +62,10 @@ impl Envelope {
 }
 
 /// Storing dead letters failed for some envelopes. Retryable: the invocation
-/// fails so that Lambda delivers the event again.
+/// fails so that Lambda delivers the event again. This holds even when a store
+/// refused an envelope for good (SQS's `SenderFault`, an oversized message):
+/// failing loudly, and finally reaching Lambda's on-failure destination, is
+/// how such a record avoids being dropped in silence.
 #[derive(Debug, thiserror::Error)]
 #[error("{unsent} of {total} dead letters could not be stored: {cause}")]
 pub struct DeadLetterError {
