@@ -63,7 +63,9 @@ impl Envelope {
 
 /// Storing dead letters failed for some envelopes. Retryable: the records must
 /// be delivered again (Lambda retries a failed SNS invocation; SQS redelivers
-/// the records a batch response lists).
+/// the records a batch response lists). This holds even when a store refused an
+/// envelope for good (SQS's `SenderFault`, an oversized message): failing
+/// loudly is how such a record avoids being dropped in silence.
 #[derive(Debug, thiserror::Error)]
 #[error("{} of {total} dead letters could not be stored: {cause}", unsent.len())]
 pub struct DeadLetterError {

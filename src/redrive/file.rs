@@ -32,9 +32,14 @@ impl FileSource {
         let path = path.into();
         let cannot =
             |e: std::io::Error| SourceError(format!("cannot read {}: {e}", path.display()));
-        // Locked so that no half-written append is read (a dry run too).
+        // Locked so that no half-written append is read. A dry run that cannot
+        // create the lock file (a read-only directory) reads without it.
         let text = {
-            let _lock = lock(&path).map_err(cannot)?;
+            let _lock = match lock(&path) {
+                Ok(held) => Some(held),
+                Err(_) if !rewrite => None,
+                Err(e) => return Err(cannot(e)),
+            };
             std::fs::read_to_string(&path).map_err(cannot)?
         };
         Ok(Self {
