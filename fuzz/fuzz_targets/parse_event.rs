@@ -1,10 +1,11 @@
-//! An SNS event payload: parsed, and each readable record built into its
-//! Slack message and serialized, as the function does.
+//! An SNS or SQS event payload: parsed, and each readable record detected,
+//! rendered (Block Kit and the Go layout) and serialized, as the function does.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sns_to_slack::config::Overrides;
-use sns_to_slack::{message, record};
+use sns_to_slack::format::attachments::{DEFAULT_MAX_MESSAGE_CHARS, MIN_MAX_MESSAGE_CHARS};
+use sns_to_slack::format::{self, MessageFormat, Overrides};
+use sns_to_slack::record;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -15,13 +16,16 @@ fuzz_target!(|data: &[u8]| {
     };
     for r in &records {
         if let Ok(n) = r.notification() {
-            // A small limit too, so the cutting code runs on short inputs.
-            for max in [
-                message::MIN_MAX_MESSAGE_CHARS,
-                message::DEFAULT_MAX_MESSAGE_CHARS,
-            ] {
-                let msg = message::build(n, &Overrides::default(), max);
-                serde_json::to_vec(&msg).expect("a Slack message serializes");
+            for message_format in [MessageFormat::Blocks, MessageFormat::Attachments] {
+                let overrides = Overrides {
+                    message_format,
+                    ..Overrides::default()
+                };
+                // A small limit too, so the cutting code runs on short inputs.
+                for max in [MIN_MAX_MESSAGE_CHARS, DEFAULT_MAX_MESSAGE_CHARS] {
+                    let payload = format::format(n, &overrides, max);
+                    serde_json::to_vec(&payload).expect("a Slack message serializes");
+                }
             }
         }
     }
