@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::delivery::DeliverySettings;
+use crate::delivery::limiter::check_rate_per_second;
 use crate::format::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::{self, Webhooks};
@@ -30,28 +31,10 @@ pub const MAX_RETRY_AFTER_MS: u64 = 900_000;
 /// Largest value of the other millisecond settings (one day).
 pub const MAX_MS: u64 = 24 * 3600 * 1000;
 
-/// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
-/// 1000 s, already longer than any Lambda invocation may run.
-pub const MIN_RATE_PER_SECOND: f64 = 0.001;
-/// Largest `RATE_PER_SECOND`: far above Slack's limit, for local benchmarks.
-pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
 /// Largest `RATE_BURST`.
 pub const MAX_RATE_BURST: u32 = 1_000_000;
 /// Largest `MAX_ATTEMPTS`.
 pub const MAX_MAX_ATTEMPTS: u32 = 100;
-
-/// Checks a rate in posts per second: a finite number from
-/// [`MIN_RATE_PER_SECOND`] to [`MAX_RATE_PER_SECOND`]. The error says what
-/// is expected (the caller names the setting).
-pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
-    if rate.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
-        Ok(rate)
-    } else {
-        Err(format!(
-            "expected a number from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}, got {rate}"
-        ))
-    }
-}
 
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
@@ -516,7 +499,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(c.delivery.rate_per_second, MIN_RATE_PER_SECOND);
+        assert_eq!(
+            c.delivery.rate_per_second,
+            crate::delivery::limiter::MIN_RATE_PER_SECOND
+        );
         assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }
 

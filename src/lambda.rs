@@ -187,16 +187,9 @@ fn unix_millis() -> u64 {
 /// one HTTP client and one limiter for all invocations, the SQS client built
 /// only when a record must be dead-lettered.
 pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::Error> {
-    let routing = crate::route::Routing::load(
-        config.webhooks,
-        config.routes.as_deref(),
-        crate::pipeline::KIND_NAMES,
-        &crate::webhooks::SecretsManager,
-    )
-    .await?
-    .ok_or(crate::config::ConfigError::Missing(
-        "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID",
-    ))?;
+    let routing = crate::route::Routing::configured(&config).await?.ok_or(
+        crate::config::ConfigError::Missing("one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID"),
+    )?;
     let queue_url = config
         .dead_letter_queue_url
         .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;

@@ -165,17 +165,6 @@ pub fn plan(
         .collect()
 }
 
-/// The kind names `ROUTES` may match on: every kind [`format::detect`] knows.
-pub const KIND_NAMES: &[&str] = &{
-    let mut names = [""; format::Kind::ALL.len()];
-    let mut i = 0;
-    while i < names.len() {
-        names[i] = format::Kind::ALL[i].as_str();
-        i += 1;
-    }
-    names
-};
-
 /// The JSON body of `n`'s Slack message (detected and rendered).
 pub fn body(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Bytes {
     serialize(

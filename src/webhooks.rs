@@ -134,7 +134,7 @@ impl Webhooks {
                 }
             };
             if let Some(rate) = rate_per_second {
-                crate::config::check_rate_per_second(rate).map_err(|problem| {
+                crate::delivery::limiter::check_rate_per_second(rate).map_err(|problem| {
                     invalid(format!("webhook {name:?}: rate_per_second: {problem}"))
                 })?;
             }

@@ -41,7 +41,7 @@ fn table() -> Webhooks {
 }
 
 fn routing(routes: &str) -> Routing {
-    Routing::new(table(), Some(routes), pipeline::KIND_NAMES).unwrap()
+    Routing::new(table(), Some(routes), sns_to_slack::format::KIND_NAMES).unwrap()
 }
 
 /// A Slack on the paused clock: per webhook URL, the answers in turn (the
@@ -255,7 +255,7 @@ fn routing_errors_name_the_setting_and_the_webhook_but_no_url() {
             "\"alarm\"",
         ),
     ] {
-        let err = Routing::new(table(), routes, pipeline::KIND_NAMES)
+        let err = Routing::new(table(), routes, sns_to_slack::format::KIND_NAMES)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("ROUTES is invalid"), "{err}");

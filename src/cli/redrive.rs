@@ -12,14 +12,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, Config, Mode};
 use crate::dead_letter::sqs::default_client;
-use crate::delivery::Delivery;
-use crate::pipeline;
+use crate::delivery::{Delivery, limiter};
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
 use crate::redrive::{self, Options, Report, Source, Totals};
 use crate::route::Routing;
 use crate::slack::SlackClient;
-use crate::webhooks::{self, SecretsManager, Webhooks};
+use crate::webhooks::{self, Webhooks};
 
 /// Exit code when Ctrl-C stopped the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -94,13 +93,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     if let Some(n) = args.max_attempts {
         config.delivery.max_attempts = n;
     }
-    let routing = Routing::load(
-        config.webhooks.clone(),
-        config.routes.as_deref(),
-        pipeline::KIND_NAMES,
-        &SecretsManager,
-    )
-    .await?;
+    let routing = Routing::configured(&config).await?;
     match (&routing, &args.webhook) {
         (None, _) if !args.dry_run => anyhow::bail!(
             "no webhook to post to: set WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID, or pass --webhooks-file (or use --dry-run)"
@@ -178,7 +171,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number, got {text:?}"))?;
-    config::check_rate_per_second(rate)
+    limiter::check_rate_per_second(rate)
 }
 
 async fn drive<S: Source>(

@@ -13,11 +13,10 @@ use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
 use crate::format;
-use crate::pipeline::{self, Pipeline, PipelineError};
+use crate::pipeline::{Pipeline, PipelineError};
 use crate::record;
 use crate::route::Routing;
 use crate::slack::SlackClient;
-use crate::webhooks::SecretsManager;
 
 /// Longest `--budget`: a day.
 const MAX_BUDGET_SECONDS: u64 = 86_400;
@@ -50,13 +49,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let records =
         record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
 
-    let routing = Routing::load(
-        config.webhooks.clone(),
-        config.routes.as_deref(),
-        pipeline::KIND_NAMES,
-        &SecretsManager,
-    )
-    .await?;
+    let routing = Routing::configured(&config).await?;
     let routing = match (routing, args.preview) {
         (Some(routing), false) => routing,
         _ => return Ok(preview(&records, &config, args.builder)),

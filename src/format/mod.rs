@@ -187,6 +187,17 @@ impl fmt::Display for Kind {
     }
 }
 
+/// The kind names `ROUTES` may match on: every kind [`detect`] knows.
+pub const KIND_NAMES: &[&str] = &{
+    let mut names = [""; Kind::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Kind::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
+
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
