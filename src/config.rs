@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use crate::delivery::DeliverySettings;
-use crate::delivery::limiter::check_rate_per_second;
 use crate::format::Overrides;
 use crate::webhook::{Webhook, WebhookError};
+use crate::webhooks::check_rate_per_second;
 use crate::webhooks::{self, Webhooks};
 
 /// Default time kept free before the invocation deadline, in milliseconds.
@@ -501,7 +501,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.delivery.rate_per_second,
-            crate::delivery::limiter::MIN_RATE_PER_SECOND
+            crate::webhooks::MIN_RATE_PER_SECOND
         );
         assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }

@@ -25,6 +25,24 @@ pub const MAX_NAME_CHARS: usize = 64;
 /// with an error (a hung endpoint must not hang the cold start).
 pub const SECRET_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
+/// 1000 s, already longer than any Lambda invocation may run.
+pub const MIN_RATE_PER_SECOND: f64 = 0.001;
+/// Largest `RATE_PER_SECOND`: far above Slack's limit, for local benchmarks.
+pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
+/// Checks a rate in posts per second: a finite number from
+/// [`MIN_RATE_PER_SECOND`] to [`MAX_RATE_PER_SECOND`]. The error says what
+/// is expected (the caller names the setting).
+pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
+    if rate.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "expected a number from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}, got {rate}"
+        ))
+    }
+}
+
 /// A webhook table or secret that cannot be used. Not retryable: the
 /// configuration must change (except [`WebhooksError::Secret`], which a new
 /// cold start may get past).
@@ -134,7 +152,7 @@ impl Webhooks {
                 }
             };
             if let Some(rate) = rate_per_second {
-                crate::delivery::limiter::check_rate_per_second(rate).map_err(|problem| {
+                check_rate_per_second(rate).map_err(|problem| {
                     invalid(format!("webhook {name:?}: rate_per_second: {problem}"))
                 })?;
             }

@@ -151,7 +151,7 @@ proptest! {
         let mode = if lambda { Mode::Lambda } else { Mode::Cli };
         if let Ok(c) = Config::from_lookup(mode, |name| env.get(name).cloned()) {
             let d = &c.delivery;
-            prop_assert!(d.rate_per_second >= sns_to_slack::delivery::limiter::MIN_RATE_PER_SECOND);
+            prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);
             // What the configuration accepts, the limiter takes without a panic.
             let limiter = Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max);

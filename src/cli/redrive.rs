@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, Config, Mode};
 use crate::dead_letter::sqs::default_client;
-use crate::delivery::{Delivery, limiter};
+use crate::delivery::Delivery;
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
 use crate::redrive::{self, Options, Report, Source, Totals};
@@ -171,7 +171,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number, got {text:?}"))?;
-    limiter::check_rate_per_second(rate)
+    webhooks::check_rate_per_second(rate)
 }
 
 async fn drive<S: Source>(

@@ -28,24 +28,6 @@ use crate::budget::later;
 /// long is treated as this (configuration refuses such rates anyway).
 pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
-/// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
-/// 1000 s, already longer than any Lambda invocation may run.
-pub const MIN_RATE_PER_SECOND: f64 = 0.001;
-/// Largest `RATE_PER_SECOND`: far above Slack's limit, for local benchmarks.
-pub const MAX_RATE_PER_SECOND: f64 = 1_000_000.0;
-/// Checks a rate in posts per second: a finite number from
-/// [`MIN_RATE_PER_SECOND`] to [`MAX_RATE_PER_SECOND`]. The error says what
-/// is expected (the caller names the setting).
-pub fn check_rate_per_second(rate: f64) -> Result<f64, String> {
-    if rate.is_finite() && (MIN_RATE_PER_SECOND..=MAX_RATE_PER_SECOND).contains(&rate) {
-        Ok(rate)
-    } else {
-        Err(format!(
-            "expected a number from {MIN_RATE_PER_SECOND} to {MAX_RATE_PER_SECOND}, got {rate}"
-        ))
-    }
-}
-
 /// A rate limiter shared by every record posted from this process.
 pub struct Limiter {
     /// Time between two posts to one webhook.
