@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use serde_json::Value;
+use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::dead_letter::file::FileDeadLetter;
-use sns_to_slack::dead_letter::{DeadLetter, DeadLetterError, Envelope};
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
@@ -27,7 +27,7 @@ use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Summary};
 use sns_to_slack::slack::SlackClient;
 use sns_to_slack::webhook::Webhook;
-use support::{SECRET, fixture};
+use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -225,17 +225,6 @@ impl Post for FakeSlack {
         };
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         attempt
-    }
-}
-
-/// Dead letters kept in memory.
-#[derive(Default)]
-struct Kept(Mutex<Vec<Envelope>>);
-
-impl DeadLetter for Kept {
-    async fn store(&self, envelopes: &[Envelope]) -> Result<(), DeadLetterError> {
-        self.0.lock().unwrap().extend(envelopes.iter().cloned());
-        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use sns_to_slack::dead_letter::{DeadLetter, DeadLetterError, Envelope};
+use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
@@ -24,7 +24,7 @@ use sns_to_slack::record::parse_event;
 use sns_to_slack::route::Routing;
 use sns_to_slack::webhook::Webhook;
 use sns_to_slack::webhooks::Webhooks;
-use support::{Function, Moto, RuntimeApi, SECRET, fixture};
+use support::{Function, Kept, Moto, RuntimeApi, SECRET, fixture};
 use tokio::time::Instant;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -87,16 +87,6 @@ impl Post for FakeSlack {
         };
         tokio::time::sleep(self.delay).await;
         answers[(n - 1).min(answers.len() - 1)].clone()
-    }
-}
-
-#[derive(Default)]
-struct Kept(Mutex<Vec<Envelope>>);
-
-impl DeadLetter for Kept {
-    async fn store(&self, envelopes: &[Envelope]) -> Result<(), DeadLetterError> {
-        self.0.lock().unwrap().extend(envelopes.iter().cloned());
-        Ok(())
     }
 }
 

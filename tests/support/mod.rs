@@ -447,3 +447,18 @@ impl Drop for Function {
         let _ = self.child.wait();
     }
 }
+
+/// Dead letters kept in memory (for tests on the paused clock, which must not
+/// wait on real I/O).
+#[derive(Default)]
+pub struct Kept(pub Mutex<Vec<sns_to_slack::dead_letter::Envelope>>);
+
+impl sns_to_slack::dead_letter::DeadLetter for Kept {
+    async fn store(
+        &self,
+        envelopes: &[sns_to_slack::dead_letter::Envelope],
+    ) -> Result<(), sns_to_slack::dead_letter::DeadLetterError> {
+        self.0.lock().unwrap().extend(envelopes.iter().cloned());
+        Ok(())
+    }
+}
