@@ -134,7 +134,8 @@ pub fn plan(
                     });
                 }
             };
-            let detection = format::detect(n);
+            let analysis = format::analyse(n);
+            let detection = &analysis.detection;
             let facts = Facts {
                 topic: message::topic_name(&n.topic_arn),
                 subject: n.subject.as_deref().unwrap_or(""),
@@ -145,7 +146,7 @@ pub fn plan(
             match routing.decide(&facts) {
                 Route::To(to) => Plan::Post {
                     body: serialize(
-                        &format::render(n, &detection, overrides, max_message_chars),
+                        &format::render_analysis(n, &analysis, overrides, max_message_chars),
                         n,
                         max_message_chars,
                     ),

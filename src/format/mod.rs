@@ -319,6 +319,41 @@ pub fn render(
     render_content(n, &content, detection, overrides, max_message_chars)
 }
 
+/// A notification read once: its detection, and its parsed message kept for
+/// rendering, so that routing (which needs the kind first) costs no second
+/// parse of the message.
+pub struct Analysis {
+    content: Content,
+    /// The kind and status.
+    pub detection: Detection,
+}
+
+/// Parses `n`'s message once and detects its kind and status.
+pub fn analyse(n: &Notification) -> Analysis {
+    let content = Content::parse(&n.message);
+    let detection = detect_content(n, &content);
+    Analysis { content, detection }
+}
+
+/// [`render`] from an [`analyse`]d notification, without parsing it again.
+pub fn render_analysis(
+    n: &Notification,
+    analysis: &Analysis,
+    overrides: &Overrides,
+    max_message_chars: usize,
+) -> Payload {
+    if overrides.message_format == MessageFormat::Attachments {
+        return Payload::Attachments(message::build(n, overrides, max_message_chars));
+    }
+    render_content(
+        n,
+        &analysis.content,
+        &analysis.detection,
+        overrides,
+        max_message_chars,
+    )
+}
+
 /// [`detect`] then [`render`], parsing the message once.
 pub fn format(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Payload {
     if overrides.message_format == MessageFormat::Attachments {
