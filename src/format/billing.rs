@@ -127,11 +127,7 @@ pub fn render_anomaly(v: &Value) -> Card {
         common::time_field("Ended", text_at(v, &["anomalyEndDate"]).as_deref()),
         code_field("Account", text_at(v, &["accountId"])),
     ]));
-    let causes: Vec<&Value> = v
-        .get("rootCauses")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
+    let causes = common::items(v, "rootCauses");
     if !causes.is_empty() {
         let mut md = Md::new().bold("Root causes");
         for cause in causes.iter().take(10) {

@@ -35,6 +35,14 @@ pub fn text_at(v: &Value, path: &[&str]) -> Option<String> {
 }
 
 /// A scalar JSON value as text (`None` for null, empty, arrays and objects).
+/// The array at `key` of `v`, or nothing when it is absent or not an array.
+pub fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The text of a scalar (string, number or bool); `None` for the rest.
 pub fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),

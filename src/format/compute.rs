@@ -124,11 +124,8 @@ fn health(detection: &Detection, v: &Value) -> Card {
             Md::new().text(&super::generic::clip(description, 2_000)),
         ));
     }
-    let entities: Vec<String> = d
-        .get("affectedEntities")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let entities: Vec<String> = common::items(d, "affectedEntities")
+        .iter()
         .filter_map(|e| text_at(e, &["entityValue"]))
         .collect();
     if !entities.is_empty() {
@@ -162,11 +159,7 @@ fn health(detection: &Detection, v: &Value) -> Card {
 fn ecs(detection: &Detection, v: &Value) -> Card {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let last = detection.status.clone().unwrap_or_default();
-    let containers: Vec<&Value> = d
-        .get("containers")
-        .and_then(Value::as_array)
-        .map(|c| c.iter().collect())
-        .unwrap_or_default();
+    let containers = common::items(d, "containers");
     let failed = containers.iter().any(|c| {
         c.get("exitCode")
             .and_then(Value::as_i64)

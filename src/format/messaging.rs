@@ -133,11 +133,8 @@ pub fn render_ses(v: &Value) -> Card {
         _ => (Tone::Good, "delivery", "recipients"),
     };
     let detail = v.get(key).unwrap_or(&Value::Null);
-    let recipients: Vec<(String, Option<String>)> = detail
-        .get(list)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let recipients: Vec<(String, Option<String>)> = common::items(detail, list)
+        .iter()
         .filter_map(|r| match r {
             Value::String(s) => Some((s.clone(), None)),
             other => Some((
@@ -204,11 +201,8 @@ pub fn render_chatbot(v: &Value) -> Card {
     if let Some(description) = text_at(c, &["description"]) {
         blocks.push(Block::text(Md::new().text(&description)));
     }
-    let steps: Vec<String> = c
-        .get("nextSteps")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let steps: Vec<String> = common::items(c, "nextSteps")
+        .iter()
         .filter_map(common::scalar)
         .collect();
     if !steps.is_empty() {
@@ -218,11 +212,8 @@ pub fn render_chatbot(v: &Value) -> Card {
         }
         blocks.push(Block::text(md));
     }
-    let keywords: Vec<String> = c
-        .get("keywords")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let keywords: Vec<String> = common::items(c, "keywords")
+        .iter()
         .filter_map(common::scalar)
         .collect();
     if !keywords.is_empty() {

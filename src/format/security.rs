@@ -255,11 +255,8 @@ fn finding(f: &Value, with_title: bool) -> Vec<Block> {
     if !md.is_empty() {
         blocks.push(Block::text(md));
     }
-    let resources: Vec<String> = f
-        .get("Resources")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let resources: Vec<String> = common::items(f, "Resources")
+        .iter()
         .filter_map(|r| {
             let id = text_at(r, &["Id"])?;
             Some(match text_at(r, &["Type"]) {
