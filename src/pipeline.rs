@@ -113,6 +113,37 @@ pub enum Plan {
     Fail(Failure),
 }
 
+impl Plan {
+    /// The plan of a record that is not a readable SNS record.
+    fn unreadable(why: &str) -> Self {
+        Plan::Fail(Failure {
+            reason: Reason::InvalidRecord,
+            status: None,
+            detail: why.to_string(),
+        })
+    }
+}
+
+/// Plans each record to go to exactly `to`, whatever `ROUTES` says (a dead
+/// letter that names its webhook; an empty `to` for a preview). Pure.
+pub fn plan_to(
+    records: &[Record],
+    to: &[Arc<Destination>],
+    overrides: &Overrides,
+    max_message_chars: usize,
+) -> Vec<Plan> {
+    records
+        .iter()
+        .map(|record| match record.notification() {
+            Ok(n) => Plan::Post {
+                body: body(n, overrides, max_message_chars),
+                to: to.to_vec(),
+            },
+            Err(why) => Plan::unreadable(why),
+        })
+        .collect()
+}
+
 /// Plans each record: detects its kind and status, routes it, and writes its
 /// Slack message once for all the webhooks it goes to. Pure.
 pub fn plan(
@@ -126,13 +157,7 @@ pub fn plan(
         .map(|record| {
             let n = match record.notification() {
                 Ok(n) => n,
-                Err(why) => {
-                    return Plan::Fail(Failure {
-                        reason: Reason::InvalidRecord,
-                        status: None,
-                        detail: why.to_string(),
-                    });
-                }
+                Err(why) => return Plan::unreadable(why),
             };
             let analysis = format::analyse(n);
             let detection = &analysis.detection;

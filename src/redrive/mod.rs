@@ -18,7 +18,7 @@ use tokio::time::{Duration, Instant};
 use crate::budget;
 use crate::delivery::{Delivery, Job, Post};
 use crate::format::Overrides;
-use crate::outcome::{Failure, Reason};
+use crate::outcome::Failure;
 use crate::pipeline::{self, Plan};
 use crate::record::Record;
 use crate::route::Routing;
@@ -300,50 +300,24 @@ fn plans(
     routing: Option<&Routing>,
     options: &Options,
 ) -> Result<Vec<Plan>, String> {
-    let named = options.webhook.as_deref().or(parsed.webhook.as_deref());
+    let (overrides, max) = (&options.overrides, options.max_message_chars);
     let Some(routing) = routing else {
-        return Ok(parsed
-            .records
-            .iter()
-            .map(|r| match r.notification() {
-                Ok(n) => Plan::Post {
-                    body: pipeline::body(n, &options.overrides, options.max_message_chars),
-                    to: Vec::new(),
-                },
-                Err(why) => Plan::Fail(Failure {
-                    reason: Reason::InvalidRecord,
-                    status: None,
-                    detail: why.to_string(),
-                }),
-            })
-            .collect());
+        return Ok(pipeline::plan_to(&parsed.records, &[], overrides, max));
     };
-    let Some(name) = named else {
-        return Ok(pipeline::plan(
-            &parsed.records,
-            routing,
-            &options.overrides,
-            options.max_message_chars,
-        ));
-    };
-    let destination = routing.webhooks().resolve(name).ok_or_else(|| {
-        format!("it names webhook {name:?}, which the configured webhooks do not define")
-    })?;
-    Ok(parsed
-        .records
-        .iter()
-        .map(|r| match r.notification() {
-            Ok(n) => Plan::Post {
-                body: pipeline::body(n, &options.overrides, options.max_message_chars),
-                to: vec![destination.clone()],
-            },
-            Err(why) => Plan::Fail(Failure {
-                reason: Reason::InvalidRecord,
-                status: None,
-                detail: why.to_string(),
-            }),
-        })
-        .collect())
+    match options.webhook.as_deref().or(parsed.webhook.as_deref()) {
+        None => Ok(pipeline::plan(&parsed.records, routing, overrides, max)),
+        Some(name) => {
+            let destination = routing.webhooks().resolve(name).ok_or_else(|| {
+                format!("it names webhook {name:?}, which the configured webhooks do not define")
+            })?;
+            Ok(pipeline::plan_to(
+                &parsed.records,
+                std::slice::from_ref(destination),
+                overrides,
+                max,
+            ))
+        }
+    }
 }
 
 fn preview(plan: &Plan) -> Result<String, String> {
