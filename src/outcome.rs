@@ -96,7 +96,7 @@ pub struct Outcome {
 
 impl Outcome {
     /// An outcome before any attempt: no attempts, no times, `result` as given.
-    pub fn unattempted(result: Result<(), Failure>) -> Self {
+    pub const fn unattempted(result: Result<(), Failure>) -> Self {
         Self {
             result,
             attempts: 0,

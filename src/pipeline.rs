@@ -554,14 +554,7 @@ fn count_stored(summary: &mut Summary, envelopes: &[Envelope], unsent: &[usize])
 }
 
 /// The outcome of a record that was never attempted.
-static NOT_ATTEMPTED: Outcome = Outcome {
-    result: Ok(()),
-    attempts: 0,
-    rate_limited: 0,
-    first_attempt_at: None,
-    last_attempt_at: None,
-    latency: None,
-};
+static NOT_ATTEMPTED: Outcome = Outcome::unattempted(Ok(()));
 
 fn log_posted(record: &Record, outcome: &Outcome, webhook: &str) {
     tracing::info!(
