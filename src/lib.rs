@@ -13,6 +13,7 @@ pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
 pub mod format; // detect the kind and status, render Block Kit (pure)
+pub mod group; // one invocation's notices per destination -> own, digest or collapsed (pure)
 pub mod lambda; // the Lambda handler and its start-up
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
