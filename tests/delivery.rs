@@ -24,8 +24,9 @@ use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
 use sns_to_slack::format::Overrides;
 use sns_to_slack::outcome::Reason;
-use sns_to_slack::pipeline::{Pipeline, Summary};
+use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::slack::SlackClient;
+use sns_to_slack::summary::Summary;
 use sns_to_slack::webhook::Webhook;
 use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
@@ -125,9 +126,10 @@ impl Setup {
     async fn run(&self, event: &str, budget: Duration) -> Summary {
         let stop_at = tokio::time::Instant::now() + budget;
         self.pipeline
-            .run(event, stop_at)
+            .run(event, Until::post(stop_at))
             .await
             .expect("the event is handled")
+            .summary
     }
 
     fn dead_letters_text(&self) -> String {
@@ -240,7 +242,10 @@ fn clock_pipeline(slack: &FakeSlack, settings: DeliverySettings) -> Pipeline<Fak
 
 async fn run_for(p: &Pipeline<FakeSlack, Kept>, event: &str, budget: Duration) -> Summary {
     let stop_at = tokio::time::Instant::now() + budget;
-    p.run(event, stop_at).await.expect("the event is handled")
+    p.run(event, Until::post(stop_at))
+        .await
+        .expect("the event is handled")
+        .summary
 }
 
 fn kept(p: &Pipeline<FakeSlack, Kept>) -> Vec<Envelope> {
