@@ -18,7 +18,7 @@ use serde::Deserialize;
 use wildmatch::WildMatch;
 
 use crate::webhook::Webhook;
-use crate::webhooks::{Destination, SecretStore, Source, Webhooks, WebhooksError};
+use crate::webhooks::{self, Destination, SecretStore, Source, Webhooks, WebhooksError};
 
 /// What one rule in `ROUTES` gets wrong. Not retryable: fix the setting.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -115,13 +115,14 @@ impl Routes {
 
     /// Parses `ROUTES`, checking each rule against the webhook names that
     /// exist and the kind names that can be detected. Errors name the rule (by
-    /// its 0-based index) and what is wrong with it.
+    /// its 0-based index) and what is wrong with it; a value that is not a name
+    /// (a URL put where a name belongs) is described, never shown. A rule
+    /// naming a webhook twice in `"to"` is an error (it would post twice).
     pub fn parse(text: &str, webhooks: &[&str], kinds: &[&str]) -> Result<Self, RouteError> {
         let rules: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
             RouteError(format!(
-                "expected a JSON array of rules (line {} column {})",
-                e.line(),
-                e.column()
+                "expected a JSON array of rules ({})",
+                webhooks::serde_problem(&e)
             ))
         })?;
         if rules.is_empty() {
@@ -154,17 +155,37 @@ impl Routes {
 
 impl Rule {
     fn parse(value: serde_json::Value, webhooks: &[&str], kinds: &[&str]) -> Result<Self, String> {
-        let text: RuleText = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let text: RuleText =
+            serde_json::from_value(value).map_err(|e| webhooks::serde_problem(&e))?;
         let action = match (text.to, text.drop) {
             (Some(_), Some(true)) => return Err("has both \"to\" and \"drop\"".into()),
             (Some(names), _) => {
                 if names.is_empty() {
                     return Err("\"to\" names no webhook".into());
                 }
-                if let Some(unknown) = names.iter().find(|n| !webhooks.contains(&n.as_str())) {
+                if let Some((j, unknown)) = names
+                    .iter()
+                    .enumerate()
+                    .find(|(_, n)| !webhooks.contains(&n.as_str()))
+                {
+                    let defined = webhooks.join(", ");
+                    return Err(match webhooks::shown(unknown) {
+                        Some(name) => format!(
+                            "\"to\" names webhook {name}, which is not defined (defined: {defined})"
+                        ),
+                        None => format!(
+                            "\"to\" item {j} is {} where a webhook name belongs (defined: {defined})",
+                            webhooks::describe(unknown)
+                        ),
+                    });
+                }
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, n)| names[..j].contains(n).then_some(n))
+                {
                     return Err(format!(
-                        "\"to\" names webhook {unknown:?}, which is not defined (defined: {})",
-                        webhooks.join(", ")
+                        "\"to\" names webhook {twice:?} twice (each record would be posted twice)"
                     ));
                 }
                 Action::To(names)
@@ -183,7 +204,8 @@ impl Rule {
             && !kinds.contains(&kind.as_str())
         {
             return Err(format!(
-                "kind {kind:?} is not a kind this version detects ({})",
+                "kind {} is not a kind this version detects ({})",
+                webhooks::describe(kind),
                 kinds.join(", ")
             ));
         }
@@ -479,12 +501,92 @@ mod tests {
             (r#"[{"to": ["ops"], "drop": true}]"#, "both"),
             (r#"[{"match": {}}]"#, "needs \"to\""),
             (r#"[{"drop": "yes"}]"#, "rule 0"),
+            (
+                r#"[{"to": ["ops", "security", "ops"]}]"#,
+                "rule 0: \"to\" names webhook \"ops\" twice",
+            ),
         ] {
             let err = Routes::parse(text, WEBHOOKS, KINDS)
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("ROUTES is invalid: "), "{text}: {err}");
             assert!(err.contains(needle), "{text}: {err}");
+            assert!(!err.contains("line 0 column 0"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_url_where_a_name_belongs_is_described_never_shown() {
+        const URL: &str = "https://hooks.slack.com/services/T0/B0/SECRET";
+        for (text, needle) in [
+            (
+                format!(r#"[{{"to": ["ops", "{URL}"]}}]"#),
+                "rule 0: \"to\" item 1 is a URL where a webhook name belongs (defined: ops, security, payments)",
+            ),
+            (
+                format!(r#"[{{"to": "{URL}"}}]"#),
+                "rule 0: invalid type: string (a URL), expected a sequence",
+            ),
+            (
+                format!(r#"[{{"to": ["ops"]}}, {{"drop": "{URL}"}}]"#),
+                "rule 1: invalid type: string (a URL), expected a boolean",
+            ),
+            (
+                format!(r#"[{{"match": {{"kind": "{URL}"}}, "to": ["ops"]}}]"#),
+                "rule 0: kind a URL is not a kind",
+            ),
+            (
+                format!(r#"[{{"match": {{"topic": ["{URL}"]}}, "to": ["ops"]}}]"#),
+                "rule 0: invalid type: sequence, expected a string",
+            ),
+            (
+                format!(r#"[{{"{URL}": ["ops"]}}]"#),
+                "rule 0: unknown field a URL, expected one of",
+            ),
+            (
+                format!(r#"["{URL}"]"#),
+                "rule 0: invalid type: string (a URL)",
+            ),
+            (
+                format!(r#"{{"to": "{URL}"}}"#),
+                "expected a JSON array of rules",
+            ),
+            (format!(r#"[{{"to": ["{URL}"#), "at line 1 column"),
+        ] {
+            let err = Routes::parse(&text, WEBHOOKS, KINDS)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(
+                !err.contains("SECRET") && !err.contains("hooks.slack"),
+                "{err}"
+            );
+            assert!(!err.contains("line 0"), "{text}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_placement_of_a_url_shows_it(
+            tail in "[A-Z]{3}[0-9]{3}[A-Za-z0-9]{0,8}(/[A-Za-z0-9]{4,12}){0,2}",
+            quote in proptest::bool::ANY,
+            place in 0usize..8,
+        ) {
+            let secret = if quote { format!("\\\"{tail}") } else { tail.clone() };
+            let url = format!("https://hooks.slack.com/services/{secret}");
+            let text = match place {
+                0 => format!(r#"[{{"to": ["{url}"]}}]"#),
+                1 => format!(r#"[{{"to": "{url}"}}]"#),
+                2 => format!(r#"[{{"drop": "{url}"}}]"#),
+                3 => format!(r#"[{{"match": {{"kind": "{url}"}}, "to": ["ops"]}}]"#),
+                4 => format!(r#"[{{"{url}": true}}]"#),
+                5 => format!(r#"[{{"match": {{"{url}": "x"}}, "to": ["ops"]}}]"#),
+                6 => format!(r#"["{url}"]"#),
+                _ => format!(r#"{{"{url}": 1}}"#),
+            };
+            let err = Routes::parse(&text, WEBHOOKS, KINDS).unwrap_err().to_string();
+            proptest::prop_assert!(!err.contains(&tail), "{}: {}", text, err);
+            proptest::prop_assert!(!err.contains("hooks.slack"), "{}: {}", text, err);
         }
     }
 }
