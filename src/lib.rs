@@ -20,7 +20,9 @@ pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
+pub mod severity; // one severity scale across kinds, for min_severity (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id
 pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL
+pub mod window; // `during` windows: weekdays and local hours in an IANA zone (pure)

@@ -167,9 +167,11 @@ pub fn plan(
                 kind: detection.kind.as_str(),
                 status: detection.status.as_deref().unwrap_or(""),
                 attributes: &n.message_attributes,
+                now: crate::route::published_at(n.timestamp.as_deref()),
             };
             match routing.decide(&facts) {
-                Route::To(to) => Plan::Post {
+                // The rule's `mention` is left here until rendering takes one.
+                Route::To { to, .. } => Plan::Post {
                     body: serialize(
                         &format::render_analysis(n, &analysis, overrides, max_message_chars),
                         n,
