@@ -1,8 +1,9 @@
 //! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
 //!
 //! The flow, one module a step:
-//! SNS or SQS event ([`record`]) -> kind + status -> routes ([`route`]) ->
-//! Slack message ([`format`]; the Go sample's layout in [`format::attachments`]) -> delivery under the
+//! SNS or SQS event ([`record`]) -> kind, status and what it says, a
+//! target-neutral [`notice`] ([`kinds`]) -> routes ([`route`]) -> Slack
+//! message ([`render`]: Block Kit, or the Go sample's layout) -> delivery under the
 //! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
@@ -12,13 +13,15 @@ pub mod cli; // `send`, and the exit codes
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
-pub mod format; // detect the kind and status, render Block Kit (pure)
+pub mod kinds; // notification -> kind, status and notice, one file per family (pure)
 pub mod lambda; // the Lambda handler and its start-up
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
+pub mod notice; // the target-neutral notice and its identity (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
 pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
+pub mod render; // notice -> Slack payload: Block Kit, the Go layout; limits, escaping (pure)
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout

@@ -8,12 +8,11 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetter, DeadLetterError, ENVELOPE_VERSION, Envelope, rfc3339};
 use crate::delivery::{Delivery, Job, Post};
-use crate::format;
-use crate::format::Overrides;
-use crate::format::attachments as message;
+use crate::kinds;
 use crate::outcome::Outcome;
 use crate::outcome::{Failure, Reason};
 use crate::record::{self, EventError, Notification, Record};
+use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
 use crate::webhooks::Destination;
 use bytes::Bytes;
@@ -159,19 +158,18 @@ pub fn plan(
                 Ok(n) => n,
                 Err(why) => return Plan::unreadable(why),
             };
-            let analysis = format::analyse(n);
-            let detection = &analysis.detection;
+            let notice = kinds::read(n, max_message_chars);
             let facts = Facts {
-                topic: message::topic_name(&n.topic_arn),
+                topic: n.topic_name(),
                 subject: n.subject.as_deref().unwrap_or(""),
-                kind: detection.kind.as_str(),
-                status: detection.status.as_deref().unwrap_or(""),
+                kind: notice.kind.as_str(),
+                status: notice.status.as_deref().unwrap_or(""),
                 attributes: &n.message_attributes,
             };
             match routing.decide(&facts) {
                 Route::To(to) => Plan::Post {
                     body: serialize(
-                        &format::render_analysis(n, &analysis, overrides, max_message_chars),
+                        &render::render(&notice, overrides, None),
                         n,
                         max_message_chars,
                     ),
@@ -193,21 +191,20 @@ pub fn plan(
 
 /// The JSON body of `n`'s Slack message (detected and rendered).
 pub fn body(n: &Notification, overrides: &Overrides, max_message_chars: usize) -> Bytes {
+    let notice = kinds::read(n, max_message_chars);
     serialize(
-        &format::format(n, overrides, max_message_chars),
+        &render::render(&notice, overrides, None),
         n,
         max_message_chars,
     )
 }
 
-fn serialize(payload: &format::Payload, n: &Notification, max_message_chars: usize) -> Bytes {
+fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> Bytes {
     // Sized for the message plus the layout, so it is usually written without
     // growing; capped near the message's cut, since the body keeps this
     // allocation while it waits.
     let estimate = n.message.len().min(2 * max_message_chars) + 512;
-    let mut body = Vec::with_capacity(estimate);
-    serde_json::to_writer(&mut body, payload).expect("a Slack message always serializes");
-    body.into()
+    payload.to_json(estimate).into()
 }
 
 /// Builds the dead-letter envelope of a record that was not posted.

@@ -17,10 +17,10 @@ use tokio::time::{Duration, Instant};
 
 use crate::budget;
 use crate::delivery::{Delivery, Job, Post};
-use crate::format::Overrides;
 use crate::outcome::Failure;
 use crate::pipeline::{self, Plan};
 use crate::record::Record;
+use crate::render::Overrides;
 use crate::route::Routing;
 
 /// A message read from a dead-letter source.
