@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::delivery::DeliverySettings;
-use crate::format::Overrides;
+use crate::render::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::check_rate_per_second;
 use crate::webhooks::{self, Webhooks};
@@ -236,13 +236,13 @@ impl Config {
                 &get,
                 "MAX_MESSAGE_CHARS",
                 defaults.max_message_chars,
-                crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
-                crate::format::attachments::SLACK_TEXT_LIMIT,
+                crate::render::MIN_MAX_MESSAGE_CHARS,
+                crate::render::SLACK_TEXT_LIMIT,
             )?,
         }
         .shared_by(function_concurrency);
         let message_format = match get("MESSAGE_FORMAT") {
-            None => crate::format::MessageFormat::default(),
+            None => crate::render::MessageFormat::default(),
             Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
                 name: "MESSAGE_FORMAT",
                 problem,
@@ -402,7 +402,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.overrides.message_format,
-            crate::format::MessageFormat::Attachments
+            crate::render::MessageFormat::Attachments
         );
         assert_eq!(c.overrides.channel.as_deref(), Some("#ops"));
         assert_eq!(c.overrides.icon_emoji.as_deref(), Some(":bell:"));

@@ -17,11 +17,11 @@ use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
-use sns_to_slack::format::Overrides;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::plan::{self, Plan};
 use sns_to_slack::record::parse_event;
+use sns_to_slack::render::Overrides;
 use sns_to_slack::route::Routing;
 use sns_to_slack::webhook::Webhook;
 use sns_to_slack::webhooks::Webhooks;
@@ -42,7 +42,7 @@ fn table() -> Webhooks {
 }
 
 fn routing(routes: &str) -> Routing {
-    Routing::new(table(), Some(routes), sns_to_slack::format::KIND_NAMES).unwrap()
+    Routing::new(table(), Some(routes), sns_to_slack::kinds::KIND_NAMES).unwrap()
 }
 
 /// A Slack on the paused clock: per webhook URL, the answers in turn (the
@@ -251,7 +251,7 @@ fn routing_errors_name_the_setting_and_the_webhook_but_no_url() {
             "\"alarm\"",
         ),
     ] {
-        let err = Routing::new(table(), routes, sns_to_slack::format::KIND_NAMES)
+        let err = Routing::new(table(), routes, sns_to_slack::kinds::KIND_NAMES)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("ROUTES is invalid"), "{err}");

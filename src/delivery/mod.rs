@@ -82,7 +82,7 @@ impl Default for DeliverySettings {
             retry_max: Duration::from_millis(8_000),
             retry_after_max: Duration::from_millis(60_000),
             max_concurrency: 8,
-            max_message_chars: crate::format::attachments::DEFAULT_MAX_MESSAGE_CHARS,
+            max_message_chars: crate::render::DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
 }
