@@ -385,3 +385,65 @@ fn plain_http_to_a_real_host_is_refused_naming_the_webhook() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_body_echoing_the_path_keeps_no_part_of_it() {
+    // Issue 16, finding 2: the body was cut at 200 bytes, then redacted, so a
+    // JSON-escaped path, or one the cut went through, stayed in the dead letter.
+    let server = wiremock::MockServer::start().await;
+    let url = support::webhook_url(&server);
+    let path = url.trim_start_matches(&server.uri());
+    let escaped = path.replace('/', "\\/");
+    let bodies = [
+        format!(r#"{{"ok":false,"error":"no_service","path":"{escaped}"}}"#),
+        format!("{}{path}", "x".repeat(190)),
+        format!("{}{escaped}", "y".repeat(180)),
+    ];
+    for body in &bodies {
+        server.reset().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(404).set_body_string(body.as_str()))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = send(
+            dir.path(),
+            &[&fixture_path("sns-plain.json")],
+            &[("WEBHOOK_URL", &url), ("RUST_LOG", "debug")],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let letters = std::fs::read_to_string(dir.path().join("dead-letters.jsonl")).unwrap();
+        let env: Envelope = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
+        assert_eq!(env.status, Some(404));
+        for shown in [&letters, &text(&out.stderr), &text(&out.stdout)] {
+            for part in SECRET.split('/') {
+                assert!(!shown.contains(&part[..8]), "{body}\n{shown}");
+            }
+        }
+        assert!(env.detail.contains("[redacted"), "{}", env.detail);
+    }
+}
+
+#[test]
+fn a_huge_answer_is_never_read_whole() {
+    // Issue 16, finding 3: a 256 MB answer drove `send` to 267 MB.
+    const SIZE: u64 = 256 << 20;
+    for (status, exit) in [(200, 0), (404, 1)] {
+        let (addr, written) = support::huge_answer_server(status, SIZE);
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("http://{addr}/services/{SECRET}");
+        let out = send(
+            dir.path(),
+            &[&fixture_path("sns-plain.json")],
+            &[("WEBHOOK_URL", &url)],
+        );
+        assert_eq!(out.status.code(), Some(exit), "{}", text(&out.stderr));
+        let peak = support::children_peak_rss();
+        assert!(peak < 64 << 20, "send peaked at {} MB", peak >> 20);
+        let written = written.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            written < SIZE,
+            "the whole answer was read ({written} bytes)"
+        );
+    }
+}
