@@ -232,6 +232,7 @@ impl Config {
                 MAX_RETRY_AFTER_MS,
             )?,
             max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+            max_in_flight: defaults.max_in_flight,
             max_message_chars: parse_int(
                 &get,
                 "MAX_MESSAGE_CHARS",

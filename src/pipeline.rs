@@ -78,7 +78,7 @@ pub enum PipelineError {
     /// Some records were neither posted, dead-lettered nor handed back to SQS.
     /// Retryable: Lambda should deliver the event again (records already
     /// posted will post twice).
-    #[error("{source}; {posted} of {records} records were posted", posted = summary.posted, records = summary.records)]
+    #[error("{source}; of {records} records, {posted} posts were accepted (one post per record and webhook)", posted = summary.posted, records = summary.records)]
     DeadLetter {
         /// What was done before dead-lettering failed.
         summary: Summary,

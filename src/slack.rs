@@ -43,7 +43,9 @@ pub struct SlackClient {
 
 impl SlackClient {
     /// Builds the process's one HTTP client (rustls, no redirects, pooled
-    /// keep-alive connections).
+    /// keep-alive connections, at most
+    /// [`DEFAULT_MAX_IN_FLIGHT`](crate::delivery::DEFAULT_MAX_IN_FLIGHT) idle
+    /// per host).
     ///
     /// It trusts the Mozilla root certificates compiled in (`webpki-root-certs`)
     /// rather than the system store: reading and parsing the ~150 files of
@@ -60,6 +62,8 @@ impl SlackClient {
             .user_agent(concat!("sns-to-slack/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(55))
+            // No more idle sockets than attempts may be in flight at once.
+            .pool_max_idle_per_host(crate::delivery::DEFAULT_MAX_IN_FLIGHT)
             .build()
             .map_err(|e| ClientError(describe(&e.without_url())))?;
         Ok(Self {

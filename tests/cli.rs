@@ -447,3 +447,70 @@ fn a_huge_answer_is_never_read_whole() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_wide_fan_out_to_a_slow_slack_fits_in_lambdas_1024_descriptors() {
+    // Issue 16, finding 6: 10 records to 300 webhooks opened a socket per post
+    // in flight (300 x MAX_CONCURRENCY); at 1,024 descriptors posts failed with
+    // "Too many open files" and send exited 2.
+    use std::os::unix::process::CommandExt;
+    let slack = support::slack(
+        wiremock::ResponseTemplate::new(200)
+            .set_body_string("ok")
+            .set_delay(std::time::Duration::from_millis(200)),
+    )
+    .await;
+    let names: Vec<String> = (0..300).map(|i| format!("team-{i}")).collect();
+    let table: serde_json::Map<String, Value> = names
+        .iter()
+        .map(|n| {
+            let url = format!(
+                "{}/services/T0/{n}/{}",
+                slack.uri(),
+                SECRET.replace('/', "")
+            );
+            (n.clone(), Value::String(url))
+        })
+        .collect();
+    let routes = serde_json::json!([{ "to": names }]).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut event: Value = serde_json::from_str(&fixture("sns-batch-25.json")).unwrap();
+    event["Records"].as_array_mut().unwrap().truncate(10);
+    std::fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+    command
+        .args(["send", "event.json"])
+        .env_clear()
+        .env("WEBHOOKS", Value::Object(table).to_string())
+        .env("ROUTES", &routes)
+        .env("RATE_PER_SECOND", "1000")
+        .env("RATE_BURST", "100")
+        // No retry to hide a post that failed for want of a descriptor.
+        .env("MAX_ATTEMPTS", "1")
+        .current_dir(dir.path());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["records"], &summary["posted"]),
+        (&serde_json::json!(10), &serde_json::json!(3000))
+    );
+    assert!(!dir.path().join("dead-letters.jsonl").exists());
+    assert_eq!(slack.received_requests().await.unwrap().len(), 3000);
+}
