@@ -14,7 +14,9 @@ use crate::budget;
 use crate::dead_letter::DeadLetter;
 use crate::delivery::Post;
 use crate::metrics;
-use crate::pipeline::{Pipeline, PipelineError, Report, Summary};
+use crate::pipeline::{Pipeline, PipelineError, Until};
+use crate::settle::Settlement;
+use crate::summary::Summary;
 use crate::telemetry;
 
 /// The function: a pipeline plus the deadline settings.
@@ -50,8 +52,8 @@ pub enum Response {
     Batch(SqsBatchResponse),
 }
 
-impl From<Report> for Response {
-    fn from(report: Report) -> Self {
+impl From<Settlement> for Response {
+    fn from(report: Settlement) -> Self {
         match report.requeue {
             None => Response::Summary(report.summary),
             Some(ids) => {
@@ -120,13 +122,14 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
         let store_until = stop_at
             .checked_add(self.margin.saturating_sub(reserve))
             .unwrap_or(stop_at);
-        let result = self
-            .pipeline
-            .run_until(event.payload.get(), stop_at, Some(store_until))
-            .await;
+        let until = Until {
+            post: stop_at,
+            store: Some(store_until),
+        };
+        let result = self.pipeline.run(event.payload.get(), until).await;
         let summary = match &result {
             Ok(report) => &report.summary,
-            Err(PipelineError::DeadLetter { summary, .. }) => summary,
+            Err(e) => e.summary(),
         };
         self.emit_metrics(summary);
         match &result {

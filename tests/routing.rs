@@ -19,7 +19,8 @@ use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
 use sns_to_slack::format::Overrides;
 use sns_to_slack::outcome::Reason;
-use sns_to_slack::pipeline::{self, Pipeline, Plan};
+use sns_to_slack::pipeline::{Pipeline, Until};
+use sns_to_slack::plan::{self, Plan};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::route::Routing;
 use sns_to_slack::webhook::Webhook;
@@ -138,9 +139,13 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
     );
     let started = Instant::now();
     let summary = p
-        .run(&first_records(6), started + Duration::from_secs(60))
+        .run(
+            &first_records(6),
+            Until::post(started + Duration::from_secs(60)),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.records, summary.posted), (6, 12));
     let ops = slack.arrivals_at(OPS);
     assert_eq!(ops.len(), 6);
@@ -191,9 +196,13 @@ async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
     );
     let started = Instant::now();
     let summary = p
-        .run(&first_records(6), started + Duration::from_secs(60))
+        .run(
+            &first_records(6),
+            Until::post(started + Duration::from_secs(60)),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.records, summary.posted), (6, 12));
     let ops = slack.arrivals_at(OPS);
     assert_eq!(ops.len(), 6);
@@ -268,9 +277,13 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     );
     let started = Instant::now();
     let summary = p
-        .run(&first_records(10), started + Duration::from_secs(600))
+        .run(
+            &first_records(10),
+            Until::post(started + Duration::from_secs(600)),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.records, summary.posted), (10, 3000));
     let most = slack.now.lock().unwrap().1;
     assert_eq!(
@@ -302,10 +315,11 @@ async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
     let summary = p
         .run(
             &fixture("sns-plain.json"),
-            Instant::now() + Duration::from_secs(60),
+            Until::post(Instant::now() + Duration::from_secs(60)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.posted, summary.dead_lettered), (1, 1));
     let kept = p.dead_letter().0.lock().unwrap().clone();
     assert_eq!(kept.len(), 1);
@@ -327,7 +341,7 @@ fn records_are_routed_by_topic_attribute_kind_and_status() {
     let overrides = Overrides::default();
     let plan = |name: &str| {
         let records = parse_event(&fixture(name)).unwrap();
-        let plans = pipeline::plan(&records, &routing, &overrides, 4000);
+        let plans = plan::plan(&records, &routing, &overrides, 4000);
         match &plans[0] {
             Plan::Post { to, .. } => Ok(to.iter().map(|d| d.name.clone()).collect::<Vec<_>>()),
             Plan::Drop { rule } => Err(format!("drop {rule}")),
@@ -566,7 +580,7 @@ async fn redrive_posts_each_envelope_to_the_webhook_it_names() {
     // One line per envelope in the file: the record without its line breaks.
     let record: Value = serde_json::from_str(
         parse_event(&fixture("sns-plain.json")).unwrap()[0]
-            .raw()
+            .kept()
             .get(),
     )
     .unwrap();
