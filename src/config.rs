@@ -300,10 +300,12 @@ fn parse_f64(
 ) -> Result<f64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| invalid(name, &format!("expected a number, got {v:?}"))),
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            invalid(
+                name,
+                &format!("expected a number, got {}", webhooks::describe(&v)),
+            )
+        }),
     }
 }
 
@@ -320,10 +322,12 @@ where
     let Some(v) = get(name) else {
         return Ok(default);
     };
-    let n: T = v
-        .trim()
-        .parse()
-        .map_err(|_| invalid(name, &format!("expected a whole number, got {v:?}")))?;
+    let n: T = v.trim().parse().map_err(|_| {
+        invalid(
+            name,
+            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+        )
+    })?;
     if n < min || n > max {
         return Err(invalid(
             name,

@@ -514,3 +514,28 @@ async fn a_wide_fan_out_to_a_slow_slack_fits_in_lambdas_1024_descriptors() {
     assert!(!dir.path().join("dead-letters.jsonl").exists());
     assert_eq!(slack.received_requests().await.unwrap().len(), 3000);
 }
+
+#[test]
+fn a_url_where_a_number_or_a_word_belongs_is_not_echoed() {
+    // A webhook URL pasted into the wrong variable.
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    for (name, needle) in [
+        (
+            "RATE_PER_SECOND",
+            "RATE_PER_SECOND is invalid: expected a number, got a URL",
+        ),
+        (
+            "MAX_ATTEMPTS",
+            "MAX_ATTEMPTS is invalid: expected a whole number, got a URL",
+        ),
+        (
+            "MESSAGE_FORMAT",
+            "MESSAGE_FORMAT is invalid: expected blocks or attachments, got a URL",
+        ),
+    ] {
+        let (code, stderr) = start_up(&[(name, &url)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+    }
+}
