@@ -12,9 +12,10 @@ use crate::budget;
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
-use crate::format;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::kinds;
+use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
+use crate::render;
 use crate::route::Routing;
 use crate::slack::SlackClient;
 
@@ -60,8 +61,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
         .with_own_rates(routing.webhooks(), config.function_concurrency);
     let pipeline = Pipeline::new(delivery, store, routing, config.overrides);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
-    match pipeline.run_records(&records, stop_at).await {
-        Ok(summary) => {
+    match pipeline.run_records(&records, Until::post(stop_at)).await {
+        Ok(settlement) => {
+            let summary = settlement.summary;
             println!("{}", serde_json::to_string(&summary)?);
             if summary.dead_lettered > 0 {
                 eprintln!(
@@ -104,24 +106,19 @@ fn preview(records: &[record::Record], config: &Config, builder: bool) -> u8 {
     for record in records {
         match record.notification() {
             Ok(n) => {
-                let detection = format::detect(n);
-                let msg = format::render(
-                    n,
-                    &detection,
-                    &config.overrides,
-                    config.delivery.max_message_chars,
-                );
+                let notice = kinds::read(n, config.delivery.max_message_chars);
+                let msg = render::render(&notice, &config.overrides, None);
                 let json = serde_json::to_value(&msg).expect("a Slack message serializes");
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&json).expect("a Slack message serializes")
                 );
                 if builder {
-                    match format::builder_link(&json) {
-                        Some(link) => eprintln!("{} -> {link}", detection.kind),
+                    match render::blocks::builder_link(&json) {
+                        Some(link) => eprintln!("{} -> {link}", notice.kind),
                         None => eprintln!(
                             "{}: no blocks to show in the Block Kit Builder (MESSAGE_FORMAT=attachments)",
-                            detection.kind
+                            notice.kind
                         ),
                     }
                 }
