@@ -58,7 +58,7 @@ impl std::str::FromStr for DigestAfter {
 }
 
 /// What grouping reads of one notice routed to the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Member<'a> {
     /// The SNS `MessageId` (empty when unknown: never a duplicate by id).
     pub message_id: &'a str,

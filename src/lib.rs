@@ -12,6 +12,7 @@
 
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
+pub mod compose; // each destination's posts -> own messages, digests, folded ones: the jobs (pure)
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline

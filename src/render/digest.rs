@@ -78,6 +78,23 @@ impl Line {
         }
     }
 
+    /// A line of plain text with nothing to group on but its message id (for
+    /// callers and tests that plan by hand).
+    pub fn plain(message_id: &str, headline: &str) -> Self {
+        Line {
+            message_id: message_id.to_string(),
+            kind: Kind::Text,
+            status: None,
+            topic: String::new(),
+            tone: None,
+            headline: headline.to_string(),
+            link: None,
+            at: None,
+            thread_key: None,
+            dedup_key: message_id.to_string(),
+        }
+    }
+
     fn state(&self) -> &str {
         self.status.as_deref().unwrap_or(self.kind.as_str())
     }
