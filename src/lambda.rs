@@ -189,27 +189,30 @@ fn unix_millis() -> u64 {
 /// Runs the function against the Lambda Runtime API until the process ends:
 /// one HTTP client and one limiter for all invocations, the SQS client built
 /// only when a record must be dead-lettered.
-pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::Error> {
-    let routing = crate::route::Routing::configured(&config).await?.ok_or(
-        crate::config::ConfigError::Missing("one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID"),
+pub async fn serve(lambda: crate::config::LambdaConfig) -> Result<(), lambda_runtime::Error> {
+    let config = lambda.config;
+    let webhooks = config
+        .webhooks
+        .clone()
+        .resolve(&crate::webhooks::SecretsManager)
+        .await?;
+    let routing = crate::route::Routing::new(
+        webhooks,
+        config.routes.as_deref(),
+        crate::format::KIND_NAMES,
     )?;
-    let queue_url = config
-        .dead_letter_queue_url
-        .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
-    let delivery =
-        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery)
-            .with_own_rates(routing.webhooks(), config.function_concurrency);
-    let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
+    let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
+    let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
-        .with_max_receives(config.max_receives);
+        .with_max_receives(lambda.max_receives);
     let metrics = MetricsTarget {
-        namespace: config.metrics_namespace,
-        service: config.metrics_service,
+        namespace: lambda.metrics_namespace,
+        service: lambda.metrics_service,
     };
     let handler = Handler::new(
         pipeline,
-        config.deadline_margin,
-        config.default_budget,
+        lambda.deadline_margin,
+        lambda.default_budget,
         metrics,
     );
     let handler = &handler;

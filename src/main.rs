@@ -2,13 +2,13 @@
 
 use std::process::ExitCode;
 
-use sns_to_slack::config::{self, Config, Mode};
+use sns_to_slack::config::{self, LambdaConfig};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     if config::running_in_lambda() {
         sns_to_slack::telemetry::init_lambda();
-        let served = match Config::from_env(Mode::Lambda) {
+        let served = match LambdaConfig::from_env() {
             Ok(config) => sns_to_slack::lambda::serve(config).await,
             Err(e) => Err(e.into()),
         };
