@@ -115,7 +115,7 @@ pub struct Record {
 /// by earlier versions (an SQS record whose body is an envelope whose record
 /// is an SQS record...). Letters written now never nest: an envelope keeps
 /// the innermost record. A hostile payload cannot recurse deeper.
-const MAX_DEPTH: u8 = 16;
+const MAX_DEPTH: u8 = 8;
 
 impl Record {
     fn new(kept: Kept, parsed: Result<Notification, String>) -> Self {

@@ -170,7 +170,33 @@ mod tests {
         .to_string();
         let r = one(sqs_record("q-big", &notification, 1));
         assert_eq!(r.notification().unwrap().message.len(), 262_000);
-        assert!(r.kept().get().len() < 530_000, "{}", r.kept().get().len());
+        let letter = crate::settle::envelope(&r, &failed(), &failed().result.unwrap_err(), None);
+        let size = letter.to_json().len();
+        assert!(size < 530_000, "{size}");
+        assert!(size < crate::dead_letter::sqs::MAX_BATCH_BYTES);
+    }
+
+    fn failed() -> crate::outcome::Outcome {
+        crate::outcome::Outcome::unattempted(Err(crate::outcome::Failure {
+            reason: crate::outcome::Reason::ServerError,
+            status: Some(503),
+            detail: "HTTP 503".into(),
+        }))
+    }
+
+    #[test]
+    fn letters_written_now_never_nest_however_many_round_trips() {
+        // Finding 5: each DLQ -> buffer trip wrapped the record once more.
+        let mut body = NOTIFICATION.to_string();
+        for trip in 1..=8 {
+            let r = one(sqs_record(&format!("q-{trip}"), &body, 5));
+            assert_eq!(r.notification().unwrap().message, "/var is 97% full");
+            assert_eq!(r.history().len(), trip - 1);
+            let letter =
+                crate::settle::envelope(&r, &failed(), &failed().result.unwrap_err(), None);
+            assert_eq!(letter.record.get(), NOTIFICATION, "trip {trip}");
+            body = letter.to_json();
+        }
     }
 
     #[test]
@@ -235,7 +261,7 @@ mod tests {
     #[test]
     fn hostile_nesting_is_refused_not_followed() {
         let mut body = NOTIFICATION.to_string();
-        for i in 0..20 {
+        for i in 0..10 {
             let record = sqs_record(&format!("q-{i}"), &body, 1).to_string();
             body = letter(&record, "deadline", 1);
         }
