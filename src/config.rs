@@ -249,7 +249,20 @@ impl Config {
 
     /// Reads the shared settings through `get` (empty values already unset).
     fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let webhooks = match (
+        Ok(Self {
+            webhooks: webhook_source(get)?,
+            routes: get("ROUTES"),
+            overrides: overrides(get)?,
+            delivery: delivery_settings(get)?,
+            function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
+        })
+    }
+}
+
+/// `WEBHOOK_URL`, `WEBHOOKS` or `WEBHOOKS_SECRET_ID`: at most one.
+fn webhook_source(get: &impl Fn(&str) -> Option<String>) -> Result<webhooks::Source, ConfigError> {
+    let source =
+        match (
             get("WEBHOOK_URL"),
             get("WEBHOOKS"),
             get("WEBHOOKS_SECRET_ID"),
@@ -280,71 +293,74 @@ impl Config {
                 ));
             }
         };
-        let defaults = DeliverySettings::default();
-        let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
-        let rate_per_second = check_rate_per_second(rate_per_second)
-            .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
-        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
-        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
-        if retry_max < retry_base {
-            return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
-        }
-        let function_concurrency = parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?;
-        let delivery = DeliverySettings {
-            rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
-            max_attempts: parse_int(
-                &get,
-                "MAX_ATTEMPTS",
-                defaults.max_attempts,
-                1,
-                MAX_MAX_ATTEMPTS,
-            )?,
-            attempt_timeout: millis(
-                &get,
-                "ATTEMPT_TIMEOUT_MS",
-                defaults.attempt_timeout,
-                1,
-                MAX_MS,
-            )?,
-            retry_base,
-            retry_max,
-            retry_after_max: millis(
-                &get,
-                "RETRY_AFTER_MAX_MS",
-                defaults.retry_after_max,
-                1,
-                MAX_RETRY_AFTER_MS,
-            )?,
-            max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
-            max_message_chars: parse_int(
-                &get,
-                "MAX_MESSAGE_CHARS",
-                defaults.max_message_chars,
-                crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
-                crate::format::attachments::SLACK_TEXT_LIMIT,
-            )?,
-        };
-        let message_format = match get("MESSAGE_FORMAT") {
-            None => crate::format::MessageFormat::default(),
-            Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
-                name: "MESSAGE_FORMAT",
-                problem,
-            })?,
-        };
-        Ok(Self {
-            webhooks,
-            routes: get("ROUTES"),
-            overrides: Overrides {
-                message_format,
-                channel: get("CHANNEL"),
-                username: get("USERNAME"),
-                icon_emoji: get("ICONEMOJI"),
-            },
-            delivery,
-            function_concurrency,
-        })
+    Ok(source)
+}
+
+/// Rate, retry, timeout and concurrency settings, as configured.
+fn delivery_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let defaults = DeliverySettings::default();
+    let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
+    let rate_per_second = check_rate_per_second(rate_per_second)
+        .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
+    let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
+    let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
+    if retry_max < retry_base {
+        return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
     }
+    Ok(DeliverySettings {
+        rate_per_second,
+        rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
+        max_attempts: parse_int(
+            &get,
+            "MAX_ATTEMPTS",
+            defaults.max_attempts,
+            1,
+            MAX_MAX_ATTEMPTS,
+        )?,
+        attempt_timeout: millis(
+            &get,
+            "ATTEMPT_TIMEOUT_MS",
+            defaults.attempt_timeout,
+            1,
+            MAX_MS,
+        )?,
+        retry_base,
+        retry_max,
+        retry_after_max: millis(
+            &get,
+            "RETRY_AFTER_MAX_MS",
+            defaults.retry_after_max,
+            1,
+            MAX_RETRY_AFTER_MS,
+        )?,
+        max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+        max_message_chars: parse_int(
+            &get,
+            "MAX_MESSAGE_CHARS",
+            defaults.max_message_chars,
+            crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
+            crate::format::attachments::SLACK_TEXT_LIMIT,
+        )?,
+    })
+}
+
+/// `MESSAGE_FORMAT`, `CHANNEL`, `USERNAME`, `ICONEMOJI`.
+fn overrides(get: &impl Fn(&str) -> Option<String>) -> Result<Overrides, ConfigError> {
+    let message_format = match get("MESSAGE_FORMAT") {
+        None => crate::format::MessageFormat::default(),
+        Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+            name: "MESSAGE_FORMAT",
+            problem,
+        })?,
+    };
+    Ok(Overrides {
+        message_format,
+        channel: get("CHANNEL"),
+        username: get("USERNAME"),
+        icon_emoji: get("ICONEMOJI"),
+    })
 }
 
 fn invalid(name: &'static str, problem: &str) -> ConfigError {
