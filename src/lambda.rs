@@ -186,21 +186,81 @@ fn unix_millis() -> u64 {
         .unwrap_or_default()
 }
 
+/// Why the function could not start: its configuration, its webhooks and
+/// routes (the secret included), or the HTTP client. Reported to the Runtime
+/// API's `/runtime/init/error` as well as logged; no variant carries a URL.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The webhook table, its secret or `ROUTES`.
+    #[error(transparent)]
+    Setup(#[from] crate::route::SetupError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::slack::ClientError),
+}
+
+impl InitError {
+    /// Whether a new cold start may get past it (the secret could not be
+    /// read); everything else needs a corrected configuration.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            InitError::Setup(crate::route::SetupError::Webhooks(
+                crate::webhooks::WebhooksError::Secret(_)
+            ))
+        )
+    }
+}
+
+/// How long reporting a failed init to the Runtime API may take.
+const INIT_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs the function against the Lambda Runtime API until the process ends:
 /// one HTTP client and one limiter for all invocations, the SQS client built
 /// only when a record must be dead-lettered.
-pub async fn serve(lambda: crate::config::LambdaConfig) -> Result<(), lambda_runtime::Error> {
+///
+/// When `config` is an error, or the webhooks, routes or client cannot be set
+/// up, the error is posted to `/runtime/init/error` (so Lambda shows it as the
+/// init failure instead of a bare exit) and returned.
+pub async fn serve(
+    config: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
+) -> Result<(), lambda_runtime::Error> {
+    let handler = match init(config).await {
+        Ok(handler) => handler,
+        Err(e) => {
+            report_init_error(&e).await;
+            return Err(e.into());
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        handler.handle(event)
+    }))
+    .await
+}
+
+type LambdaHandler = Handler<crate::slack::SlackClient, crate::dead_letter::sqs::SqsDeadLetter>;
+
+async fn init(
+    lambda: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
+) -> Result<LambdaHandler, InitError> {
+    let lambda = lambda?;
     let config = lambda.config;
     let webhooks = config
         .webhooks
         .clone()
         .resolve(&crate::webhooks::SecretsManager)
-        .await?;
+        .await
+        .map_err(crate::route::SetupError::from)?;
     let routing = crate::route::Routing::new(
         webhooks,
         config.routes.as_deref(),
         crate::format::KIND_NAMES,
-    )?;
+    )
+    .map_err(crate::route::SetupError::from)?;
     let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
@@ -209,15 +269,55 @@ pub async fn serve(lambda: crate::config::LambdaConfig) -> Result<(), lambda_run
         namespace: lambda.metrics_namespace,
         service: lambda.metrics_service,
     };
-    let handler = Handler::new(
+    Ok(Handler::new(
         pipeline,
         lambda.deadline_margin,
         lambda.default_budget,
         metrics,
-    );
-    let handler = &handler;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        handler.handle(event)
-    }))
-    .await
+    ))
+}
+
+/// Posts `error` to the Runtime API's `/runtime/init/error`, within
+/// [`INIT_REPORT_TIMEOUT`]. A failure to report is logged, never raised: the
+/// process exits with the error either way.
+async fn report_init_error(error: &InitError) {
+    let diagnostic = Diagnostic {
+        error_type: if error.is_retryable() {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+        .into(),
+        error_message: error.to_string(),
+    };
+    let request = serde_json::to_vec(&diagnostic)
+        .map_err(|e| e.to_string())
+        .and_then(|body| {
+            lambda_runtime_api_client::build_request()
+                .method("POST")
+                .uri("/2018-06-01/runtime/init/error")
+                .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+                .header("Content-Type", "application/json")
+                .body(lambda_runtime_api_client::body::Body::from(body))
+                .map_err(|e| e.to_string())
+        });
+    let sent = match request {
+        Ok(request) => {
+            // Reads AWS_LAMBDA_RUNTIME_API, as lambda_runtime::run does.
+            let client = lambda_runtime_api_client::PooledClient::builder().build();
+            match tokio::time::timeout(INIT_REPORT_TIMEOUT, client.call(request)).await {
+                Ok(Ok(response)) if response.status().is_success() => Ok(()),
+                Ok(Ok(response)) => Err(format!("the Runtime API answered {}", response.status())),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {} s",
+                    INIT_REPORT_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(why) = sent {
+        tracing::warn!(why = %why, "the init error could not be reported to the Runtime API");
+    }
 }

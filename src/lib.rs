@@ -25,8 +25,10 @@ pub mod record; // SNS and SQS events, dead letters: one reader for every record
 pub mod redrive; // dead letters posted again: SQS and file sources
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod settle; // outcomes -> dead letters, batch item failures, summary (pure)
+pub mod severity; // one severity scale across kinds, for min_severity (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod summary; // what an event came to: the counts (pure data)
 pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id
 pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL
+pub mod window; // `during` windows: weekdays and local hours in an IANA zone (pure)

@@ -76,7 +76,11 @@ pub fn plan_to(
     max_message_chars: usize,
 ) -> Vec<Plan> {
     plan_each(records, |n| {
-        formatted(n, overrides, max_message_chars, |_| Route::To(to.to_vec()))
+        formatted(n, overrides, max_message_chars, |_| Route::To {
+            to: to.to_vec(),
+            rule: 0,
+            mention: None,
+        })
     })
 }
 
@@ -107,9 +111,11 @@ fn formatted(
         kind: detection.kind.as_str(),
         status: detection.status.as_deref().unwrap_or(""),
         attributes: &n.message_attributes,
+        now: crate::route::published_at(n.timestamp.as_deref()),
     };
     match route(&facts) {
-        Route::To(to) => {
+        // The rule's `mention` is left here until rendering takes one.
+        Route::To { to, .. } => {
             let payload = format::render_analysis(n, &analysis, overrides, max_message_chars);
             Plan::Post {
                 body: serialize(&payload, n, max_message_chars),

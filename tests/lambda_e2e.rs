@@ -419,6 +419,79 @@ async fn missing_configuration_stops_the_process_naming_the_variable() {
     .await;
     let output = function.output();
     assert!(output.contains("WEBHOOK_URL"), "{output}");
+    let report = runtime.wait_for_init_error(WAIT).await;
+    assert_eq!(report["errorType"], "NonRetryable");
+    assert!(
+        report["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("WEBHOOK_URL")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_init_is_reported_to_the_runtime_api_without_the_url() {
+    // A name and its URL swapped: the error names the entry, never the URL.
+    let runtime = RuntimeApi::start(vec![]).await;
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    let vars = vec![
+        ("WEBHOOKS", json!({ url.clone(): "ops" }).to_string()),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ),
+    ];
+    let mut function = Function::start(BIN, &runtime, &vars);
+    let report = runtime.wait_for_init_error(WAIT).await;
+    assert_eq!(report["errorType"], "NonRetryable", "{report}");
+    let message = report["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("WEBHOOKS is invalid: the name of entry 0 (0-based) is a URL"),
+        "{message}"
+    );
+    support::eventually(WAIT, "the process to exit", async || {
+        (!function.is_running()).then_some(())
+    })
+    .await;
+    let output = function.output();
+    assert!(
+        !output.contains(SECRET) && !message.contains(SECRET),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_secrets_manager_is_reported_within_lambdas_init_limit() {
+    // Lambda stops an init at 10 s; the secret's bound must leave time to say why.
+    let hung = support::silent_server();
+    let runtime = RuntimeApi::start(vec![]).await;
+    let vars = vec![
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", format!("http://{hung}")),
+        ("AWS_REGION", support::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("WEBHOOKS_SECRET_ID", "sns-to-slack/webhooks".into()),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ),
+    ];
+    let started = SystemTime::now();
+    let _function = Function::start(BIN, &runtime, &vars);
+    let report = runtime.wait_for_init_error(WAIT).await;
+    let reported_after = SystemTime::now().duration_since(started).unwrap();
+    assert!(
+        reported_after < Duration::from_secs(10),
+        "reported {reported_after:?} after start, past Lambda's init limit"
+    );
+    assert_eq!(report["errorType"], "Retryable", "{report}");
+    assert!(
+        report["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("WEBHOOKS_SECRET_ID") && m.contains("no answer within")),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -371,6 +371,50 @@ async fn the_function_routes_through_webhooks_from_secrets_manager() {
 }
 
 #[tokio::test]
+async fn a_secret_with_a_name_twice_or_a_url_for_a_name_stops_the_init_without_echoing_it() {
+    // Issue 16, findings 1 and 11, in the Secrets Manager secret.
+    let moto = Moto::start().await;
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    let twice = format!(r#"{{"ops":"{url}","ops":"{OPS}"}}"#);
+    let swapped = format!(r#"{{"ops":"{OPS}","{url}":"security"}}"#);
+    create_secret(&moto, "twice", &twice).await;
+    create_secret(&moto, "swapped", &swapped).await;
+    for (secret, needle) in [
+        (
+            "twice",
+            "WEBHOOKS_SECRET_ID is invalid: webhook \"ops\" is defined twice",
+        ),
+        (
+            "swapped",
+            "WEBHOOKS_SECRET_ID is invalid: the name of entry 1 (0-based) is a URL",
+        ),
+    ] {
+        let runtime = RuntimeApi::start(vec![]).await;
+        let mut env = moto.env();
+        env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.clone()));
+        env.push(("WEBHOOKS_SECRET_ID", secret.into()));
+        env.push((
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ));
+        let mut function = Function::start(BIN, &runtime, &env);
+        let report = runtime.wait_for_init_error(WAIT).await;
+        let message = report["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.starts_with(needle), "{message}");
+        support::eventually(WAIT, "the process to exit", async || {
+            (!function.is_running()).then_some(())
+        })
+        .await;
+        let output = function.output();
+        assert!(output.contains(needle), "{output}");
+        assert!(
+            !output.contains(SECRET) && !message.contains(SECRET),
+            "{output}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_route_to_an_undefined_webhook_stops_the_function_naming_it() {
     let ops = support::slack(ResponseTemplate::new(200)).await;
     let runtime = RuntimeApi::start(vec![]).await;
