@@ -15,6 +15,12 @@
 //!
 //! A record we cannot read is still kept, marked invalid with the reason, and
 //! dead-lettered rather than dropped.
+//!
+//! Serde passes before a message is read (after the event is split into raw
+//! records): an SNS record takes one; an SQS record two, one over the record
+//! and one over its body (it took six: the `Sns` shape, a key probe and
+//! `SqsMessage` over the record, then an envelope probe, a key probe and the
+//! notification over the body).
 
 pub mod body;
 mod shape;
