@@ -198,7 +198,9 @@ impl<'a> Letter<'a> {
                 }],
             }
         } else {
-            super::read(self.record.to_owned(), depth)
+            let mut records = Vec::with_capacity(1);
+            super::read(self.record.to_owned(), depth, &mut records);
+            records
         };
         for record in &mut records {
             // An inner record's SQS receipt is history; the caller sets its own.

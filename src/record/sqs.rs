@@ -23,37 +23,47 @@ use super::body::{self, Shape};
 use super::shape::RecordShape;
 use super::{Kept, Notification, Receipt, Record};
 
-/// Reads an SQS record (already parsed into `shape`): its receipt and the
-/// records its body holds. `raw` is the record as received.
-pub(super) fn read(mut shape: RecordShape, raw: Box<RawValue>, depth: u8) -> Vec<Record> {
-    let receipt = shape.message_id.clone().map(|message_id| Receipt {
+/// Reads an SQS record (already parsed into `shape`) into `out`: the records
+/// its body holds, each with the record's receipt. `raw` is the record as
+/// received.
+pub(super) fn read(mut shape: RecordShape, raw: Box<RawValue>, depth: u8, out: &mut Vec<Record>) {
+    let start = out.len();
+    read_body(&mut shape, raw, depth, out);
+    let receive_count = receive_count(attribute(&shape, "ApproximateReceiveCount"));
+    let receipt = shape.message_id.map(|message_id| Receipt {
         message_id,
-        receive_count: receive_count(shape.attributes.get("ApproximateReceiveCount")),
+        receive_count,
     });
-    let with_receipt = |mut records: Vec<Record>| {
-        for record in &mut records {
-            record.receipt = receipt.clone();
-        }
-        records
-    };
+    for record in &mut out[start..] {
+        record.receipt = receipt.clone();
+    }
+}
+
+fn read_body(shape: &mut RecordShape, raw: Box<RawValue>, depth: u8, out: &mut Vec<Record>) {
     let Some(text) = shape.body.take() else {
-        let record = Record::new(Kept::Raw(raw), Err("an SQS record without a body".into()));
-        return with_receipt(vec![record]);
+        return out.push(Record::new(
+            Kept::Raw(raw),
+            Err("an SQS record without a body".into()),
+        ));
     };
     let read = body::read_at(&text, depth);
     match (read.shape, read.records) {
         (Shape::SnsNotification, Ok(mut records)) if records.len() == 1 => {
             // Kept as the notification's JSON: the body itself, moved.
             records[0].kept = Kept::Json(text);
-            with_receipt(records)
+            out.append(&mut records);
         }
         (Shape::Raw, _) | (Shape::LambdaFailure | Shape::SnsEvent, Err(_)) => {
-            let n = raw_message(text, &shape);
-            with_receipt(vec![Record::new(Kept::Raw(raw), Ok(n))])
+            let n = raw_message(text, shape);
+            out.push(Record::new(Kept::Raw(raw), Ok(n)));
         }
-        (_, Ok(records)) => with_receipt(records),
-        (_, Err(why)) => with_receipt(vec![Record::new(Kept::Raw(raw), Err(why))]),
+        (_, Ok(mut records)) => out.append(&mut records),
+        (_, Err(why)) => out.push(Record::new(Kept::Raw(raw), Err(why))),
     }
+}
+
+fn attribute<'a>(shape: &'a RecordShape, name: &str) -> Option<&'a String> {
+    shape.attributes.as_ref()?.get(name)
 }
 
 /// `ApproximateReceiveCount`: 1 when absent or unreadable, `u32::MAX` when
@@ -76,6 +86,7 @@ fn raw_message(body: String, shape: &RecordShape) -> Notification {
     let message_attributes: HashMap<String, MessageAttribute> = shape
         .sqs_attributes
         .iter()
+        .flatten()
         .filter_map(|(name, a)| {
             let value = a.string_value.clone()?;
             let mut attribute = MessageAttribute::default();
@@ -89,9 +100,7 @@ fn raw_message(body: String, shape: &RecordShape) -> Notification {
         topic_arn: String::new(),
         subject: None,
         message: body,
-        timestamp: shape
-            .attributes
-            .get("SentTimestamp")
+        timestamp: attribute(shape, "SentTimestamp")
             .and_then(|ms| ms.parse::<i64>().ok())
             .and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
