@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use crate::delivery::{Delivery, DeliverySettings, Post};
-use crate::format::Overrides;
+use crate::render::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::check_rate_per_second;
 use crate::webhooks::{self, Webhooks};
@@ -336,12 +336,13 @@ fn delivery_settings(
             MAX_RETRY_AFTER_MS,
         )?,
         max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+        max_in_flight: defaults.max_in_flight,
         max_message_chars: parse_int(
             &get,
             "MAX_MESSAGE_CHARS",
             defaults.max_message_chars,
-            crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
-            crate::format::attachments::SLACK_TEXT_LIMIT,
+            crate::render::MIN_MAX_MESSAGE_CHARS,
+            crate::render::SLACK_TEXT_LIMIT,
         )?,
     })
 }
@@ -349,7 +350,7 @@ fn delivery_settings(
 /// `MESSAGE_FORMAT`, `CHANNEL`, `USERNAME`, `ICONEMOJI`.
 fn overrides(get: &impl Fn(&str) -> Option<String>) -> Result<Overrides, ConfigError> {
     let message_format = match get("MESSAGE_FORMAT") {
-        None => crate::format::MessageFormat::default(),
+        None => crate::render::MessageFormat::default(),
         Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
             name: "MESSAGE_FORMAT",
             problem,
@@ -377,10 +378,12 @@ fn parse_f64(
 ) -> Result<f64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| invalid(name, &format!("expected a number, got {v:?}"))),
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            invalid(
+                name,
+                &format!("expected a number, got {}", webhooks::describe(&v)),
+            )
+        }),
     }
 }
 
@@ -397,10 +400,12 @@ where
     let Some(v) = get(name) else {
         return Ok(default);
     };
-    let n: T = v
-        .trim()
-        .parse()
-        .map_err(|_| invalid(name, &format!("expected a whole number, got {v:?}")))?;
+    let n: T = v.trim().parse().map_err(|_| {
+        invalid(
+            name,
+            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+        )
+    })?;
     if n < min || n > max {
         return Err(invalid(
             name,
@@ -493,7 +498,7 @@ mod tests {
         let c = &lambda.config;
         assert_eq!(
             c.overrides.message_format,
-            crate::format::MessageFormat::Attachments
+            crate::render::MessageFormat::Attachments
         );
         assert_eq!(c.overrides.channel.as_deref(), Some("#ops"));
         assert_eq!(c.overrides.icon_emoji.as_deref(), Some(":bell:"));

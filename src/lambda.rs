@@ -258,7 +258,7 @@ async fn init(
     let routing = crate::route::Routing::new(
         webhooks,
         config.routes.as_deref(),
-        crate::format::KIND_NAMES,
+        crate::kinds::KIND_NAMES,
     )
     .map_err(crate::route::SetupError::from)?;
     let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
