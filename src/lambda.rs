@@ -255,12 +255,9 @@ async fn init(
         .resolve(&crate::webhooks::SecretsManager)
         .await
         .map_err(crate::route::SetupError::from)?;
-    let routing = crate::route::Routing::new(
-        webhooks,
-        config.routes.as_deref(),
-        crate::kinds::KIND_NAMES,
-    )
-    .map_err(crate::route::SetupError::from)?;
+    let routing =
+        crate::route::Routing::new(webhooks, config.routes.as_deref(), crate::kinds::KIND_NAMES)
+            .map_err(crate::route::SetupError::from)?;
     let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)

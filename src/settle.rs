@@ -242,11 +242,6 @@ impl Settling {
         }
     }
 
-    /// The counts so far (the letters not yet counted).
-    pub fn summary(&self) -> &Summary {
-        &self.summary
-    }
-
     /// Counts the letters stored (all but `unsent`, indices into
     /// [`Settling::letters`]) and hands the records of the unsent back to SQS.
     /// Also returns how many unsent letters have no SQS message to take them
