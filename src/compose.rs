@@ -113,10 +113,14 @@ pub fn compose<R: Borrow<Record>>(
         for message in &grouping.messages {
             match message {
                 Message::Own(unit) => {
-                    let body = own_body(records, plans, members, unit, overrides, max_message_chars);
+                    let body =
+                        own_body(records, plans, members, unit, overrides, max_message_chars);
                     let job = composition.push(destination, body, false);
                     for (i, role) in roles(unit, Role::Own) {
-                        slots.insert((members[i], destination.name.as_str()), Branch { job, role });
+                        slots.insert(
+                            (members[i], destination.name.as_str()),
+                            Branch { job, role },
+                        );
                     }
                 }
                 Message::Digest(units) => {
@@ -208,7 +212,11 @@ fn own_body<R: Borrow<Record>>(
     if unit.collapsed.is_empty() {
         return body.clone();
     }
-    let history: Vec<&Line> = unit.history.iter().map(|&i| line(&plans[members[i]])).collect();
+    let history: Vec<&Line> = unit
+        .history
+        .iter()
+        .map(|&i| line(&plans[members[i]]))
+        .collect();
     let entry = Entry {
         lead: line(lead),
         arrivals: unit.arrivals,
@@ -235,7 +243,12 @@ fn digest_parts(
 ) -> Vec<(Bytes, std::ops::Range<usize>)> {
     let histories: Vec<Vec<&Line>> = units
         .iter()
-        .map(|u| u.history.iter().map(|&i| line(&plans[members[i]])).collect())
+        .map(|u| {
+            u.history
+                .iter()
+                .map(|&i| line(&plans[members[i]]))
+                .collect()
+        })
         .collect();
     let entries: Vec<Entry> = units
         .iter()
@@ -256,4 +269,185 @@ fn digest_parts(
         .into_iter()
         .map(|part| (part.payload.to_json(4096).into(), part.entries))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::plan_to;
+    use crate::record::parse_event;
+    use crate::webhook::Webhook;
+    use serde_json::{Value, json};
+
+    fn destination(name: &str) -> Arc<Destination> {
+        Arc::new(Destination {
+            name: name.into(),
+            webhook: Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+            rate_per_second: None,
+        })
+    }
+
+    /// The alarm fixture's record in `state` at `time`, published as `id`.
+    fn alarm(id: &str, state: &str, time: &str) -> Value {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/sns-cloudwatch-alarm.json"))
+                .unwrap();
+        let mut record = fixture["Records"][0].clone();
+        let mut message: Value =
+            serde_json::from_str(record["Sns"]["Message"].as_str().unwrap()).unwrap();
+        message["NewStateValue"] = json!(state);
+        message["StateChangeTime"] = json!(time);
+        record["Sns"]["Message"] = json!(message.to_string());
+        record["Sns"]["MessageId"] = json!(id);
+        record
+    }
+
+    fn records(raw: Vec<Value>) -> Vec<Record> {
+        parse_event(&json!({ "Records": raw }).to_string()).unwrap()
+    }
+
+    fn body(c: &Composition, job: usize) -> Value {
+        serde_json::from_slice(&c.jobs[job].body).unwrap()
+    }
+
+    #[test]
+    fn without_a_storm_every_record_is_its_own_message_destination_by_destination() {
+        let recs = records(vec![
+            alarm("a", "ALARM", "2026-11-24T09:15:00.000+0000"),
+            json!({"Sns": {"MessageId": "b", "Message": "disk full"}}),
+        ]);
+        let to = [destination("ops"), destination("security")];
+        let plans = plan_to(&recs, &to, &Overrides::default(), 4000);
+        let c = compose(
+            &recs,
+            &plans,
+            DigestAfter::default(),
+            &Overrides::default(),
+            4000,
+        );
+        let names: Vec<&str> = c.jobs.iter().map(|j| j.destination.name.as_str()).collect();
+        assert_eq!(names, ["ops", "ops", "security", "security"]);
+        assert_eq!(
+            c.branches[0],
+            vec![
+                Branch {
+                    job: 0,
+                    role: Role::Own
+                },
+                Branch {
+                    job: 2,
+                    role: Role::Own
+                }
+            ]
+        );
+        assert_eq!(
+            c.branches[1][1],
+            Branch {
+                job: 3,
+                role: Role::Own
+            }
+        );
+        let Plan::Post { body: planned, .. } = &plans[1] else {
+            panic!()
+        };
+        assert_eq!(
+            &c.jobs[1].body, planned,
+            "a lone record posts its planned message"
+        );
+        assert!(c.digests.iter().all(|d| !d));
+    }
+
+    #[test]
+    fn a_flapping_alarm_is_one_message_in_its_latest_state_with_its_transitions() {
+        let recs = records(vec![
+            alarm("a", "ALARM", "2026-11-24T09:15:00.000+0000"),
+            alarm("b", "OK", "2026-11-24T09:17:00.000+0000"),
+            alarm("c", "ALARM", "2026-11-24T09:19:00.000+0000"),
+        ]);
+        let to = [destination("ops")];
+        let plans = plan_to(&recs, &to, &Overrides::default(), 4000);
+        let c = compose(
+            &recs,
+            &plans,
+            DigestAfter::default(),
+            &Overrides::default(),
+            4000,
+        );
+        assert_eq!(c.jobs.len(), 1);
+        let roles: Vec<Role> = c.branches.iter().map(|b| b[0].role).collect();
+        assert_eq!(roles, [Role::Collapsed, Role::Collapsed, Role::Own]);
+        let shown = body(&c, 0).to_string();
+        assert!(
+            shown.contains("ALARM → OK → ALARM, 3 changes in 4 min"),
+            "{shown}"
+        );
+        assert!(body(&c, 0)["text"].as_str().unwrap().contains("ALARM"));
+    }
+
+    #[test]
+    fn a_duplicate_posts_once_and_says_how_often_it_arrived() {
+        let recs = records(vec![
+            json!({"Sns": {"MessageId": "same", "Message": "disk full"}}),
+            json!({"Sns": {"MessageId": "same", "Message": "disk full"}}),
+        ]);
+        let plans = plan_to(&recs, &[destination("ops")], &Overrides::default(), 4000);
+        let c = compose(
+            &recs,
+            &plans,
+            DigestAfter::default(),
+            &Overrides::default(),
+            4000,
+        );
+        assert_eq!(c.jobs.len(), 1);
+        assert_eq!(
+            c.branches[1],
+            vec![Branch {
+                job: 0,
+                role: Role::Collapsed
+            }]
+        );
+        assert!(body(&c, 0).to_string().contains("Arrived 2 times."));
+        // Off: exactly as planned, one post each.
+        let off = compose(&recs, &plans, DigestAfter::Off, &Overrides::default(), 4000);
+        assert_eq!(off.jobs.len(), 2);
+    }
+
+    #[test]
+    fn a_group_over_digest_after_becomes_a_digest_and_the_rest_stay_their_own() {
+        let mut raw: Vec<Value> = (0..8)
+            .map(|i| json!({"Sns": {"MessageId": format!("t{i}"), "Message": format!("disk full {i}")}}))
+            .collect();
+        raw.push(alarm("a", "ALARM", "2026-11-24T09:15:00.000+0000"));
+        let recs = records(raw);
+        let plans = plan_to(&recs, &[destination("ops")], &Overrides::default(), 4000);
+        let c = compose(
+            &recs,
+            &plans,
+            DigestAfter::After(5),
+            &Overrides::default(),
+            4000,
+        );
+        assert_eq!(c.jobs.len(), 2);
+        assert_eq!(c.digests, [true, false]);
+        assert!(c.branches[..8].iter().all(|b| b[0]
+            == Branch {
+                job: 0,
+                role: Role::Digest
+            }));
+        assert_eq!(
+            c.branches[8][0],
+            Branch {
+                job: 1,
+                role: Role::Own
+            }
+        );
+        let digest = body(&c, 0);
+        assert!(
+            digest["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("8 notifications: "),
+            "{digest}"
+        );
+    }
 }

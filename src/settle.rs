@@ -362,9 +362,9 @@ mod tests {
     use crate::record::parse_event;
     use crate::render::Overrides;
     use crate::render::digest::Line;
-    use std::sync::Arc;
     use crate::webhook::Webhook;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn destination(name: &str) -> Arc<Destination> {
         Arc::new(Destination {

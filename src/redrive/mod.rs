@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
-use crate::delivery::{Delivery, Post};
-use crate::outcome::Failure;
 use crate::compose::compose;
+use crate::delivery::{Delivery, Post};
 use crate::group::DigestAfter;
+use crate::outcome::Failure;
 use crate::plan::{self, Plan};
 use crate::record::{Record, body};
 use crate::render::Overrides;
@@ -228,7 +228,13 @@ async fn handle_batch<S: Source, P: Post>(
     let until = budget::later(Instant::now(), Duration::from_secs(86_400));
     // Letters come home one by one: each its own message, never a digest.
     let all: Vec<&Record> = planned.iter().flat_map(|(_, records)| records).collect();
-    let composition = compose(&all, &plans, DigestAfter::Off, &options.overrides, options.max_message_chars);
+    let composition = compose(
+        &all,
+        &plans,
+        DigestAfter::Off,
+        &options.overrides,
+        options.max_message_chars,
+    );
     let outcomes = delivery.deliver(&composition.jobs, until).await;
     let mut fates = settle::fates(&plans, &composition, &outcomes).into_iter();
     for (message, records) in &planned {

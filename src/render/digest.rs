@@ -352,7 +352,7 @@ fn pack(lines: &[Md]) -> Vec<Range<usize>> {
     for (i, md) in lines.iter().enumerate() {
         let n = md.as_str().chars().count();
         let opens = sections == 0 || section_chars + 1 + n > MAX_SECTION_CHARS;
-        let fits = chars + n + 1 <= budget && (!opens || sections < max_sections);
+        let fits = chars + n < budget && (!opens || sections < max_sections);
         if !fits && i > start {
             parts.push(start..i);
             start = i;
