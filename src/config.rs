@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use crate::delivery::{Delivery, DeliverySettings, Post};
+use crate::group::DigestAfter;
 use crate::render::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::check_rate_per_second;
@@ -61,6 +62,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
     "MESSAGE_FORMAT",
+    "DIGEST_AFTER",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
     "MAX_RECEIVES",
@@ -98,6 +100,9 @@ pub struct Config {
     pub routes: Option<String>,
     /// Channel, username and icon overrides.
     pub overrides: Overrides,
+    /// `DIGEST_AFTER`: when a group of one destination's records in one
+    /// invocation becomes digests (`off`: never).
+    pub digest_after: DigestAfter,
     /// Rate, retry, timeout and concurrency settings, as configured: the
     /// rates are those of all instances together ([`Config::delivery`] takes
     /// this process's share).
@@ -253,6 +258,13 @@ impl Config {
             webhooks: webhook_source(get)?,
             routes: get("ROUTES"),
             overrides: overrides(get)?,
+            digest_after: match get("DIGEST_AFTER") {
+                None => DigestAfter::default(),
+                Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+                    name: "DIGEST_AFTER",
+                    problem,
+                })?,
+            },
             delivery: delivery_settings(get)?,
             function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
         })
