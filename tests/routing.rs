@@ -633,3 +633,64 @@ async fn redrive_posts_each_envelope_to_the_webhook_it_names() {
     assert_eq!(ops.received_requests().await.unwrap().len(), 1);
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "");
 }
+
+/// The first section's text of a posted Block Kit message (inside the bar).
+fn first_section(body: &Value) -> &str {
+    body["attachments"][0]["blocks"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b["type"] == "section"))
+        .and_then(|section| section["text"]["text"].as_str())
+        .unwrap_or_else(|| panic!("no section: {body}"))
+}
+
+#[tokio::test]
+async fn a_rules_mention_leads_the_alarm_and_stays_off_the_ok() {
+    const MENTION: &str = "<!subteam^S0123ABCD>";
+    let ops = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        event_of(&["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"]),
+    )
+    .unwrap();
+    let webhooks = json!({ "ops": support::webhook_url(&ops) }).to_string();
+    let routes = json!([
+        {"match": {"kind": "cloudwatch_alarm"}, "to": ["ops"], "mention": MENTION}
+    ])
+    .to_string();
+    let out = std::process::Command::new(BIN)
+        .arg("send")
+        .arg(&event)
+        .env_clear()
+        .env("WEBHOOKS", &webhooks)
+        .env("ROUTES", &routes)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let bodies: Vec<Value> = ops
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let is_alarm = |b: &Value| b["text"].as_str().unwrap_or("").contains("ALARM: ");
+    let alarm = bodies.iter().find(|b| is_alarm(b)).expect("the ALARM post");
+    let ok = bodies.iter().find(|b| !is_alarm(b)).expect("the OK post");
+    let text = alarm["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("{MENTION} ")), "{text}");
+    let section = first_section(alarm);
+    assert!(section.starts_with(&format!("{MENTION} ")), "{section}");
+    assert!(
+        !ok.to_string().contains("subteam"),
+        "a mention on the OK: {ok}"
+    );
+    assert!(
+        ok["text"].as_str().is_some_and(|t| t.contains("OK")),
+        "{ok}"
+    );
+}
