@@ -7,10 +7,11 @@
 use std::time::Duration;
 
 use crate::delivery::DeliverySettings;
+use crate::destination::secrets::TableSource;
+use crate::destination::webhook::{Webhook, WebhookError};
+use crate::destination::{self, Webhooks, check_rate_per_second};
+use crate::redact;
 use crate::render::Overrides;
-use crate::webhook::{Webhook, WebhookError};
-use crate::webhooks::check_rate_per_second;
-use crate::webhooks::{self, Webhooks};
 
 /// Default time kept free before the invocation deadline, in milliseconds.
 ///
@@ -86,9 +87,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the named webhooks come from: `WEBHOOKS`, `WEBHOOKS_SECRET_ID`,
-    /// or `WEBHOOK_URL` alone as `default`; [`webhooks::Source::None`] means
+    /// or `WEBHOOK_URL` alone as `default`; [`TableSource::None`] means
     /// preview only (CLI).
-    pub webhooks: webhooks::Source,
+    pub webhooks: TableSource,
     /// `ROUTES`: the routing rules as written (checked against the webhook
     /// names once they are known, still at start-up).
     pub routes: Option<String>,
@@ -152,7 +153,7 @@ impl Config {
             get("WEBHOOKS"),
             get("WEBHOOKS_SECRET_ID"),
         ) {
-            (Some(url), None, None) => webhooks::Source::Table(Webhooks::single(
+            (Some(url), None, None) => TableSource::Table(Webhooks::single(
                 Webhook::parse(&url).map_err(|e| match e {
                     WebhookError::Invalid(problem) => ConfigError::Invalid {
                         name: "WEBHOOK_URL",
@@ -160,22 +161,24 @@ impl Config {
                     },
                 })?,
             )),
-            (None, Some(table), None) => webhooks::Source::Table(
-                Webhooks::parse(&table, "WEBHOOKS", false).map_err(|e| ConfigError::Invalid {
-                    name: "WEBHOOKS",
-                    problem: match e {
-                        webhooks::WebhooksError::Invalid { problem, .. } => problem,
-                        other => other.to_string(),
-                    },
-                })?,
-            ),
-            (None, None, Some(id)) => webhooks::Source::Secret(id.trim().to_string()),
+            (None, Some(table), None) => {
+                TableSource::Table(Webhooks::parse(&table, "WEBHOOKS", false).map_err(|e| {
+                    ConfigError::Invalid {
+                        name: "WEBHOOKS",
+                        problem: match e {
+                            destination::WebhooksError::Invalid { problem, .. } => problem,
+                            other => other.to_string(),
+                        },
+                    }
+                })?)
+            }
+            (None, None, Some(id)) => TableSource::Secret(id.trim().to_string()),
             (None, None, None) if mode == Mode::Lambda => {
                 return Err(ConfigError::Missing(
                     "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID",
                 ));
             }
-            (None, None, None) => webhooks::Source::None,
+            (None, None, None) => TableSource::None,
             _ => {
                 return Err(invalid(
                     "WEBHOOKS",
@@ -303,7 +306,7 @@ fn parse_f64(
         Some(v) => v.trim().parse::<f64>().map_err(|_| {
             invalid(
                 name,
-                &format!("expected a number, got {}", webhooks::describe(&v)),
+                &format!("expected a number, got {}", redact::describe(&v)),
             )
         }),
     }
@@ -325,7 +328,7 @@ where
     let n: T = v.trim().parse().map_err(|_| {
         invalid(
             name,
-            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+            &format!("expected a whole number, got {}", redact::describe(&v)),
         )
     })?;
     if n < min || n > max {
@@ -378,7 +381,7 @@ mod tests {
     #[test]
     fn cli_mode_needs_nothing_and_uses_defaults() {
         let c = Config::from_lookup(Mode::Cli, lookup(&[])).unwrap();
-        assert_eq!(c.webhooks, webhooks::Source::None);
+        assert_eq!(c.webhooks, TableSource::None);
         assert_eq!(c.routes, None);
         assert_eq!(c.delivery, DeliverySettings::default());
         assert_eq!(c.dead_letter_file, "dead-letters.jsonl");
@@ -506,7 +509,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.delivery.rate_per_second,
-            crate::webhooks::MIN_RATE_PER_SECOND
+            crate::destination::MIN_RATE_PER_SECOND
         );
         assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }
@@ -535,18 +538,16 @@ mod tests {
             lookup(&[("WEBHOOKS", &table), ("ROUTES", r#"[{"to":["ops"]}]"#)]),
         )
         .unwrap();
-        let webhooks::Source::Table(t) = &c.webhooks else {
+        let TableSource::Table(t) = &c.webhooks else {
             panic!("{:?}", c.webhooks);
         };
         assert!(t.get("ops").is_some());
         assert_eq!(c.routes.as_deref(), Some(r#"[{"to":["ops"]}]"#));
         let single = Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOK_URL", HOOK)])).unwrap();
-        assert!(
-            matches!(&single.webhooks, webhooks::Source::Table(t) if t.get("default").is_some())
-        );
+        assert!(matches!(&single.webhooks, TableSource::Table(t) if t.get("default").is_some()));
         let secret =
             Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOKS_SECRET_ID", "hooks ")])).unwrap();
-        assert_eq!(secret.webhooks, webhooks::Source::Secret("hooks".into()));
+        assert_eq!(secret.webhooks, TableSource::Secret("hooks".into()));
         let both = Config::from_lookup(
             Mode::Cli,
             lookup(&[("WEBHOOK_URL", HOOK), ("WEBHOOKS", &table)]),

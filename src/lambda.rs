@@ -199,7 +199,7 @@ pub enum InitError {
     Setup(#[from] crate::route::SetupError),
     /// The HTTP client could not be built.
     #[error(transparent)]
-    Client(#[from] crate::slack::ClientError),
+    Client(#[from] crate::destination::webhook::ClientError),
 }
 
 impl InitError {
@@ -209,7 +209,7 @@ impl InitError {
         matches!(
             self,
             InitError::Setup(crate::route::SetupError::Webhooks(
-                crate::webhooks::WebhooksError::Secret(_)
+                crate::destination::WebhooksError::Secret(_)
             ))
         )
     }
@@ -242,7 +242,8 @@ pub async fn serve(
     .await
 }
 
-type LambdaHandler = Handler<crate::slack::SlackClient, crate::dead_letter::sqs::SqsDeadLetter>;
+type LambdaHandler =
+    Handler<crate::destination::webhook::WebhookClient, crate::dead_letter::sqs::SqsDeadLetter>;
 
 async fn init(
     config: Result<crate::config::Config, crate::config::ConfigError>,
@@ -254,9 +255,11 @@ async fn init(
     let queue_url = config
         .dead_letter_queue_url
         .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
-    let delivery =
-        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery)
-            .with_own_rates(routing.webhooks(), config.function_concurrency);
+    let delivery = crate::delivery::Delivery::new(
+        crate::destination::webhook::WebhookClient::new()?,
+        config.delivery,
+    )
+    .with_own_rates(routing.webhooks(), config.function_concurrency);
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
         .with_max_receives(config.max_receives);

@@ -11,12 +11,12 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::delivery::Job;
+use crate::destination::Destination;
 use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
 use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
-use crate::webhooks::Destination;
 
 /// What becomes of one record before delivery.
 #[derive(Debug, Clone)]
@@ -166,9 +166,9 @@ pub fn jobs(plans: &[Plan]) -> Vec<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::Webhooks;
+    use crate::destination::webhook::Webhook;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
-    use crate::webhooks::Webhooks;
 
     const HOOK: &str = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
 

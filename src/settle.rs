@@ -13,11 +13,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::dead_letter::{ENVELOPE_VERSION, Envelope, rfc3339};
+use crate::destination::Destination;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::plan::Plan;
 use crate::record::{EventError, Record};
 use crate::summary::Summary;
-use crate::webhooks::Destination;
 
 /// What one payload came to: the summary and, for an SQS event, the SQS
 /// message ids of the records SQS should deliver again.
@@ -319,8 +319,8 @@ pub fn invalid_event_envelope(payload: &str, why: &EventError) -> Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::webhook::Webhook;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
     use serde_json::json;
 
     fn destination(name: &str) -> Arc<Destination> {

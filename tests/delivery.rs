@@ -22,12 +22,12 @@ use sns_to_slack::dead_letter::file::FileDeadLetter;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
-use sns_to_slack::slack::SlackClient;
 use sns_to_slack::summary::Summary;
-use sns_to_slack::webhook::Webhook;
 use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -98,14 +98,14 @@ fn fast_settings() -> DeliverySettings {
 }
 
 struct Setup {
-    pipeline: Pipeline<SlackClient, FileDeadLetter>,
+    pipeline: Pipeline<WebhookClient, FileDeadLetter>,
     _dir: tempfile::TempDir,
 }
 
 impl Setup {
     fn new(webhook_url: &str, settings: DeliverySettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let delivery = Delivery::new(SlackClient::new().unwrap(), settings);
+        let delivery = Delivery::new(WebhookClient::new().unwrap(), settings);
         let store = FileDeadLetter::new(dir.path().join("dead-letters.jsonl"));
         let webhook = Webhook::parse(webhook_url).unwrap();
         Self {

@@ -11,6 +11,8 @@ use serde_json::json;
 use sns_to_slack::config::{self, Config, Mode};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
+use sns_to_slack::destination::Destination;
+use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::kinds;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
 use sns_to_slack::plan::Plan;
@@ -18,8 +20,6 @@ use sns_to_slack::record;
 use sns_to_slack::record::body;
 use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
-use sns_to_slack::webhook::Webhook;
-use sns_to_slack::webhooks::Destination;
 use std::sync::Arc;
 
 /// JSON-ish text: fragments of the shapes we read, glued at random, so the
@@ -158,7 +158,7 @@ proptest! {
         let mode = if lambda { Mode::Lambda } else { Mode::Cli };
         if let Ok(c) = Config::from_lookup(mode, |name| env.get(name).cloned()) {
             let d = &c.delivery;
-            prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
+            prop_assert!(d.rate_per_second >= sns_to_slack::destination::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);
             // What the configuration accepts, the limiter takes without a panic.
             let limiter = Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max);

@@ -13,12 +13,13 @@ use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, Config, Mode};
 use crate::dead_letter::sqs::default_client;
 use crate::delivery::Delivery;
+use crate::destination::secrets::TableSource;
+use crate::destination::webhook::WebhookClient;
+use crate::destination::{self, Webhooks};
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
 use crate::redrive::{self, Options, Report, Source, Totals};
 use crate::route::Routing;
-use crate::slack::SlackClient;
-use crate::webhooks::{self, Webhooks};
 
 /// Exit code when Ctrl-C stopped the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -81,7 +82,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--webhooks-file {}", path.display()))?;
         let setting = format!("--webhooks-file {}", path.display());
-        config.webhooks = webhooks::Source::Table(Webhooks::parse(&text, &setting, true)?);
+        config.webhooks = TableSource::Table(Webhooks::parse(&text, &setting, true)?);
     }
     // clap has range-checked each flag (see their value parsers).
     if let Some(r) = args.rate_per_second {
@@ -116,7 +117,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         max_message_chars: config.delivery.max_message_chars,
         webhook: args.webhook.clone(),
     };
-    let mut delivery = Delivery::new(SlackClient::new()?, config.delivery.clone());
+    let mut delivery = Delivery::new(WebhookClient::new()?, config.delivery.clone());
     if let Some(r) = &routing {
         delivery = delivery.with_own_rates(r.webhooks(), config.function_concurrency);
     }
@@ -171,12 +172,12 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number, got {text:?}"))?;
-    webhooks::check_rate_per_second(rate)
+    destination::check_rate_per_second(rate)
 }
 
 async fn drive<S: Source>(
     source: &mut S,
-    delivery: &Delivery<SlackClient>,
+    delivery: &Delivery<WebhookClient>,
     routing: Option<&Routing>,
     options: &Options,
 ) -> anyhow::Result<Totals> {

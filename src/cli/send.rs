@@ -12,12 +12,12 @@ use crate::budget;
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
+use crate::destination::webhook::WebhookClient;
 use crate::kinds;
 use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
 use crate::render;
 use crate::route::Routing;
-use crate::slack::SlackClient;
 
 /// Longest `--budget`: a day.
 const MAX_BUDGET_SECONDS: u64 = 86_400;
@@ -57,7 +57,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     };
     let file = args.dead_letter_file.unwrap_or(config.dead_letter_file);
     let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
-    let delivery = Delivery::new(SlackClient::new()?, config.delivery)
+    let delivery = Delivery::new(WebhookClient::new()?, config.delivery)
         .with_own_rates(routing.webhooks(), config.function_concurrency);
     let pipeline = Pipeline::new(delivery, store, routing, config.overrides);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));

@@ -32,9 +32,9 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::budget;
+use crate::destination::webhook::Webhook;
+use crate::destination::{Destination, Webhooks};
 use crate::outcome::{Failure, Outcome, Reason};
-use crate::webhook::Webhook;
-use crate::webhooks::{Destination, Webhooks};
 use limiter::Limiter;
 use policy::{Attempt, Decision};
 

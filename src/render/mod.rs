@@ -72,7 +72,7 @@ impl FromStr for MessageFormat {
             "attachments" => Ok(MessageFormat::Attachments),
             _ => Err(format!(
                 "expected blocks or attachments, got {}",
-                crate::webhooks::describe(s)
+                crate::redact::describe(s)
             )),
         }
     }
