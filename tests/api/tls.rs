@@ -2,16 +2,14 @@
 //! certificate no public root signs: the handshake happens, the certificate is
 //! refused, and the error names the cause without the webhook URL.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::SECRET;
 use sns_to_slack::delivery::Post;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::destination::webhook::WebhookClient;
-use support::SECRET;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;

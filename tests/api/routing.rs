@@ -5,12 +5,12 @@
 //! Slack webhooks, with the table in `moto_server`'s Secrets Manager and dead
 //! letters in its SQS.
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::fake_slack::FakeSlack;
+use crate::support::{self, Function, Kept, Moto, RuntimeApi, SECRET, fixture};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sns_to_slack::dead_letter::Envelope;
@@ -25,7 +25,6 @@ use sns_to_slack::plan::{self, Plan};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
 use sns_to_slack::route::Routing;
-use support::{Function, Kept, Moto, RuntimeApi, SECRET, fixture};
 use tokio::time::Instant;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -43,52 +42,6 @@ fn table() -> Webhooks {
 
 fn routing(routes: &str) -> Routing {
     Routing::new(table(), Some(routes), sns_to_slack::kinds::KIND_NAMES).unwrap()
-}
-
-/// A Slack on the paused clock: per webhook URL, the answers in turn (the
-/// last repeats), each after `delay`; it records when each post arrived.
-#[derive(Clone, Default)]
-struct FakeSlack {
-    answers: Arc<HashMap<&'static str, Vec<Attempt>>>,
-    delay: Duration,
-    arrivals: Arc<Mutex<Vec<(&'static str, Instant)>>>,
-}
-
-impl FakeSlack {
-    fn new(answers: Vec<(&'static str, Vec<Attempt>)>, delay: Duration) -> Self {
-        Self {
-            answers: Arc::new(answers.into_iter().collect()),
-            delay,
-            arrivals: Arc::default(),
-        }
-    }
-
-    fn arrivals_at(&self, url: &str) -> Vec<Instant> {
-        self.arrivals
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(u, _)| *u == url)
-            .map(|(_, t)| *t)
-            .collect()
-    }
-}
-
-impl Post for FakeSlack {
-    async fn post(&self, webhook: &Webhook, _body: Bytes, _timeout: Duration) -> Attempt {
-        let (url, answers) = self
-            .answers
-            .iter()
-            .find(|(u, _)| webhook.expose_url().as_str() == **u)
-            .expect("a known webhook");
-        let n = {
-            let mut arrivals = self.arrivals.lock().unwrap();
-            arrivals.push((url, Instant::now()));
-            arrivals.iter().filter(|(u, _)| u == url).count()
-        };
-        tokio::time::sleep(self.delay).await;
-        answers[(n - 1).min(answers.len() - 1)].clone()
-    }
 }
 
 fn status(status: u16, body: &str, retry_after: Option<&str>) -> Attempt {
@@ -121,7 +74,7 @@ fn first_records(n: usize) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_webhook_paused_by_a_429_does_not_delay_another() {
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (
                 SECURITY,
@@ -174,7 +127,7 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
 async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
     // The overall cap (two places for both webhooks) binds here: security's
     // records waiting out their 3 s pause must not keep ops waiting.
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (
                 SECURITY,
@@ -299,7 +252,7 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (SECURITY, vec![status(404, "channel_not_found", None)]),
             (OPS, vec![Attempt::Accepted]),

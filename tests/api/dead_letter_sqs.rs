@@ -2,10 +2,9 @@
 //! envelopes land and parse back, batches split at 10 entries and 1 MiB, and a
 //! missing queue fails the event instead of losing records.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{self, Moto, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::sqs::SqsDeadLetter;
 use sns_to_slack::dead_letter::{DeadLetter, Envelope};
@@ -18,7 +17,6 @@ use sns_to_slack::pipeline::{Pipeline, PipelineError, Until};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
 use sns_to_slack::settle::envelope;
-use support::{Moto, SECRET, fixture};
 use wiremock::MockServer;
 
 fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<WebhookClient, SqsDeadLetter> {
