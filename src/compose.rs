@@ -16,6 +16,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::delivery::Job;
+use crate::destination::Destination;
 use crate::group::{self, DigestAfter, Member, Message, Unit};
 use crate::kinds;
 use crate::notice::Part;
@@ -23,7 +24,6 @@ use crate::plan::Plan;
 use crate::record::Record;
 use crate::render::digest::{self, Entry, Line};
 use crate::render::{self, Overrides};
-use crate::webhooks::Destination;
 
 /// How a record is carried by its job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,9 +274,9 @@ fn digest_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::webhook::Webhook;
     use crate::plan::plan_to;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
     use serde_json::{Value, json};
 
     fn destination(name: &str) -> Arc<Destination> {

@@ -81,7 +81,7 @@ pub struct Pipeline<P, D> {
 }
 
 impl<P: Post, D: DeadLetter> Pipeline<P, D> {
-    /// A pipeline posting where `routing` says (a lone [`crate::webhook::Webhook`]
+    /// A pipeline posting where `routing` says (a lone [`crate::destination::webhook::Webhook`]
     /// converts into "everything to it") through `delivery`, dead-lettering to
     /// `dead_letter`.
     pub fn new(

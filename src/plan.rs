@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::destination::Destination;
 use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
 use crate::render::digest::Line;
 use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
-use crate::webhooks::Destination;
 
 /// What becomes of one record before delivery.
 #[derive(Debug, Clone)]
@@ -155,9 +155,9 @@ fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> B
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::Webhooks;
+    use crate::destination::webhook::Webhook;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
-    use crate::webhooks::Webhooks;
 
     const HOOK: &str = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
 

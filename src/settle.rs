@@ -13,11 +13,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::compose::{Composition, Role};
 use crate::dead_letter::{ENVELOPE_VERSION, Envelope, rfc3339};
+use crate::destination::Destination;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::plan::Plan;
 use crate::record::{EventError, Record};
 use crate::summary::Summary;
-use crate::webhooks::Destination;
 
 /// What one payload came to: the summary and, for an SQS event, the SQS
 /// message ids of the records SQS should deliver again.
@@ -358,11 +358,11 @@ pub fn invalid_event_envelope(payload: &str, why: &EventError) -> Envelope {
 mod tests {
     use super::*;
     use crate::compose::compose;
+    use crate::destination::webhook::Webhook;
     use crate::group::DigestAfter;
     use crate::record::parse_event;
     use crate::render::Overrides;
     use crate::render::digest::Line;
-    use crate::webhook::Webhook;
     use serde_json::json;
     use std::sync::Arc;
 

@@ -73,7 +73,7 @@ impl FromStr for MessageFormat {
             "attachments" => Ok(MessageFormat::Attachments),
             _ => Err(format!(
                 "expected blocks or attachments, got {}",
-                crate::webhooks::describe(s)
+                crate::redact::describe(s)
             )),
         }
     }

@@ -1,14 +1,12 @@
 //! `sns-to-slack send` as a user runs it: preview, posting, dead-letter file,
 //! exit codes and error messages.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::{self, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::Envelope;
-use support::{SECRET, fixture};
 
 fn send(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))

@@ -1,35 +1,32 @@
 //! Delivery end to end through the pipeline, in two halves.
 //!
 //! - Time: retries, backoff, `Retry-After`, the limiter, concurrency and the
-//!   deadline run on tokio's paused clock through a fake [`Post`] that answers
+//!   deadline run on tokio's paused clock through a fake `Post` that answers
 //!   as scripted, so waits are exact and cost no real time.
 //! - The HTTP adapter: a real loopback server (wiremock) scripted with Slack's
 //!   answers checks what the Slack client sends and how it reads answers,
 //!   resets, refusals and its own timeout. Dead letters there go to the real
 //!   JSON-lines adapter.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
+use crate::support::fake_slack::{Answer, FakeSlack, says};
+use crate::support::{self, Kept, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::dead_letter::file::FileDeadLetter;
+use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
 use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
-use sns_to_slack::slack::SlackClient;
 use sns_to_slack::summary::Summary;
-use sns_to_slack::webhook::Webhook;
-use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -99,14 +96,14 @@ fn fast_settings() -> DeliverySettings {
 }
 
 struct Setup {
-    pipeline: Pipeline<SlackClient, FileDeadLetter>,
+    pipeline: Pipeline<WebhookClient, FileDeadLetter>,
     _dir: tempfile::TempDir,
 }
 
 impl Setup {
     fn new(webhook_url: &str, settings: DeliverySettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let delivery = Delivery::new(SlackClient::new().unwrap(), settings);
+        let delivery = Delivery::new(WebhookClient::new().unwrap(), settings);
         let store = FileDeadLetter::new(dir.path().join("dead-letters.jsonl"));
         let webhook = Webhook::parse(webhook_url).unwrap();
         Self {
@@ -151,20 +148,6 @@ impl Setup {
 // Time, on the paused clock, through a fake `Post`.
 // ---------------------------------------------------------------------------
 
-/// One scripted answer of the fake Slack: what it says, and after how long.
-#[derive(Clone)]
-struct Answer {
-    attempt: Attempt,
-    after: Duration,
-}
-
-fn says(attempt: Attempt) -> Answer {
-    Answer {
-        attempt,
-        after: Duration::ZERO,
-    }
-}
-
 fn accepted() -> Answer {
     says(Attempt::Accepted)
 }
@@ -175,62 +158,6 @@ fn status(status: u16, retry_after: Option<&str>) -> Answer {
         body: "error".into(),
         retry_after: retry_after.map(str::to_string),
     })
-}
-
-/// A fake Slack behind the `Post` port: answers in script order (the last one
-/// repeats), honours the attempt timeout like the real client, and notes when
-/// each post arrived (virtual time) and how many were in flight at once.
-#[derive(Clone)]
-struct FakeSlack {
-    answers: Arc<Vec<Answer>>,
-    arrivals: Arc<Mutex<Vec<(tokio::time::Instant, Value)>>>,
-    in_flight: Arc<AtomicUsize>,
-    most_in_flight: Arc<AtomicUsize>,
-}
-
-impl FakeSlack {
-    fn new(answers: Vec<Answer>) -> Self {
-        Self {
-            answers: Arc::new(answers),
-            arrivals: Arc::default(),
-            in_flight: Arc::default(),
-            most_in_flight: Arc::default(),
-        }
-    }
-
-    /// Arrival times, from the first.
-    fn offsets(&self) -> Vec<Duration> {
-        let arrivals = self.arrivals.lock().unwrap();
-        let Some((first, _)) = arrivals.first() else {
-            return Vec::new();
-        };
-        arrivals.iter().map(|(t, _)| *t - *first).collect()
-    }
-}
-
-impl Post for FakeSlack {
-    async fn post(&self, _webhook: &Webhook, body: Bytes, timeout: Duration) -> Attempt {
-        let answer = {
-            let mut arrivals = self.arrivals.lock().unwrap();
-            arrivals.push((
-                tokio::time::Instant::now(),
-                serde_json::from_slice(&body).unwrap(),
-            ));
-            let i = (arrivals.len() - 1).min(self.answers.len() - 1);
-            self.answers[i].clone()
-        };
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        let attempt = if answer.after > timeout {
-            tokio::time::sleep(timeout).await;
-            Attempt::TimedOut
-        } else {
-            tokio::time::sleep(answer.after).await;
-            answer.attempt
-        };
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        attempt
-    }
 }
 
 fn clock_pipeline(slack: &FakeSlack, settings: DeliverySettings) -> Pipeline<FakeSlack, Kept> {
@@ -277,14 +204,12 @@ async fn every_record_of_a_batch_is_posted_concurrently() {
     assert_eq!((summary.records, summary.posted), (25, 25));
     // MAX_CONCURRENCY (8) posts at a time: 25 records take four rounds of
     // 200 ms; one at a time they would take 25.
-    assert_eq!(slack.most_in_flight.load(Ordering::SeqCst), 8);
+    assert_eq!(slack.most_in_flight(), 8);
     assert_eq!(started.elapsed(), MS(800));
     let mut texts: Vec<String> = slack
-        .arrivals
-        .lock()
-        .unwrap()
+        .arrivals()
         .iter()
-        .map(|(_, b)| b.to_string())
+        .map(|a| a.body.to_string())
         .collect();
     texts.sort();
     texts.dedup();
@@ -831,7 +756,7 @@ async fn a_digest_posts_once_for_a_storm_and_counts_what_it_carried() {
         (s.posted, s.digests, s.digested, s.collapsed),
         (0, 1, 12, 0)
     );
-    let body = slack.arrivals.lock().unwrap()[0].1.to_string();
+    let body = slack.arrivals()[0].body.to_string();
     for i in 0..12 {
         assert!(body.contains(&format!("disk full on host-{i}")), "{i}");
     }

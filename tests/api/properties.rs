@@ -12,6 +12,8 @@ use sns_to_slack::compose::compose;
 use sns_to_slack::config::{self, CliConfig, LambdaConfig};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
+use sns_to_slack::destination::Destination;
+use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::group::DigestAfter;
 use sns_to_slack::kinds;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
@@ -21,8 +23,6 @@ use sns_to_slack::record::body;
 use sns_to_slack::render::digest::Line;
 use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
-use sns_to_slack::webhook::Webhook;
-use sns_to_slack::webhooks::Destination;
 use std::sync::Arc;
 
 /// JSON-ish text: fragments of the shapes we read, glued at random, so the
@@ -166,7 +166,7 @@ proptest! {
         };
         if let Ok(c) = config {
             let d = &c.delivery;
-            prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
+            prop_assert!(d.rate_per_second >= sns_to_slack::destination::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);
             // What the configuration accepts, the limiter takes without a panic.
             let limiter = Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max);

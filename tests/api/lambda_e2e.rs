@@ -1,14 +1,12 @@
 //! End to end: the built binary in Lambda mode (the real `lambda_runtime`)
 //! against a loopback Runtime API, a scripted Slack and `moto_server`.
 
-mod support;
-
 use std::time::{Duration, SystemTime};
 
+use crate::support::{self, Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
 use serde_json::json;
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::outcome::Reason;
-use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
