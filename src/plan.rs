@@ -32,6 +32,9 @@ pub enum Plan {
         mention: Option<String>,
         /// What grouping and a digest line need of the notice.
         line: Box<Line>,
+        /// The index of the `ROUTES` rule that sent it (`None` when sent to
+        /// fixed webhooks whatever the rules say).
+        rule: Option<usize>,
     },
     /// Muted by rule number `rule` of `ROUTES`.
     Drop {
@@ -82,11 +85,15 @@ pub fn plan_to(
     max_message_chars: usize,
 ) -> Vec<Plan> {
     plan_each(records, |n| {
-        formatted(n, overrides, max_message_chars, |_| Route::To {
+        let mut fixed = formatted(n, overrides, max_message_chars, |_| Route::To {
             to: to.to_vec(),
             rule: 0,
             mention: None,
-        })
+        });
+        if let Plan::Post { rule, .. } = &mut fixed {
+            *rule = None;
+        }
+        fixed
     })
 }
 
@@ -119,13 +126,14 @@ fn formatted(
         now: crate::route::published_at(n.timestamp.as_deref()),
     };
     match route(&facts) {
-        Route::To { to, mention, .. } => {
+        Route::To { to, mention, rule } => {
             let payload = render::render(&notice, overrides, mention.as_deref());
             Plan::Post {
                 body: serialize(&payload, n, max_message_chars),
                 to,
                 line: Box::new(Line::of(&notice, &n.message_id)),
                 mention,
+                rule: Some(rule),
             }
         }
         Route::Drop { rule } => Plan::Drop { rule },

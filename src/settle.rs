@@ -379,6 +379,7 @@ mod tests {
             body: bytes::Bytes::from_static(b"{}"),
             to: to.iter().map(|n| destination(n)).collect(),
             mention: None,
+            rule: None,
             line: Box::new(Line::plain("", "x")),
         }
     }

@@ -85,7 +85,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn read_input(path: &PathBuf) -> anyhow::Result<String> {
+/// The text of `path`, or of standard input for `-`.
+pub(super) fn read_input(path: &PathBuf) -> anyhow::Result<String> {
     if path.as_os_str() == "-" {
         let mut text = String::new();
         std::io::stdin()

@@ -8,6 +8,7 @@
 mod cli;
 mod dead_letter_sqs;
 mod delivery;
+mod explain;
 mod format;
 mod lambda_e2e;
 mod properties;

@@ -273,7 +273,8 @@ proptest! {
                     body: bytes::Bytes::new(),
                     to: destinations(posts.len()),
                     mention: None,
-                    line: Box::new(Line::plain(&format!("m-{}", i % dup), "x")),
+                    rule: None,
+            line: Box::new(Line::plain(&format!("m-{}", i % dup), "x")),
                 },
             });
         }
