@@ -14,6 +14,7 @@ use crate::delivery::{Delivery, DeliverySettings, Post};
 use crate::destination::secrets::TableSource;
 use crate::destination::webhook::{Webhook, WebhookError};
 use crate::destination::{self, Webhooks, check_rate_per_second};
+use crate::group::DigestAfter;
 use crate::redact;
 use crate::render::Overrides;
 
@@ -62,6 +63,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
     "MESSAGE_FORMAT",
+    "DIGEST_AFTER",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
     "MAX_RECEIVES",
@@ -99,6 +101,9 @@ pub struct Config {
     pub routes: Option<String>,
     /// Channel, username and icon overrides.
     pub overrides: Overrides,
+    /// `DIGEST_AFTER`: when a group of one destination's records in one
+    /// invocation becomes digests (`off`: never).
+    pub digest_after: DigestAfter,
     /// Rate, retry, timeout and concurrency settings, as configured: the
     /// rates are those of all instances together ([`Config::delivery`] takes
     /// this process's share).
@@ -254,6 +259,13 @@ impl Config {
             webhooks: webhook_source(get)?,
             routes: get("ROUTES"),
             overrides: overrides(get)?,
+            digest_after: match get("DIGEST_AFTER") {
+                None => DigestAfter::default(),
+                Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+                    name: "DIGEST_AFTER",
+                    problem,
+                })?,
+            },
             delivery: delivery_settings(get)?,
             function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
         })

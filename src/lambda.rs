@@ -265,7 +265,8 @@ async fn init(
     );
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
-        .with_max_receives(lambda.max_receives);
+        .with_max_receives(lambda.max_receives)
+        .with_digest_after(config.digest_after);
     let metrics = MetricsTarget {
         namespace: lambda.metrics_namespace,
         service: lambda.metrics_service,

@@ -13,10 +13,12 @@
 
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
+pub mod compose; // each destination's posts -> own messages, digests, folded ones: the jobs (pure)
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
 pub mod destination; // named destinations: the table, webhook URL + client, secrets adapter
+pub mod group; // one invocation's notices per destination -> own, digest or collapsed (pure)
 pub mod kinds; // notification -> kind, status and notice, one file per family (pure)
 pub mod lambda; // the Lambda handler and its start-up
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)

@@ -8,6 +8,7 @@
 
 pub mod attachments;
 pub mod blocks;
+pub mod digest;
 pub mod escape;
 
 use std::str::FromStr;

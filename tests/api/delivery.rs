@@ -22,6 +22,7 @@ use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::destination::webhook::WebhookClient;
+use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
@@ -106,7 +107,9 @@ impl Setup {
         let store = FileDeadLetter::new(dir.path().join("dead-letters.jsonl"));
         let webhook = Webhook::parse(webhook_url).unwrap();
         Self {
-            pipeline: Pipeline::new(delivery, store, webhook, Overrides::default()),
+            // One post per record: these tests are about each post's fate.
+            pipeline: Pipeline::new(delivery, store, webhook, Overrides::default())
+                .with_digest_after(DigestAfter::Off),
             _dir: dir,
         }
     }
@@ -159,12 +162,14 @@ fn status(status: u16, retry_after: Option<&str>) -> Answer {
 
 fn clock_pipeline(slack: &FakeSlack, settings: DeliverySettings) -> Pipeline<FakeSlack, Kept> {
     let webhook = Webhook::parse(&format!("https://hooks.slack.com/services/{SECRET}")).unwrap();
+    // One post per record: the clock tests pace and retry each post.
     Pipeline::new(
         Delivery::new(slack.clone(), settings),
         Kept::default(),
         webhook,
         Overrides::default(),
     )
+    .with_digest_after(DigestAfter::Off)
 }
 
 async fn run_for(p: &Pipeline<FakeSlack, Kept>, event: &str, budget: Duration) -> Summary {
@@ -615,6 +620,7 @@ async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
         webhook,
         Overrides::default(),
     )
+    .with_digest_after(DigestAfter::Off)
     .with_max_receives(5);
     let records = (0..100)
         .map(|i| support::sqs_record(&format!("q-{i}"), "on its last receive", 5))
@@ -646,5 +652,112 @@ async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
             !requeue.iter().any(|r| r == id),
             "{id} stored and handed back"
         );
+    }
+}
+
+/// A pipeline with the default grouping (`DIGEST_AFTER` 5), handing SQS
+/// records back until their fifth receive.
+fn storm_pipeline(slack: &FakeSlack) -> Pipeline<FakeSlack, Kept> {
+    let webhook = Webhook::parse(&format!("https://hooks.slack.com/services/{SECRET}")).unwrap();
+    Pipeline::new(
+        Delivery::new(slack.clone(), fast_settings()),
+        Kept::default(),
+        webhook,
+        Overrides::default(),
+    )
+    .with_max_receives(5)
+}
+
+/// An SQS batch of `n` text messages of one topic (one group), on their
+/// `receives`-th receive.
+fn storm(n: usize, receives: u32) -> String {
+    let records = (0..n)
+        .map(|i| {
+            support::sqs_record(
+                &format!("q-{i}"),
+                &format!("disk full on host-{i}"),
+                receives,
+            )
+        })
+        .collect();
+    support::sqs_event(records)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_that_fails_for_good_dead_letters_each_of_its_records() {
+    let slack = FakeSlack::new(vec![status(404, None)]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    // One digest post, refused: every record it carried is a dead letter.
+    assert_eq!(slack.offsets().len(), 1);
+    let s = &done.summary;
+    assert_eq!(
+        (s.digests, s.digested, s.dead_lettered, s.requeued),
+        (0, 0, 12, 0)
+    );
+    let letters = kept(&p);
+    let mut ids: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l.record.get()).unwrap();
+            record["messageId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "each record its own letter");
+    assert!(letters.iter().all(|l| l.reason == Reason::Rejected));
+    assert_eq!(done.requeue, Some(Vec::new()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_that_fails_for_now_hands_each_of_its_records_back() {
+    let slack = FakeSlack::new(vec![status(503, None)]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    // One digest, tried three times: every record goes back to SQS, none
+    // is a dead letter.
+    assert_eq!(slack.offsets().len(), 3);
+    assert_eq!((done.summary.dead_lettered, done.summary.requeued), (0, 12));
+    let mut requeue = done.requeue.unwrap();
+    requeue.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("q-{i}")).collect();
+    expected.sort();
+    assert_eq!(requeue, expected);
+    assert!(kept(&p).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_posts_once_for_a_storm_and_counts_what_it_carried() {
+    let slack = FakeSlack::new(vec![accepted()]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(slack.offsets().len(), 1);
+    let s = &done.summary;
+    assert_eq!(
+        (s.posted, s.digests, s.digested, s.collapsed),
+        (0, 1, 12, 0)
+    );
+    let body = slack.arrivals()[0].body.to_string();
+    for i in 0..12 {
+        assert!(body.contains(&format!("disk full on host-{i}")), "{i}");
     }
 }

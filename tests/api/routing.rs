@@ -16,6 +16,7 @@ use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::destination::Webhooks;
+use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::plan::{self, Plan};
@@ -86,7 +87,9 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
         Kept::default(),
         routing(r#"[{"to": ["security", "ops"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -143,7 +146,9 @@ async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
         Kept::default(),
         routing(r#"[{"to": ["security", "ops"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -196,7 +201,9 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
         Kept::default(),
         routing,
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -236,7 +243,9 @@ async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
         Kept::default(),
         routing(r#"[{"to": ["ops", "security"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let summary = p
         .run(
             &fixture("sns-plain.json"),
