@@ -582,28 +582,28 @@ async fn a_rules_mention_leads_the_alarm_and_stays_off_the_ok() {
     const MENTION: &str = "<!subteam^S0123ABCD>";
     let ops = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let dir = tempfile::tempdir().unwrap();
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        event_of(&["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"]),
-    )
-    .unwrap();
     let webhooks = json!({ "ops": support::webhook_url(&ops) }).to_string();
     let routes = json!([
         {"match": {"kind": "cloudwatch_alarm"}, "to": ["ops"], "mention": MENTION}
     ])
     .to_string();
-    let out = std::process::Command::new(BIN)
-        .arg("send")
-        .arg(&event)
-        .env_clear()
-        .env("WEBHOOKS", &webhooks)
-        .env("ROUTES", &routes)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // One `send` each: in one event, the ALARM and OK of one alarm would be
+    // collapsed as flapping into a single post.
+    for fixture in ["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"] {
+        let event = dir.path().join(fixture);
+        std::fs::write(&event, event_of(&[fixture])).unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("send")
+            .arg(&event)
+            .env_clear()
+            .env("WEBHOOKS", &webhooks)
+            .env("ROUTES", &routes)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{fixture}: {stderr}");
+    }
     let bodies: Vec<Value> = ops
         .received_requests()
         .await
