@@ -3,8 +3,8 @@
 //!
 //! Three steps, in this order, over the notices routed to one destination:
 //! 1. **Duplicates** collapse: notices with the same SNS `MessageId`
-//!    (at-least-once delivery) or the same `dedup_key` (the same finding from
-//!    two regions) post once; the first to arrive leads, the others count as
+//!    (at-least-once delivery; unless they say different things) or the same
+//!    `dedup_key` (the same finding from two regions) post once; the first to arrive leads, the others count as
 //!    its extra arrivals.
 //! 2. **Flapping** collapses: notices of one `thread_key` (the same alarm,
 //!    pipeline execution, finding) become one message led by the latest, which
@@ -226,8 +226,14 @@ fn collapse_duplicates(members: &[Member<'_>]) -> Vec<Unit> {
     let mut by_dedup: HashMap<&str, usize> = HashMap::new();
     for (i, m) in members.iter().enumerate() {
         let id = (!m.message_id.is_empty()).then_some(m.message_id);
+        // The same message id is a redelivery only when it says the same:
+        // a different notification under a reused id still posts.
         let seen = id
             .and_then(|id| by_id.get(id).copied())
+            .filter(|&u| match (members[units[u].lead].dedup_key, m.dedup_key) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            })
             .or_else(|| m.dedup_key.and_then(|k| by_dedup.get(k).copied()));
         let u = match seen {
             Some(u) => {
@@ -383,6 +389,16 @@ mod tests {
                 Some(Fate::Collapsed)
             ]
         );
+    }
+
+    #[test]
+    fn a_reused_message_id_that_says_something_else_is_not_a_duplicate() {
+        let mut a = member("same", "cloudwatch_alarm", "ALARM");
+        let mut b = member("same", "cloudwatch_alarm", "OK");
+        a.dedup_key = Some("alarm-state");
+        b.dedup_key = Some("ok-state");
+        let g = group(&[a, b], DigestAfter::default());
+        assert_eq!(g.messages.len(), 2);
     }
 
     #[test]
