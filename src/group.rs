@@ -135,7 +135,7 @@ impl Message {
 
 /// What became of one notice in grouping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fate {
+pub enum Placement {
     /// It leads a message of its own.
     Own,
     /// It leads a line of a digest.
@@ -144,13 +144,13 @@ pub enum Fate {
     Collapsed,
 }
 
-impl Fate {
+impl Placement {
     /// The name `explain` shows: `own`, `digest`, `collapsed`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Fate::Own => "own",
-            Fate::Digest => "digest",
-            Fate::Collapsed => "collapsed",
+            Placement::Own => "own",
+            Placement::Digest => "digest",
+            Placement::Collapsed => "collapsed",
         }
     }
 }
@@ -164,17 +164,17 @@ pub struct Grouping {
 
 impl Grouping {
     /// The fate of each of the `n` notices grouped: exactly one each.
-    pub fn fates(&self, n: usize) -> Vec<Option<Fate>> {
+    pub fn fates(&self, n: usize) -> Vec<Option<Placement>> {
         let mut fates = vec![None; n];
         for message in &self.messages {
             let lead_fate = match message {
-                Message::Own(_) => Fate::Own,
-                Message::Digest(_) => Fate::Digest,
+                Message::Own(_) => Placement::Own,
+                Message::Digest(_) => Placement::Digest,
             };
             for unit in message.units() {
                 fates[unit.lead] = Some(lead_fate);
                 for &c in &unit.collapsed {
-                    fates[c] = Some(Fate::Collapsed);
+                    fates[c] = Some(Placement::Collapsed);
                 }
             }
         }
@@ -383,10 +383,10 @@ mod tests {
         assert_eq!(
             g.fates(4),
             vec![
-                Some(Fate::Own),
-                Some(Fate::Own),
-                Some(Fate::Collapsed),
-                Some(Fate::Collapsed)
+                Some(Placement::Own),
+                Some(Placement::Own),
+                Some(Placement::Collapsed),
+                Some(Placement::Collapsed)
             ]
         );
     }

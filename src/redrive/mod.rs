@@ -27,7 +27,7 @@ use crate::settle::{self, Fate};
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct StoredLetter {
     /// Stable id within the source (SQS MessageId, or the file's line number).
     pub id: String,
     /// The body as stored.
@@ -43,7 +43,10 @@ pub struct SourceError(pub String);
 /// Where dead letters are read from and removed.
 pub trait Source {
     /// Up to `max` messages not handed out before; empty when none is left.
-    fn receive(&mut self, max: usize) -> impl Future<Output = Result<Vec<Message>, SourceError>>;
+    fn receive(
+        &mut self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<StoredLetter>, SourceError>>;
     /// Removes a message whose records were all posted.
     fn delete(&mut self, id: &str) -> impl Future<Output = Result<(), SourceError>>;
     /// Gives back every message handed out and not deleted (visible again in
@@ -206,7 +209,7 @@ async fn handle_batch<S: Source, P: Post>(
     delivery: &Delivery<P>,
     routing: Option<&Routing>,
     options: &Options,
-    batch: &[Message],
+    batch: &[StoredLetter],
     totals: &mut Totals,
     report: &mut impl FnMut(&Report),
 ) -> Result<(), SourceError> {
@@ -261,13 +264,13 @@ async fn handle_batch<S: Source, P: Post>(
 }
 
 /// A message read: its records.
-type Planned<'m> = (&'m Message, Vec<Record>);
+type Planned<'m> = (&'m StoredLetter, Vec<Record>);
 
 /// Reads and plans each message of `batch`; a message that cannot be read
 /// (or names an unknown webhook) is reported as skipped. The plans of all
 /// messages, in message order.
 fn plan_batch<'m>(
-    batch: &'m [Message],
+    batch: &'m [StoredLetter],
     routing: Option<&Routing>,
     options: &Options,
     totals: &mut Totals,

@@ -233,7 +233,7 @@ fn cut_chars(text: &str, max: usize) -> String {
 
 /// One digest message: the payload and the entries (by index) it shows.
 #[derive(Debug, Clone)]
-pub struct Part {
+pub struct DigestMessage {
     /// The Block Kit message.
     pub payload: Payload,
     /// The entries it carries, a range of those given.
@@ -244,7 +244,11 @@ pub struct Part {
 /// Block Kit messages within Slack's limits; each entry is a line in exactly
 /// one of them, in order. A `mention` leads the first message when any
 /// entry's tone is danger, and no other.
-pub fn render(entries: &[Entry<'_>], overrides: &Overrides, mention: Option<&str>) -> Vec<Part> {
+pub fn render(
+    entries: &[Entry<'_>],
+    overrides: &Overrides,
+    mention: Option<&str>,
+) -> Vec<DigestMessage> {
     let Some(first) = entries.first() else {
         return Vec::new();
     };
@@ -299,7 +303,7 @@ pub fn render(entries: &[Entry<'_>], overrides: &Overrides, mention: Option<&str
                 Md::new().text("via SNS ").code(&first.lead.topic),
             ]));
             let text = phone_text(&counted, status, &entries[range.clone()], p, total);
-            Part {
+            DigestMessage {
                 payload: Payload::Blocks(BlockKit::new(&text, tone, blocks, overrides, mention)),
                 entries: range,
             }
@@ -407,7 +411,7 @@ mod tests {
             .collect()
     }
 
-    fn json(part: &Part) -> serde_json::Value {
+    fn json(part: &DigestMessage) -> serde_json::Value {
         serde_json::to_value(&part.payload).unwrap()
     }
 

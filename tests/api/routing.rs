@@ -6,19 +6,16 @@
 //! letters in its SQS.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::fake_slack::FakeSlack;
+use crate::support::fake_slack::{Answer, FakeSlack};
 use crate::support::{self, Function, Kept, Moto, RuntimeApi, SECRET, fixture};
-use bytes::Bytes;
 use serde_json::{Value, json};
 use sns_to_slack::dead_letter::Envelope;
+use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::delivery::{Delivery, Post};
 use sns_to_slack::destination::Webhooks;
-use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
@@ -173,34 +170,6 @@ async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
     );
 }
 
-/// A Slack that answers every post after `delay` and counts the posts in
-/// flight at once.
-#[derive(Clone, Default)]
-struct Crowd {
-    delay: Duration,
-    now: Arc<Mutex<(usize, usize)>>,
-    by_url: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Post for Crowd {
-    async fn post(&self, webhook: &Webhook, _body: Bytes, _timeout: Duration) -> Attempt {
-        {
-            let mut now = self.now.lock().unwrap();
-            now.0 += 1;
-            now.1 = now.1.max(now.0);
-        }
-        *self
-            .by_url
-            .lock()
-            .unwrap()
-            .entry(webhook.expose_url().to_string())
-            .or_default() += 1;
-        tokio::time::sleep(self.delay).await;
-        self.now.lock().unwrap().0 -= 1;
-        Attempt::Accepted
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     // Issue 16, finding 6: 10 records to 300 webhooks had 300 x MAX_CONCURRENCY
@@ -218,10 +187,10 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     let webhooks = Webhooks::parse(&Value::Object(table).to_string(), "WEBHOOKS", false).unwrap();
     let routes = json!([{ "to": names }]).to_string();
     let routing = Routing::new(webhooks, Some(&routes), sns_to_slack::kinds::KIND_NAMES).unwrap();
-    let slack = Crowd {
-        delay: Duration::from_secs(1),
-        ..Crowd::default()
-    };
+    let slack = FakeSlack::new(vec![Answer {
+        attempt: Attempt::Accepted,
+        after: Duration::from_secs(1),
+    }]);
     let settings = DeliverySettings {
         rate_per_second: 1000.0,
         rate_burst: 100,
@@ -245,7 +214,7 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
         .unwrap()
         .summary;
     assert_eq!((summary.records, summary.posted), (10, 3000));
-    let most = slack.now.lock().unwrap().1;
+    let most = slack.most_in_flight();
     assert_eq!(
         most,
         sns_to_slack::delivery::DEFAULT_MAX_IN_FLIGHT,
@@ -253,7 +222,10 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     );
     // 3,000 posts of 1 s, 64 at a time: 47 rounds, none wasted.
     assert_eq!(Instant::now() - started, Duration::from_secs(47));
-    let by_url = slack.by_url.lock().unwrap();
+    let mut by_url: HashMap<String, usize> = HashMap::new();
+    for arrival in slack.arrivals() {
+        *by_url.entry(arrival.url).or_default() += 1;
+    }
     assert!(by_url.len() == 300 && by_url.values().all(|n| *n == 10));
 }
 
@@ -610,31 +582,28 @@ async fn a_rules_mention_leads_the_alarm_and_stays_off_the_ok() {
     const MENTION: &str = "<!subteam^S0123ABCD>";
     let ops = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let dir = tempfile::tempdir().unwrap();
-    let event = dir.path().join("event.json");
-    std::fs::write(
-        &event,
-        event_of(&["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"]),
-    )
-    .unwrap();
     let webhooks = json!({ "ops": support::webhook_url(&ops) }).to_string();
     let routes = json!([
         {"match": {"kind": "cloudwatch_alarm"}, "to": ["ops"], "mention": MENTION}
     ])
     .to_string();
-    let out = std::process::Command::new(BIN)
-        .arg("send")
-        .arg(&event)
-        .env_clear()
-        .env("WEBHOOKS", &webhooks)
-        .env("ROUTES", &routes)
-        // Each on its own: grouped, the OK would fold the ALARM into one
-        // message in its latest state.
-        .env("DIGEST_AFTER", "off")
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // One `send` each: in one event, the ALARM and OK of one alarm would be
+    // collapsed as flapping into a single post.
+    for fixture in ["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"] {
+        let event = dir.path().join(fixture);
+        std::fs::write(&event, event_of(&[fixture])).unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("send")
+            .arg(&event)
+            .env_clear()
+            .env("WEBHOOKS", &webhooks)
+            .env("ROUTES", &routes)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{fixture}: {stderr}");
+    }
     let bodies: Vec<Value> = ops
         .received_requests()
         .await
