@@ -22,5 +22,6 @@ pub mod redrive; // dead letters posted again: message shapes, SQS and file sour
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
 pub mod telemetry; // the log subscriber and the function's buffered stdout
+pub mod web_api;
 pub mod webhook; // the secret URL and its non-secret id
-pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL
+pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL // the Slack Web API client for app destinations; classification (pure)
