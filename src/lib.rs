@@ -14,6 +14,7 @@ pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
 pub mod format; // detect the kind and status, render Block Kit (pure)
 pub mod lambda; // the Lambda handler and its start-up
+pub mod lifecycle; // threads: post new, reply, update the original, react (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
 pub mod pipeline; // one event end to end, shared by Lambda and `send`
