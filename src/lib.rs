@@ -22,7 +22,8 @@ pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
 pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
+pub mod state; // the state port (claims, threads): DynamoDB and in-memory adapters
 pub mod telemetry; // the log subscriber and the function's buffered stdout
-pub mod web_api;
+pub mod web_api; // the Slack Web API client for app destinations; answers classified (pure)
 pub mod webhook; // the secret URL and its non-secret id
-pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL // the Slack Web API client for app destinations; classification (pure)
+pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL

@@ -101,6 +101,16 @@ impl Thread {
         }
     }
 
+    /// The same thread, to be saved over `stored` (the thread read for its
+    /// key, if any): it takes `stored`'s version, so a new thread replaces
+    /// an expired one or one whose original can no longer be edited.
+    pub fn over(self, stored: Option<&Thread>) -> Self {
+        Self {
+            version: stored.map_or(0, |t| t.version),
+            ..self
+        }
+    }
+
     /// When this thread stops being continued (`created_at` + `ttl`), in
     /// epoch seconds; also the item's `expires_at`.
     pub fn expires_at(&self, ttl: Duration) -> u64 {

@@ -1,0 +1,412 @@
+//! The state port: one contract, run against the DynamoDB adapter on
+//! `moto_server` (loopback) and against the in-memory implementation; then
+//! what only DynamoDB can show: the raw items, conditional-claim races
+//! between two clients, a slow or missing table within the deadline.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sns_to_slack::format::slack::Tone;
+use sns_to_slack::lifecycle::{Event, Thread};
+use sns_to_slack::state::dynamodb::DynamoDbState;
+use sns_to_slack::state::memory::MemoryState;
+use sns_to_slack::state::{Claim, State, StateError, StateSettings};
+use tokio::time::Instant;
+
+/// 2026-09-26 10:00:00 UTC.
+const T0: u64 = 1_790_416_800;
+const TABLE: &str = "sns-to-slack-state";
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn soon() -> Instant {
+    Instant::now() + Duration::from_secs(10)
+}
+
+fn settings() -> StateSettings {
+    StateSettings {
+        stale_after: Duration::from_secs(900),
+        claim_ttl: Duration::from_secs(14 * 86_400),
+        thread_ttl: Duration::from_secs(168 * 3600),
+        ..StateSettings::new(TABLE)
+    }
+}
+
+fn dynamo(moto: &support::Moto) -> DynamoDbState {
+    DynamoDbState::with_client(settings(), support::dynamodb(moto))
+}
+
+fn started(status: &str, tone: Tone, secs: u64, ts: &str) -> Thread {
+    let event = Event {
+        thread_key: "alarm/HighErrors",
+        status,
+        tone,
+        at: at(secs),
+    };
+    Thread::started(&event, "C0123ABCD", ts, at(secs))
+}
+
+/// What every implementation of the port must do.
+async fn contract(state: &impl State) {
+    // A first claim wins; a second, while the first is fresh, is busy.
+    let Claim::Won(token) = state.claim("m-1", "ops", at(T0), soon()).await.unwrap() else {
+        panic!("the first claim did not win");
+    };
+    assert_eq!(
+        state
+            .claim("m-1", "ops", at(T0 + 60), soon())
+            .await
+            .unwrap(),
+        Claim::Busy { stale_at: T0 + 900 }
+    );
+    // The same message to another destination is another pair.
+    assert!(matches!(
+        state
+            .claim("m-1", "security", at(T0), soon())
+            .await
+            .unwrap(),
+        Claim::Won(_)
+    ));
+    // Posted: every later claim finds it posted, even long after.
+    state
+        .mark_posted("m-1", "ops", at(T0 + 2), soon())
+        .await
+        .unwrap();
+    assert_eq!(
+        state.claim("m-1", "ops", at(T0 + 5), soon()).await.unwrap(),
+        Claim::Posted
+    );
+    assert_eq!(
+        state
+            .claim("m-1", "ops", at(T0 + 86_400), soon())
+            .await
+            .unwrap(),
+        Claim::Posted
+    );
+    // ...but not past the claim's TTL, when no queue can redeliver it.
+    assert!(matches!(
+        state
+            .claim("m-1", "ops", at(T0 + 15 * 86_400), soon())
+            .await
+            .unwrap(),
+        Claim::Won(_)
+    ));
+    // Releasing a posted claim does nothing.
+    state
+        .release("m-1", "security", &token, soon())
+        .await
+        .unwrap();
+
+    // A stale claim (never marked, older than stale_after) is taken over.
+    assert!(matches!(
+        state.claim("m-2", "ops", at(T0), soon()).await.unwrap(),
+        Claim::Won(_)
+    ));
+    assert!(matches!(
+        state
+            .claim("m-2", "ops", at(T0 + 899), soon())
+            .await
+            .unwrap(),
+        Claim::Busy { .. }
+    ));
+    let Claim::Won(taker) = state
+        .claim("m-2", "ops", at(T0 + 900), soon())
+        .await
+        .unwrap()
+    else {
+        panic!("a stale claim was not taken over");
+    };
+    // Only the holder's token releases a claim; then it can be claimed at once.
+    state.release("m-2", "ops", &token, soon()).await.unwrap();
+    assert!(matches!(
+        state
+            .claim("m-2", "ops", at(T0 + 901), soon())
+            .await
+            .unwrap(),
+        Claim::Busy { .. }
+    ));
+    state.release("m-2", "ops", &taker, soon()).await.unwrap();
+    assert!(matches!(
+        state
+            .claim("m-2", "ops", at(T0 + 902), soon())
+            .await
+            .unwrap(),
+        Claim::Won(_)
+    ));
+
+    // Threads: none, then saved and read back, versioned.
+    assert_eq!(
+        state
+            .thread("ops", "alarm/HighErrors", soon())
+            .await
+            .unwrap(),
+        None
+    );
+    let first = started("ALARM", Tone::Danger, T0, "1790416800.000100");
+    let v1 = state
+        .save_thread("ops", "alarm/HighErrors", &first, at(T0), soon())
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    let read = state
+        .thread("ops", "alarm/HighErrors", soon())
+        .await
+        .unwrap()
+        .expect("the thread is stored");
+    assert_eq!(
+        read,
+        Thread {
+            version: 1,
+            ..first.clone()
+        }
+    );
+    assert_eq!(
+        state
+            .thread("security", "alarm/HighErrors", soon())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // A save over the version read wins once; the other writer conflicts.
+    let mut next = read.clone();
+    next.transitions.push(sns_to_slack::lifecycle::Transition {
+        status: "OK".into(),
+        tone: Tone::Good,
+        at: T0 + 720,
+    });
+    assert_eq!(
+        state
+            .save_thread("ops", "alarm/HighErrors", &next, at(T0 + 720), soon())
+            .await
+            .unwrap(),
+        2
+    );
+    let err = state
+        .save_thread("ops", "alarm/HighErrors", &next, at(T0 + 721), soon())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StateError::Conflict { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    // A new thread (version 0) does not replace a live one...
+    let fresh = started("ALARM", Tone::Danger, T0 + 800, "1790417600.000200");
+    assert!(matches!(
+        state
+            .save_thread("ops", "alarm/HighErrors", &fresh, at(T0 + 800), soon())
+            .await,
+        Err(StateError::Conflict { .. })
+    ));
+    // ...but replaces one past its TTL, or one it was read over.
+    let late = T0 + 168 * 3600;
+    assert!(
+        state
+            .save_thread("ops", "alarm/HighErrors", &fresh, at(late), soon())
+            .await
+            .is_ok()
+    );
+    let stored = state
+        .thread("ops", "alarm/HighErrors", soon())
+        .await
+        .unwrap();
+    let renewed = started("OK", Tone::Good, late, "1791021600.000300").over(stored.as_ref());
+    assert!(
+        state
+            .save_thread("ops", "alarm/HighErrors", &renewed, at(late), soon())
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        state
+            .thread("ops", "alarm/HighErrors", soon())
+            .await
+            .unwrap()
+            .unwrap()
+            .ts,
+        "1791021600.000300"
+    );
+
+    // A deadline already passed: nothing is tried.
+    let err = state
+        .claim("m-3", "ops", at(T0), Instant::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StateError::Deadline { .. }) && err.is_retryable(),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_in_memory_state_keeps_the_contract() {
+    contract(&MemoryState::new(settings())).await;
+}
+
+#[tokio::test]
+async fn dynamodb_keeps_the_contract_and_writes_the_documented_items() {
+    let moto = support::Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    let state = dynamo(&moto);
+    contract(&state).await;
+
+    // The raw items: `pk` a String, `expires_at` a Number of epoch seconds.
+    let raw = support::dynamodb(&moto);
+    let claim = raw
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("posted#ops#m-1".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the claim item");
+    let expires = claim["expires_at"]
+        .as_n()
+        .expect("a Number")
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(expires, T0 + 15 * 86_400 + 14 * 86_400);
+    let thread = raw
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("thread#ops#alarm/HighErrors".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the thread item");
+    let created = T0 + 168 * 3600;
+    assert_eq!(
+        thread["expires_at"].as_n().unwrap(),
+        &(created + 168 * 3600).to_string()
+    );
+    assert_eq!(thread["channel"].as_s().unwrap(), "C0123ABCD");
+    assert_eq!(thread["transitions"].as_l().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn two_clients_racing_for_a_claim_never_both_win() {
+    let moto = support::Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    // Two adapters with clients (and connection pools) of their own, as two
+    // Lambda instances would have.
+    let a = Arc::new(dynamo(&moto));
+    let b = Arc::new(dynamo(&moto));
+    for round in 0..20 {
+        let id = format!("race-{round}");
+        let (x, y) = tokio::join!(
+            {
+                let (a, id) = (a.clone(), id.clone());
+                async move { a.claim(&id, "ops", at(T0), soon()).await.unwrap() }
+            },
+            {
+                let (b, id) = (b.clone(), id.clone());
+                async move { b.claim(&id, "ops", at(T0), soon()).await.unwrap() }
+            }
+        );
+        let won = [&x, &y]
+            .iter()
+            .filter(|c| matches!(c, Claim::Won(_)))
+            .count();
+        assert_eq!(won, 1, "round {round}: {x:?} {y:?}");
+        assert!(
+            [&x, &y]
+                .iter()
+                .any(|c| matches!(c, Claim::Busy { stale_at } if *stale_at == T0 + 900)),
+            "round {round}: {x:?} {y:?}"
+        );
+    }
+    // A stale claim raced for by both: still one winner.
+    let (x, y) = tokio::join!(
+        a.claim("race-0", "ops", at(T0 + 900), soon()),
+        b.claim("race-0", "ops", at(T0 + 900), soon())
+    );
+    let won = [x.unwrap(), y.unwrap()]
+        .iter()
+        .filter(|c| matches!(c, Claim::Won(_)))
+        .count();
+    assert_eq!(won, 1);
+    // Two writers of one thread over the same version: one conflicts.
+    let thread = started("ALARM", Tone::Danger, T0, "1.1");
+    let (x, y) = tokio::join!(
+        a.save_thread("ops", "k", &thread, at(T0), soon()),
+        b.save_thread("ops", "k", &thread, at(T0), soon())
+    );
+    assert_eq!(
+        [&x, &y].iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{x:?} {y:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_table_gives_up_at_the_deadline() {
+    // A server that accepts connections and never answers.
+    let addr = support::silent_server();
+    let state =
+        DynamoDbState::with_client(settings(), support::dynamodb_at(&format!("http://{addr}")));
+    let started_at = std::time::Instant::now();
+    let err = state
+        .claim(
+            "m",
+            "ops",
+            at(T0),
+            Instant::now() + Duration::from_millis(300),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StateError::Deadline { .. }) && err.is_retryable(),
+        "{err}"
+    );
+    assert!(started_at.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_missing_table_is_not_retryable() {
+    let moto = support::Moto::start().await;
+    let state = dynamo(&moto);
+    let err = state.thread("ops", "k", soon()).await.unwrap_err();
+    assert!(
+        matches!(err, StateError::Service { .. }) && !err.is_retryable(),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ResourceNotFound"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_in_memory_state_can_be_slow_or_down() {
+    let state = MemoryState::new(settings());
+    state.set_delay(Duration::from_secs(2));
+    let err = state
+        .claim("m", "ops", at(T0), Instant::now() + Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StateError::Deadline { .. }));
+    assert!(matches!(
+        state
+            .claim("m", "ops", at(T0), Instant::now() + Duration::from_secs(3))
+            .await
+            .unwrap(),
+        Claim::Won(_)
+    ));
+    state.set_delay(Duration::ZERO);
+    state.set_down(true);
+    let err = state.thread("ops", "k", soon()).await.unwrap_err();
+    assert!(matches!(err, StateError::Service { .. }) && err.is_retryable());
+    assert_eq!(state.calls(), 3);
+    state.set_down(false);
+    state.mark_posted("m", "ops", at(T0), soon()).await.unwrap();
+    assert!(state.is_posted("m", "ops"));
+}
