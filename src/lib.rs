@@ -7,6 +7,7 @@
 //! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
 //! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
 
+pub mod app_delivery; // app destinations: claim, thread, post/reply/update/react, mark; posted-once for webhooks
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
 pub mod config; // typed configuration from the environment
