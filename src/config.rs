@@ -112,6 +112,11 @@ pub struct Config {
     /// `FUNCTION_CONCURRENCY`: how many instances of the function may run at
     /// once; `delivery` already holds this process's share of the rate.
     pub function_concurrency: u32,
+    /// `STATE_TABLE`: the DynamoDB state table, if any. With it, every
+    /// process reserves its posts in one shared schedule at `shared_rate`.
+    pub state_table: Option<String>,
+    /// The whole rate (not this process's share), for the shared schedule.
+    pub shared_rate: crate::delivery::shared::SharedSettings,
     /// `METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
     /// `METRICS_SERVICE`: value of the `Service` dimension (the function's name
@@ -205,9 +210,10 @@ impl Config {
             return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
         }
         let function_concurrency = parse_int(&get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?;
+        let rate_burst = parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?;
         let delivery = DeliverySettings {
             rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
+            rate_burst,
             max_attempts: parse_int(
                 &get,
                 "MAX_ATTEMPTS",
@@ -239,8 +245,14 @@ impl Config {
                 crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
                 crate::format::attachments::SLACK_TEXT_LIMIT,
             )?,
-        }
-        .shared_by(function_concurrency);
+        };
+        let shared_rate = crate::delivery::shared::SharedSettings {
+            rate_per_second,
+            rate_burst,
+            max_pause: delivery.retry_after_max,
+            timeout: crate::delivery::shared::DEFAULT_TIMEOUT,
+        };
+        let delivery = delivery.shared_by(function_concurrency);
         let message_format = match get("MESSAGE_FORMAT") {
             None => crate::format::MessageFormat::default(),
             Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
@@ -277,6 +289,8 @@ impl Config {
             )?,
             max_receives: parse_int(&get, "MAX_RECEIVES", DEFAULT_MAX_RECEIVES, 1, 1_000)?,
             function_concurrency,
+            state_table: get("STATE_TABLE").map(|t| t.trim().to_string()),
+            shared_rate,
             metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
             metrics_service: get("METRICS_SERVICE")
                 .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
@@ -516,6 +530,8 @@ mod tests {
         .unwrap();
         let mut asked = asked.into_inner();
         asked.remove("DEAD_LETTER_FILE");
+        // Read, but not yet set by the template (the lead adds the table).
+        asked.remove("STATE_TABLE");
         asked.remove("AWS_LAMBDA_FUNCTION_NAME");
         let listed: std::collections::BTreeSet<String> =
             VARIABLES.iter().map(|v| v.to_string()).collect();

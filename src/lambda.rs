@@ -257,6 +257,14 @@ async fn init(
     let delivery =
         crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery)
             .with_own_rates(routing.webhooks(), config.function_concurrency);
+    let delivery = match &config.state_table {
+        Some(table) => delivery.with_shared(crate::delivery::shared::Shared::on_dynamodb(
+            table,
+            config.shared_rate.clone(),
+            routing.webhooks(),
+        )),
+        None => delivery,
+    };
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
         .with_max_receives(config.max_receives);

@@ -182,6 +182,7 @@ fn count(summary: &mut Summary, fate: &Fate<'_>) {
             for (destination, outcome) in to.iter().zip(outcomes) {
                 summary.retries += outcome.attempts.saturating_sub(1);
                 summary.rate_limited += outcome.rate_limited;
+                summary.state_errors += outcome.state_errors;
                 if outcome.result.is_ok() {
                     summary.posted += 1;
                     let name = destination.name.clone();

@@ -142,7 +142,7 @@ pub async fn default_client() -> Client {
 }
 
 /// Runs `call` unless `deadline` has passed, and gives up when it comes.
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     operation: &'static str,
     deadline: Instant,
     call: impl Future<Output = Result<T, StateError>>,
@@ -410,7 +410,7 @@ fn decode_thread(pk: &str, item: &Item) -> Result<Thread, StateError> {
 /// the network may get past it (throttling, 5xx, timeouts, dispatch
 /// failures) and not when the request itself is wrong (no such table, access
 /// denied, a validation error).
-fn service_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> StateError
+pub(crate) fn service_error<E, R>(operation: &'static str, e: SdkError<E, R>) -> StateError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

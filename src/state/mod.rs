@@ -36,6 +36,7 @@
 
 pub mod dynamodb;
 pub mod memory;
+pub mod schedule;
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
