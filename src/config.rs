@@ -458,6 +458,32 @@ mod tests {
     }
 
     #[test]
+    fn with_a_state_table_the_schedule_gets_the_whole_rate() {
+        let c = Config::from_lookup(
+            Mode::Cli,
+            lookup(&[
+                ("RATE_PER_SECOND", "2"),
+                ("RATE_BURST", "4"),
+                ("FUNCTION_CONCURRENCY", "5"),
+                ("RETRY_AFTER_MAX_MS", "30000"),
+                ("STATE_TABLE", " sns-to-slack-state "),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.state_table.as_deref(), Some("sns-to-slack-state"));
+        let shared = &c.shared_rate;
+        assert_eq!((shared.rate_per_second, shared.rate_burst), (2.0, 4));
+        assert_eq!(shared.max_pause, Duration::from_secs(30));
+        // The share stays, as the fallback when the table fails.
+        assert_eq!(
+            (c.delivery.rate_per_second, c.delivery.rate_burst),
+            (0.4, 1)
+        );
+        let without = Config::from_lookup(Mode::Cli, lookup(&[])).unwrap();
+        assert_eq!(without.state_table, None);
+    }
+
+    #[test]
     fn bad_values_name_the_variable() {
         for (name, value) in [
             ("RATE_PER_SECOND", "fast"),

@@ -15,6 +15,10 @@
 //!   ([`crate::lifecycle::Thread`]), expiring `THREAD_TTL_HOURS` after the
 //!   original.
 //!
+//! A third kind, the **rate schedule** of a destination (`pk` =
+//! `rate#<destination>`, no `expires_at`), is kept by [`schedule`]: the
+//! GCRA schedule every process shares when `STATE_TABLE` is set.
+//!
 //! Destination names hold no `#` (they are `A-Z a-z 0-9 _ - .`), so the first
 //! `#` after the prefix ends the destination and no two pairs share a key.
 //!
