@@ -23,7 +23,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::format::slack::Tone;
+use crate::notice::Tone;
 
 /// The reaction a return to good adds to the original (`reactions.add`).
 pub const RESOLVED_REACTION: &str = "white_check_mark";

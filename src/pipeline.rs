@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetter, DeadLetterError, Envelope};
 use crate::delivery::{Delivery, Post};
-use crate::format::Overrides;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::{self, Plan};
 use crate::record::{self, Record};
+use crate::render::Overrides;
 use crate::route::Routing;
 use crate::settle::{self, Fate, Settlement, Settling};
 use crate::summary::Summary;
@@ -22,7 +22,7 @@ pub enum PipelineError {
     /// Some records were neither posted, dead-lettered nor handed back to SQS.
     /// Retryable: Lambda should deliver the event again (records already
     /// posted will post twice).
-    #[error("{source}; {posted} posts of {records} records were made", posted = summary.posted, records = summary.records)]
+    #[error("{source}; {records} records, {posted} posts made before it", posted = summary.posted, records = summary.records)]
     DeadLetter {
         /// What was done before dead-lettering failed.
         summary: Summary,

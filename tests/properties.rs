@@ -8,15 +8,15 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use serde_json::json;
-use sns_to_slack::config::{self, Config, Mode};
+use sns_to_slack::config::{self, CliConfig, LambdaConfig};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
-use sns_to_slack::format::Overrides;
-use sns_to_slack::format::attachments as message;
+use sns_to_slack::kinds;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
 use sns_to_slack::plan::Plan;
 use sns_to_slack::record;
 use sns_to_slack::record::body;
+use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
 use sns_to_slack::webhook::Webhook;
 use sns_to_slack::webhooks::Destination;
@@ -92,11 +92,11 @@ proptest! {
     ) {
         let records = record::parse_event(&event).unwrap();
         let n = records[0].notification().unwrap();
-        let overrides = Overrides { channel, ..Overrides::default() };
-        let msg = message::build(n, &overrides, max);
+        let overrides = Overrides { channel, message_format: MessageFormat::Attachments, ..Overrides::default() };
+        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
+        let msg = render::render(&kinds::read(n, max), &overrides, None);
         let value = serde_json::to_value(&msg).unwrap();
         let text = value["attachments"][0]["fields"][0]["value"].as_str().unwrap();
-        let bound = max.max(message::MIN_MAX_MESSAGE_CHARS);
         prop_assert!(text.chars().count() <= bound, "{} > {}", text.chars().count(), bound);
     }
 
@@ -155,8 +155,13 @@ proptest! {
     ) {
         let env: HashMap<&str, String> =
             config::VARIABLES.iter().copied().zip(values).collect();
-        let mode = if lambda { Mode::Lambda } else { Mode::Cli };
-        if let Ok(c) = Config::from_lookup(mode, |name| env.get(name).cloned()) {
+        let get = |name: &str| env.get(name).cloned();
+        let config = if lambda {
+            LambdaConfig::from_lookup(get).map(|c| c.config)
+        } else {
+            CliConfig::from_lookup(get).map(|c| c.config)
+        };
+        if let Ok(c) = config {
             let d = &c.delivery;
             prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);

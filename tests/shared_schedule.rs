@@ -21,9 +21,9 @@ use bytes::Bytes;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::shared::{Shared, SharedSettings, SystemClock, TokioClock};
 use sns_to_slack::delivery::{Delivery, DeliverySettings, Job, Post};
-use sns_to_slack::format::Overrides;
 use sns_to_slack::outcome::{Outcome, Reason};
 use sns_to_slack::pipeline::{Pipeline, Until};
+use sns_to_slack::render::Overrides;
 use sns_to_slack::slack::SlackClient;
 use sns_to_slack::state::dynamodb::DynamoDbState;
 use sns_to_slack::state::schedule::{

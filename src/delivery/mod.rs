@@ -6,6 +6,13 @@
 //! paused by a 429, or a slow one, holds only its own slots, so the records of
 //! another webhook in the same event are not delayed behind it.
 //!
+//! Bounded overall: whatever the fan-out, at most `max_in_flight` HTTP
+//! attempts are in flight at once across every webhook (each holds a socket).
+//! A post takes its place in that queue only after its webhook's limiter let
+//! it go, and gives it back as soon as Slack answered, so a webhook waiting on
+//! its rate or on a 429 holds none. The queue is first come, first served
+//! (tokio's semaphore is fair), so webhooks keep their turn.
+//!
 //! The loop per message is ours rather than `reqwest-retry`'s middleware: that
 //! middleware's policy never sees the response, so it cannot obey a 429's
 //! `Retry-After`, and it knows nothing of the invocation deadline. The waits
@@ -29,9 +36,17 @@ use tokio::time::Instant;
 use crate::budget;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::webhook::Webhook;
-use crate::webhooks::{Destination, Webhooks};
+use crate::webhooks::Destination;
 use limiter::{Limiter, WouldPassDeadline};
 use policy::{Attempt, Decision};
+
+/// The most HTTP attempts in flight at once across every webhook of a
+/// process. Each holds a socket; Lambda gives a process 1,024 file
+/// descriptors, which also serve the runtime, SQS and the logs. 64 keeps the
+/// sockets (these and the pool's idle ones, bounded to the same number) far
+/// below that, and far above what Slack's pace needs: at 1 post per second per
+/// webhook and a slow 1 s answer, 64 webhooks at full rate.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// Settings for delivering records to Slack.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,8 +66,11 @@ pub struct DeliverySettings {
     /// Longest wait a 429's `Retry-After` may impose, on the record and on
     /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
     pub retry_after_max: Duration,
-    /// Records of one event in flight at once (`MAX_CONCURRENCY`).
+    /// Posts to one webhook in flight at once (`MAX_CONCURRENCY`).
     pub max_concurrency: usize,
+    /// Posts in flight at once across every webhook, whatever the fan-out
+    /// ([`DEFAULT_MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
     /// Longest `Message` text put in a Slack message before it is cut with a
     /// visible marker (`MAX_MESSAGE_CHARS`).
     pub max_message_chars: usize,
@@ -60,7 +78,7 @@ pub struct DeliverySettings {
 
 impl DeliverySettings {
     /// This process's share of a rate that `processes` function instances
-    /// share: each paces at most `rate_per_second / processes` per webhook, with
+    /// share (taken once, by `config::Config::delivery`): each paces at most `rate_per_second / processes` per webhook, with
     /// the burst split likewise (at least one post), so the sum Slack sees from
     /// all of them stays within the configured rate.
     pub fn shared_by(self, processes: u32) -> Self {
@@ -84,7 +102,8 @@ impl Default for DeliverySettings {
             retry_max: Duration::from_millis(8_000),
             retry_after_max: Duration::from_millis(60_000),
             max_concurrency: 8,
-            max_message_chars: crate::format::attachments::DEFAULT_MAX_MESSAGE_CHARS,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_message_chars: crate::render::DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
 }
@@ -122,6 +141,8 @@ pub struct Delivery<P> {
     /// The schedule shared by every process (`STATE_TABLE`), if any; the
     /// limiters above are then the fallback when the table fails.
     shared: Option<shared::Shared>,
+    /// Places for attempts in flight, across every webhook.
+    in_flight: tokio::sync::Semaphore,
     settings: DeliverySettings,
 }
 
@@ -136,6 +157,7 @@ impl<P: Post> Delivery<P> {
             ),
             own_rates: HashMap::new(),
             shared: None,
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1)),
             poster,
             settings,
         }
@@ -162,17 +184,6 @@ impl<P: Post> Delivery<P> {
         self
     }
 
-    /// The same delivery, pacing each of `webhooks` that has a rate of its own
-    /// at its share among `processes` instances (like `RATE_PER_SECOND`).
-    pub fn with_own_rates(self, webhooks: &Webhooks, processes: u32) -> Self {
-        webhooks
-            .iter()
-            .fold(self, |delivery, d| match d.rate_per_second {
-                Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes.max(1))),
-                None => delivery,
-            })
-    }
-
     fn limiter_for(&self, name: &str) -> &Limiter {
         self.own_rates.get(name).unwrap_or(&self.limiter)
     }
@@ -184,8 +195,9 @@ impl<P: Post> Delivery<P> {
 
     /// Delivers `jobs`, each to its webhook, and returns one outcome per job in
     /// the same order. Each webhook has at most `max_concurrency` posts in
-    /// flight, independently of the others. Nothing is started that could not
-    /// end before `stop_at`; what is left fails with [`Reason::Deadline`].
+    /// flight, independently of the others, and all of them together at most
+    /// `max_in_flight`. Nothing is started that could not end before
+    /// `stop_at`; what is left fails with [`Reason::Deadline`].
     pub async fn deliver(&self, jobs: &[Job], stop_at: Instant) -> Vec<Outcome> {
         let fallen_back = AtomicBool::new(false);
         let fallen_back = &fallen_back;
@@ -266,6 +278,18 @@ impl<P: Post> Delivery<P> {
                 );
                 break Err(deadline_failure(last.as_ref(), &why));
             }
+            let Some(place) = self.place_in_flight(stop_at).await else {
+                let why = format!(
+                    "all {} posts in flight stayed busy",
+                    self.settings.max_in_flight
+                );
+                break Err(deadline_failure(last.as_ref(), &why));
+            };
+            if limiter.is_paused(name) {
+                // A 429 came while this post queued for its place: wait it out.
+                drop(place);
+                continue;
+            }
             let left = stop_at.saturating_duration_since(Instant::now());
             let Some(timeout) = budget::attempt_timeout(self.settings.attempt_timeout, left) else {
                 break Err(deadline_failure(
@@ -278,6 +302,7 @@ impl<P: Post> Delivery<P> {
             outcome.last_attempt_at = Some(now);
             outcome.attempts = outcome.attempts.saturating_add(1);
             let attempt = self.poster.post(webhook, body.clone(), timeout).await;
+            drop(place);
             let cut_by_deadline =
                 attempt == Attempt::TimedOut && timeout < self.settings.attempt_timeout;
             if matches!(attempt, Attempt::Status { status: 429, .. }) {
@@ -385,6 +410,19 @@ impl<P: Post> Delivery<P> {
             retryable = error.is_retryable(),
             "the shared rate schedule failed; this invocation paces at its in-memory share"
         );
+    }
+
+    /// A place among the `max_in_flight` attempts, waiting (first come, first
+    /// served) no later than leaves an attempt time before `stop_at`.
+    async fn place_in_flight(&self, stop_at: Instant) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(place) = self.in_flight.try_acquire() {
+            return Some(place);
+        }
+        let latest = stop_at.checked_sub(budget::MIN_ATTEMPT)?;
+        tokio::time::timeout_at(latest, self.in_flight.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Jittered exponential backoff before retry number `retry` (1-based),

@@ -48,8 +48,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::format::slack::Tone;
 use crate::lifecycle::Thread;
+use crate::notice::Tone;
 
 /// Default [`StateSettings::stale_after`]: Lambda's longest invocation.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
