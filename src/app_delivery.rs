@@ -166,6 +166,19 @@ pub enum Effect {
     Failed,
 }
 
+impl Effect {
+    /// Its name in logs: `new`, `replied`, `duplicate`, `busy`, `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Effect::New => "new",
+            Effect::Replied => "replied",
+            Effect::Duplicate => "duplicate",
+            Effect::Busy { .. } => "busy",
+            Effect::Failed => "failed",
+        }
+    }
+}
+
 /// How the delivery of one notice to one app destination ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppOutcome {

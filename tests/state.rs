@@ -410,3 +410,132 @@ async fn the_in_memory_state_can_be_slow_or_down() {
     state.mark_posted("m", "ops", at(T0), soon()).await.unwrap();
     assert!(state.is_posted("m", "ops"));
 }
+
+/// The whole app path on real loopback servers: the Web API client on
+/// wiremock, the DynamoDB adapter on moto.
+#[tokio::test]
+async fn alarm_then_ok_against_a_loopback_web_api_and_dynamodb() {
+    use serde_json::{Map, Value, json};
+    use sns_to_slack::app_delivery::{AppDelivery, AppDestination, AppNotice, AppSettings};
+    use sns_to_slack::delivery::DeliverySettings;
+    use sns_to_slack::web_api::WebApiClient;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const TOKEN: &str = "xoxb-0000-1111-SECRETt0kenVALUE";
+    let moto = support::Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    let slack = MockServer::start().await;
+    let posted = |ts: &str| {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true, "channel": "C0123ABCD", "ts": ts,
+            "message": {"type": "message", "text": "x", "ts": ts}
+        }))
+    };
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(posted("1790416800.000100"))
+        .up_to_n_times(1)
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(posted("1790417520.000200"))
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.update"))
+        .respond_with(posted("1790416800.000100"))
+        .mount(&slack)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api/reactions.add"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(&slack)
+        .await;
+
+    let client =
+        WebApiClient::new(reqwest::Client::new(), &format!("{}/api/", slack.uri())).unwrap();
+    let d = AppDelivery::new(
+        client,
+        AppSettings::new(DeliverySettings {
+            rate_per_second: 100.0,
+            ..DeliverySettings::default()
+        }),
+    );
+    let state = dynamo(&moto);
+    let dest = AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0123ABCD"}))
+        .unwrap();
+    let original = |s: &sns_to_slack::lifecycle::Summary| {
+        let mut m = Map::new();
+        m.insert("text".into(), Value::from(s.header()));
+        m
+    };
+    let mut outputs = Vec::new();
+    for (id, status, tone, secs) in [
+        ("m-1", "ALARM", Tone::Danger, T0),
+        ("m-2", "OK", Tone::Good, T0 + 720),
+        ("m-2", "OK", Tone::Good, T0 + 720),
+    ] {
+        let mut message = Map::new();
+        message.insert("text".into(), Value::from(format!("{status}: HighErrors")));
+        let notice = AppNotice {
+            message_id: id,
+            event: Event {
+                thread_key: "alarm/HighErrors",
+                status,
+                tone,
+                at: at(secs),
+            },
+            message: &message,
+            original: &original,
+        };
+        let out = d
+            .deliver(&state, &dest, &notice, at(secs + 1), soon())
+            .await;
+        assert_eq!(out.outcome.result, Ok(()), "{out:?}");
+        assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
+        outputs.push(format!("{out:?}"));
+        outputs.push(out.effect.as_str().to_string());
+    }
+    assert!(outputs.iter().all(|o| !o.contains("SECRET")));
+    assert_eq!(outputs[1], "new");
+    assert_eq!(outputs[3], "replied");
+    assert_eq!(outputs[5], "duplicate");
+
+    let requests = slack.received_requests().await.unwrap();
+    let calls: Vec<(String, Value)> = requests
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                r.headers.get("authorization").unwrap().to_str().unwrap(),
+                format!("Bearer {TOKEN}")
+            );
+            (
+                r.url.path().to_string(),
+                serde_json::from_slice(&r.body).unwrap(),
+            )
+        })
+        .collect();
+    let paths: Vec<&str> = calls.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/chat.postMessage",
+            "/api/chat.update",
+            "/api/chat.postMessage",
+            "/api/reactions.add"
+        ]
+    );
+    assert!(calls[0].1.get("thread_ts").is_none());
+    assert_eq!(calls[1].1["ts"], "1790416800.000100");
+    assert_eq!(calls[1].1["text"], "ALARM -> OK");
+    assert_eq!(calls[2].1["thread_ts"], "1790416800.000100");
+    let thread = state
+        .thread("ops", "alarm/HighErrors", soon())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(thread.transitions.len(), 2);
+    assert_eq!(thread.version, 2);
+}
