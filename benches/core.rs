@@ -13,7 +13,7 @@ use sns_to_slack::delivery::policy::{self, Attempt};
 use sns_to_slack::format::Overrides;
 use sns_to_slack::format::attachments::{self, DEFAULT_MAX_MESSAGE_CHARS};
 use sns_to_slack::format::{self, MessageFormat};
-use sns_to_slack::pipeline;
+use sns_to_slack::plan;
 use sns_to_slack::record;
 
 const BATCH: &str = include_str!("../tests/fixtures/sns-batch-25.json");
@@ -48,7 +48,7 @@ fn messages(c: &mut Criterion) {
         let records = record::parse_event(fixture).unwrap();
         group.bench_function(format!("build+serialize/{name}"), |b| {
             b.iter(|| {
-                pipeline::plan(
+                plan::plan(
                     black_box(&records),
                     &routing,
                     &overrides,
@@ -84,7 +84,7 @@ fn block_kit(c: &mut Criterion) {
         let records = record::parse_event(fixture).unwrap();
         group.bench_function(format!("prepare/{name}"), |b| {
             b.iter(|| {
-                pipeline::plan(
+                plan::plan(
                     black_box(&records),
                     &routing,
                     &overrides,

@@ -1055,6 +1055,56 @@ fn the_dashboard_names_only_metrics_the_code_emits_and_has_every_panel() {
     assert!(dl_metrics >= 1);
 }
 
+/// The SEARCH expressions of a dashboard's widgets.
+fn searches(dashboard: &Json) -> Vec<String> {
+    dashboard["widgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w["properties"]["metrics"].as_array())
+        .flatten()
+        .filter_map(|row| row[0]["expression"].as_str())
+        .filter(|e| e.starts_with("SEARCH("))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_dashboard_splits_posts_and_dead_letters_by_webhook_as_the_code_emits_them() {
+    let dashboard: Json =
+        serde_json::from_str(&dashboard_file()).expect("the dashboard file is JSON");
+    let by_webhook = format!(
+        "{{${{MetricsNamespace}},{},{}}}",
+        metrics::SERVICE_DIMENSION,
+        metrics::WEBHOOK_DIMENSION
+    );
+    let names: BTreeSet<String> = searches(&dashboard)
+        .iter()
+        .filter(|e| e.contains(&by_webhook))
+        .map(|e| {
+            assert!(
+                e.contains("Service=\"${FunctionName}\""),
+                "{e}: not this function's"
+            );
+            e.split("MetricName=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // The documents src/metrics.rs writes per webhook carry these two.
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            metrics::DEAD_LETTERED.to_string(),
+            metrics::POSTED.to_string()
+        ])
+    );
+}
+
 #[test]
 fn the_outputs_lead_to_the_topic_queue_function_and_dashboard() {
     let t = template();
