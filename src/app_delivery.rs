@@ -281,12 +281,10 @@ impl<C: Call> AppDelivery<C> {
             .state(state.thread(name, notice.event.thread_key, run.state_deadline()))
             .await
             .flatten();
-        let plan = lifecycle::plan(
-            &notice.event,
-            stored.as_ref(),
-            now,
-            self.settings.thread_ttl,
-        );
+        // A thread in another channel (the entry's channel was changed) is not
+        // continued: the notice starts a new one where the entry now points.
+        let continued = stored.as_ref().filter(|t| t.channel == destination.channel);
+        let plan = lifecycle::plan(&notice.event, continued, now, self.settings.thread_ttl);
         let result = match plan {
             Plan::New(_) => run.post_new(state, notice, stored.as_ref(), now).await,
             Plan::Reply(f) => {

@@ -521,3 +521,38 @@ async fn a_webhook_post_runs_once_per_message_and_destination() {
     assert!(matches!(down, Once::Ran(_)));
     assert_eq!(errors.len(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_thread_in_another_channel_is_not_continued() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    slack.take();
+    // The entry now points at another channel.
+    let moved = AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0999ZZZZ"}))
+        .unwrap();
+    let mut message = Map::new();
+    message.insert("text".into(), "OK".into());
+    let notice = AppNotice {
+        message_id: "m-2",
+        event: Event {
+            thread_key: "k",
+            status: "OK",
+            tone: Tone::Good,
+            at: at(T0 + 60),
+        },
+        message: &message,
+        original: &original,
+    };
+    let out = d
+        .deliver(&state, &moved, &notice, at(T0 + 61), in_secs(30))
+        .await;
+    assert_eq!(out.effect, Effect::New);
+    assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
+    let calls = slack.take();
+    assert_eq!(methods(&calls), [Method::PostMessage]);
+    assert_eq!(calls[0].body["channel"], "C0999ZZZZ");
+    // The new thread replaced the old one (saved over the version read).
+    let thread = state.thread("ops", "k", in_secs(1)).await.unwrap().unwrap();
+    assert_eq!((thread.version, thread.transitions.len()), (2, 1));
+}
