@@ -592,4 +592,59 @@ mod tests {
             0
         );
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const STATUSES: [(&str, Tone); 5] = [
+            ("ALARM", Tone::Danger),
+            ("OK", Tone::Good),
+            ("INSUFFICIENT_DATA", Tone::Neutral),
+            ("WARN", Tone::Warning),
+            ("STARTED", Tone::Info),
+        ];
+
+        proptest! {
+            /// Any sequence of notices, in or out of order, keeps a thread's
+            /// invariants: bounded history, one entry per change, times in
+            /// order, a header ending in the current status, broadcasts only
+            /// on a return to bad, a check mark only on a return to good.
+            #[test]
+            fn threads_keep_their_invariants(
+                steps in proptest::collection::vec((0usize..5, 0u64..4_000), 1..200)
+            ) {
+                let (s0, t0) = STATUSES[steps[0].0];
+                let mut thread = Thread::started(&event(s0, t0, T0), "C1", "1.1", at(T0));
+                thread.version = 1;
+                for (i, secs) in steps.iter().skip(1) {
+                    let (status, tone) = STATUSES[*i];
+                    let e = event(status, tone, T0 + secs);
+                    let before = thread.current().cloned().unwrap();
+                    let Plan::Reply(f) = plan(&e, Some(&thread), at(T0 + 4_000), TTL) else {
+                        panic!("a live thread is continued");
+                    };
+                    prop_assert_eq!(&f.thread_ts, "1.1");
+                    if f.broadcast {
+                        prop_assert!(is_bad(tone) && !is_bad(before.tone));
+                    }
+                    match f.reaction {
+                        Some(Reaction::Add(_)) => prop_assert!(tone == Tone::Good && before.tone != Tone::Good),
+                        Some(Reaction::Remove(_)) => prop_assert!(tone != Tone::Good && before.tone == Tone::Good),
+                        None => {}
+                    }
+                    prop_assert_eq!(f.update.is_some(), f.save.is_some());
+                    if let Some(next) = f.save {
+                        let summary = summarize(&next).unwrap();
+                        prop_assert!(summary.header().contains(status));
+                        prop_assert_eq!(summary.current.as_str(), status);
+                        thread = Thread { version: thread.version + 1, ..next };
+                    }
+                    let all = &thread.transitions;
+                    prop_assert!(all.len() <= MAX_TRANSITIONS);
+                    prop_assert!(all.windows(2).all(|w| w[0].status != w[1].status && w[0].at <= w[1].at));
+                }
+            }
+        }
+    }
 }
