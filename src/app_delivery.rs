@@ -28,6 +28,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -144,6 +145,14 @@ pub struct AppNotice<'a> {
     /// The original's new content, given the thread's summary (the renderer's
     /// header with the transitions and the since line).
     pub original: &'a (dyn Fn(&Summary) -> Map<String, Value> + Sync),
+}
+
+/// One notice for one app destination, as [`AppDelivery::deliver_all`] takes it.
+pub struct AppJob<'a> {
+    /// Where it goes.
+    pub destination: &'a AppDestination,
+    /// What it is.
+    pub notice: AppNotice<'a>,
 }
 
 /// What a delivery did in Slack.
@@ -346,6 +355,54 @@ impl<C: Call> AppDelivery<C> {
             Effect::Failed
         };
         run.finish(effect, result)
+    }
+
+    /// Delivers `jobs` and returns one outcome per job, in the same order.
+    /// Jobs of one (destination, `thread_key`) run one after the other, in
+    /// the order given (so a thread's second notice sees the first's
+    /// thread); other threads run side by side, at most `max_concurrency`
+    /// at once, each call still under its destination's limiter.
+    pub async fn deliver_all(
+        &self,
+        state: &impl State,
+        jobs: &[AppJob<'_>],
+        now: SystemTime,
+        stop_at: Instant,
+    ) -> Vec<AppOutcome> {
+        let mut threads: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let key = (job.destination.name.as_str(), job.notice.event.thread_key);
+            let t = *index.entry(key).or_insert_with(|| {
+                threads.push(Vec::new());
+                threads.len() - 1
+            });
+            threads[t].push(i);
+        }
+        let runs = futures::stream::iter(threads)
+            .map(|thread| async move {
+                let mut done = Vec::with_capacity(thread.len());
+                for i in thread {
+                    let job = &jobs[i];
+                    done.push((
+                        i,
+                        self.deliver(state, job.destination, &job.notice, now, stop_at)
+                            .await,
+                    ));
+                }
+                done
+            })
+            .buffer_unordered(self.settings.delivery.max_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut outcomes: Vec<Option<AppOutcome>> = vec![None; jobs.len()];
+        for (i, outcome) in runs.into_iter().flatten() {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has an outcome"))
+            .collect()
     }
 
     /// One Web API call under the destination's limiter, the retry policy

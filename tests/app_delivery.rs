@@ -556,3 +556,58 @@ async fn a_thread_in_another_channel_is_not_continued() {
     let thread = state.thread("ops", "k", in_secs(1)).await.unwrap().unwrap();
     assert_eq!((thread.version, thread.transitions.len()), (2, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn notices_of_one_thread_in_one_event_run_in_order() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let dest = destination();
+    let text = |t: &str| {
+        let mut m = Map::new();
+        m.insert("text".into(), t.into());
+        m
+    };
+    let (alarm, ok, other) = (text("ALARM a"), text("OK a"), text("ALARM b"));
+    let notice = |id, key, status, tone, secs, message| AppNotice {
+        message_id: id,
+        event: Event {
+            thread_key: key,
+            status,
+            tone,
+            at: at(secs),
+        },
+        message,
+        original: &original,
+    };
+    let jobs = [
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-1", "a", "ALARM", Tone::Danger, T0, &alarm),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-2", "b", "ALARM", Tone::Danger, T0, &other),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-3", "a", "OK", Tone::Good, T0 + 60, &ok),
+        },
+    ];
+    let outcomes = d.deliver_all(&state, &jobs, at(T0 + 61), in_secs(30)).await;
+    let effects: Vec<&str> = outcomes.iter().map(|o| o.effect.as_str()).collect();
+    assert_eq!(effects, ["new", "new", "replied"]);
+    let calls = slack.take();
+    let posts: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c.method == Method::PostMessage)
+        .map(|c| &c.body)
+        .collect();
+    assert_eq!(posts.len(), 3);
+    let reply = posts.iter().find(|b| b["text"] == "OK a").unwrap();
+    let first = posts.iter().position(|b| b["text"] == "ALARM a").unwrap();
+    // The reply's thread is thread a's first post.
+    assert_eq!(
+        reply["thread_ts"],
+        format!("{T0}.{:06}", first + 1).as_str()
+    );
+}
