@@ -10,11 +10,11 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sns_to_slack::delivery::policy::{self, Attempt};
-use sns_to_slack::format::Overrides;
-use sns_to_slack::format::attachments::{self, DEFAULT_MAX_MESSAGE_CHARS};
-use sns_to_slack::format::{self, MessageFormat};
+use sns_to_slack::kinds;
 use sns_to_slack::plan;
 use sns_to_slack::record;
+use sns_to_slack::render::escape::escape_within;
+use sns_to_slack::render::{self, DEFAULT_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 
 const BATCH: &str = include_str!("../tests/fixtures/sns-batch-25.json");
 const ALARM: &str = include_str!("../tests/fixtures/sns-cloudwatch-alarm.json");
@@ -60,16 +60,17 @@ fn messages(c: &mut Criterion) {
     let plain = "disk usage above 90% on i-0abc12345 ".repeat(100);
     let special = "a <b> & c ".repeat(400);
     group.bench_function("escape_within/3.6k plain", |b| {
-        b.iter(|| attachments::escape_within(black_box(&plain), DEFAULT_MAX_MESSAGE_CHARS))
+        b.iter(|| escape_within(black_box(&plain), DEFAULT_MAX_MESSAGE_CHARS))
     });
     group.bench_function("escape_within/4k special, truncated", |b| {
-        b.iter(|| attachments::escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
+        b.iter(|| escape_within(black_box(&special), DEFAULT_MAX_MESSAGE_CHARS))
     });
     group.finish();
 }
 
-/// Block Kit: detection plus rendering plus serialization of one record, and
-/// detection alone (what routing will add per record).
+/// Block Kit: reading plus rendering plus serialization of one record, and
+/// each step alone: reading the notice (parse, detect, what it says; what
+/// routing needs), rendering it, serializing the payload.
 fn block_kit(c: &mut Criterion) {
     let overrides = Overrides::default();
     let routing = routing();
@@ -99,21 +100,14 @@ fn block_kit(c: &mut Criterion) {
     ] {
         let records = record::parse_event(fixture).unwrap();
         let n = records[0].notification().unwrap();
-        group.bench_function(format!("detect/{name}"), |b| {
-            b.iter(|| format::detect(black_box(n)))
+        group.bench_function(format!("read/{name}"), |b| {
+            b.iter(|| kinds::read(black_box(n), DEFAULT_MAX_MESSAGE_CHARS))
         });
-        let detection = format::detect(n);
+        let notice = kinds::read(n, DEFAULT_MAX_MESSAGE_CHARS);
         group.bench_function(format!("render/{name}"), |b| {
-            b.iter(|| {
-                format::render(
-                    black_box(n),
-                    &detection,
-                    &overrides,
-                    DEFAULT_MAX_MESSAGE_CHARS,
-                )
-            })
+            b.iter(|| render::render(black_box(&notice), &overrides, None))
         });
-        let payload = format::render(n, &detection, &overrides, DEFAULT_MAX_MESSAGE_CHARS);
+        let payload = render::render(&notice, &overrides, None);
         group.bench_function(format!("serialize/{name}"), |b| {
             b.iter(|| serde_json::to_vec(black_box(&payload)).unwrap())
         });

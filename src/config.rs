@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::delivery::DeliverySettings;
-use crate::format::Overrides;
+use crate::render::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::check_rate_per_second;
 use crate::webhooks::{self, Webhooks};
@@ -232,17 +232,18 @@ impl Config {
                 MAX_RETRY_AFTER_MS,
             )?,
             max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+            max_in_flight: defaults.max_in_flight,
             max_message_chars: parse_int(
                 &get,
                 "MAX_MESSAGE_CHARS",
                 defaults.max_message_chars,
-                crate::format::attachments::MIN_MAX_MESSAGE_CHARS,
-                crate::format::attachments::SLACK_TEXT_LIMIT,
+                crate::render::MIN_MAX_MESSAGE_CHARS,
+                crate::render::SLACK_TEXT_LIMIT,
             )?,
         }
         .shared_by(function_concurrency);
         let message_format = match get("MESSAGE_FORMAT") {
-            None => crate::format::MessageFormat::default(),
+            None => crate::render::MessageFormat::default(),
             Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
                 name: "MESSAGE_FORMAT",
                 problem,
@@ -299,10 +300,12 @@ fn parse_f64(
 ) -> Result<f64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| invalid(name, &format!("expected a number, got {v:?}"))),
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            invalid(
+                name,
+                &format!("expected a number, got {}", webhooks::describe(&v)),
+            )
+        }),
     }
 }
 
@@ -319,10 +322,12 @@ where
     let Some(v) = get(name) else {
         return Ok(default);
     };
-    let n: T = v
-        .trim()
-        .parse()
-        .map_err(|_| invalid(name, &format!("expected a whole number, got {v:?}")))?;
+    let n: T = v.trim().parse().map_err(|_| {
+        invalid(
+            name,
+            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+        )
+    })?;
     if n < min || n > max {
         return Err(invalid(
             name,
@@ -402,7 +407,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.overrides.message_format,
-            crate::format::MessageFormat::Attachments
+            crate::render::MessageFormat::Attachments
         );
         assert_eq!(c.overrides.channel.as_deref(), Some("#ops"));
         assert_eq!(c.overrides.icon_emoji.as_deref(), Some(":bell:"));

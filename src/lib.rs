@@ -2,13 +2,13 @@
 //!
 //! The flow, one module a step:
 //! SNS or SQS event, or dead letter ([`record`]: one reader for every body) ->
-//! kind + status -> routes ([`route`]) -> Slack message ([`format`]; the Go
-//! sample's layout in [`format::attachments`]), together the [`plan`] ->
-//! delivery under the limiter, retry policy and deadline ([`delivery`],
-//! [`budget`], [`slack`]) -> outcomes -> [`settle`]: dead letters
-//! ([`dead_letter`]), batch item failures, [`summary`] -> [`metrics`]. The
-//! [`pipeline`] runs those steps for the Lambda handler ([`lambda`]) and the
-//! command line ([`cli`]).
+//! kind, status and what it says, a target-neutral [`notice`] ([`kinds`]) ->
+//! routes ([`route`]) -> Slack message ([`render`]: Block Kit, or the Go
+//! sample's layout), together the [`plan`] -> delivery under the limiter, retry
+//! policy and deadline ([`delivery`], [`budget`], [`slack`]) -> outcomes ->
+//! [`settle`]: dead letters ([`dead_letter`]), batch item failures, [`summary`]
+//! -> [`metrics`]. The [`pipeline`] runs those steps for the Lambda handler
+//! ([`lambda`]) and the command line ([`cli`]).
 
 pub mod app_delivery; // app destinations: claim, thread, post/reply/update/react, mark; posted-once for webhooks
 pub mod budget; // time left before the deadline, minus the margin (pure)
@@ -16,15 +16,17 @@ pub mod cli; // `send`, and the exit codes
 pub mod config; // typed configuration from the environment
 pub mod dead_letter; // the envelope, the DeadLetter port, SQS and file adapters
 pub mod delivery; // concurrent delivery: limiter, retry policy, deadline
-pub mod format; // detect the kind and status, render Block Kit (pure)
+pub mod kinds; // notification -> kind, status and notice, one file per family (pure)
 pub mod lambda; // the Lambda handler and its start-up
 pub mod lifecycle; // threads: post new, reply, update the original, react (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
+pub mod notice; // the target-neutral notice and its identity (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
 pub mod pipeline; // the runner: plan -> deliver -> settle -> store, for Lambda, `send`, `redrive`
 pub mod plan; // records -> posts, drops, failures; the jobs to deliver (pure)
 pub mod record; // SNS and SQS events, dead letters: one reader for every record and body (pure)
 pub mod redrive; // dead letters posted again: SQS and file sources
+pub mod render; // notice -> Slack payload: Block Kit, the Go layout; limits, escaping (pure)
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod settle; // outcomes -> dead letters, batch item failures, summary (pure)
 pub mod severity; // one severity scale across kinds, for min_severity (pure)

@@ -8,10 +8,10 @@ use tokio::time::Instant;
 
 use crate::dead_letter::{DeadLetter, DeadLetterError, Envelope};
 use crate::delivery::{Delivery, Post};
-use crate::format::Overrides;
 use crate::outcome::{Outcome, Reason};
 use crate::plan::{self, Plan};
 use crate::record::{self, Record};
+use crate::render::Overrides;
 use crate::route::Routing;
 use crate::settle::{self, Fate, Settlement, Settling};
 use crate::summary::Summary;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::delivery::Job;
-use crate::format::{self, Overrides};
+use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
+use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
 use crate::webhooks::Destination;
 
@@ -103,20 +104,18 @@ fn formatted(
     max_message_chars: usize,
     route: impl FnOnce(&Facts) -> Route,
 ) -> Plan {
-    let analysis = format::analyse(n);
-    let detection = &analysis.detection;
+    let notice = kinds::read(n, max_message_chars);
     let facts = Facts {
-        topic: format::attachments::topic_name(&n.topic_arn),
+        topic: n.topic_name(),
         subject: n.subject.as_deref().unwrap_or(""),
-        kind: detection.kind.as_str(),
-        status: detection.status.as_deref().unwrap_or(""),
+        kind: notice.kind.as_str(),
+        status: notice.status.as_deref().unwrap_or(""),
         attributes: &n.message_attributes,
         now: crate::route::published_at(n.timestamp.as_deref()),
     };
     match route(&facts) {
-        // The rule's `mention` is left here until rendering takes one.
-        Route::To { to, .. } => {
-            let payload = format::render_analysis(n, &analysis, overrides, max_message_chars);
+        Route::To { to, mention, .. } => {
+            let payload = render::render(&notice, overrides, mention.as_deref());
             Plan::Post {
                 body: serialize(&payload, n, max_message_chars),
                 to,
@@ -138,14 +137,12 @@ fn unrouted(facts: &Facts) -> Failure {
     }
 }
 
-fn serialize(payload: &impl serde::Serialize, n: &Notification, max_message_chars: usize) -> Bytes {
+fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> Bytes {
     // Sized for the message plus the layout, so it is usually written without
     // growing; capped near the message's cut, since the body keeps this
     // allocation while it waits.
     let estimate = n.message.len().min(2 * max_message_chars) + 512;
-    let mut body = Vec::with_capacity(estimate);
-    serde_json::to_writer(&mut body, payload).expect("a Slack message always serializes");
-    body.into()
+    payload.to_json(estimate).into()
 }
 
 /// The deliveries `plans` ask for, record by record and webhook by webhook in
@@ -191,7 +188,7 @@ mod tests {
     fn routing(routes: &str) -> Routing {
         let table = format!(r#"{{"ops":"{HOOK}","security":"{HOOK}"}}"#);
         let webhooks = Webhooks::parse(&table, "WEBHOOKS", false).unwrap();
-        Routing::new(webhooks, Some(routes), format::KIND_NAMES).unwrap()
+        Routing::new(webhooks, Some(routes), kinds::KIND_NAMES).unwrap()
     }
 
     #[test]

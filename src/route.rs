@@ -430,12 +430,12 @@ impl Routing {
 
 impl Routing {
     /// The routing `config` describes, its secret (if any) read from Secrets
-    /// Manager, its rules checked against every kind [`crate::format`] detects.
+    /// Manager, its rules checked against every kind [`crate::kinds`] detects.
     pub async fn configured(config: &crate::config::Config) -> Result<Option<Self>, SetupError> {
         Self::load(
             config.webhooks.clone(),
             config.routes.as_deref(),
-            crate::format::KIND_NAMES,
+            crate::kinds::KIND_NAMES,
             &crate::webhooks::SecretsManager,
         )
         .await

@@ -1,7 +1,7 @@
 //! Severity: one scale for every kind of notification, so a `ROUTES` rule can
 //! say `"min_severity": "High"`. Pure.
 //!
-//! Normalised from the kind and status [`crate::format`] detects:
+//! Normalised from the kind and status [`crate::kinds`] detects:
 //! - `guardduty_finding`, `securityhub_finding`: their label (`Critical`,
 //!   `High`, `Medium`, `Low`; Security Hub's `Informational` counts as `Low`).
 //! - `cloudwatch_alarm`, `cloudwatch_composite_alarm`: `ALARM` is `High`;

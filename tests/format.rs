@@ -6,15 +6,66 @@
 //! Regenerate the golden files after an intended change of layout with
 //! `UPDATE_GOLDEN=1 cargo test --test format`, then review `git diff tests/golden`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use sns_to_slack::format::Overrides;
-use sns_to_slack::format::{self, Kind, MessageFormat, slack};
+use sns_to_slack::kinds::{self, Kind};
+use sns_to_slack::notice::{Notice, is_trusted_url};
 use sns_to_slack::record::{self, Notification};
+use sns_to_slack::render::{self, MessageFormat, Overrides, blocks};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Counts the bytes each thread has allocated, and the peak, so a test can
+/// bound what rendering one record takes (other tests run on other threads).
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
+}
+
+fn track(delta: isize) {
+    let _ = LIVE.try_with(|live| {
+        let now = live.get() + delta;
+        live.set(now);
+        let _ = PEAK.try_with(|peak| peak.set(peak.get().max(now)));
+    });
+}
+
+// SAFETY: every call is passed to the system allocator unchanged; the
+// counters only add.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        track(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        track(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        track(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// The most this thread held at once while running `f`, beyond what it held
+/// before.
+fn peak_bytes(f: impl FnOnce()) -> usize {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(start));
+    f();
+    (PEAK.with(Cell::get) - start).max(0) as usize
+}
 
 fn notification(subject: Option<String>, message: String) -> Notification {
     Notification {
@@ -48,7 +99,7 @@ fn live_tokens(payload: &Value) -> Vec<String> {
                         .all(|b| b.is_ascii_alphanumeric() || b"^{}_ ".contains(&b))
             }) || token.strip_prefix('<').is_some_and(|rest| {
                 let url = rest.split('|').next().unwrap();
-                url.starts_with("https://") && slack::is_trusted_url(url)
+                url.starts_with("https://") && is_trusted_url(url)
             });
             if !ours {
                 live.push(token.to_string());
@@ -77,23 +128,50 @@ fn collect_texts(v: &Value, out: &mut Vec<String>) {
 
 /// Renders, then checks every limit and that no content is live.
 fn check(n: &Notification) -> Result<Value, TestCaseError> {
-    let detection = format::detect(n);
-    let payload = format::render(n, &detection, &Overrides::default(), 4_000);
+    let notice = kinds::read(n, 4_000);
+    let payload = render::render(&notice, &Overrides::default(), None);
     let v = serde_json::to_value(&payload).unwrap();
-    let problems = slack::violations(&v);
-    prop_assert!(problems.is_empty(), "{:?}: {problems:?}", detection.kind);
+    let problems = blocks::violations(v.as_object().unwrap());
+    prop_assert!(problems.is_empty(), "{:?}: {problems:?}", notice.kind);
+    check_notice(&notice)?;
     if let Some(text) = v.get("text").and_then(Value::as_str) {
         prop_assert!(!text.trim().is_empty(), "empty top-level text");
     }
-    if detection.kind != Kind::SlackPayload {
+    if notice.kind != Kind::SlackPayload {
         // A publisher's own Slack payload keeps its formatting; everything
         // else is ours and must not let content mention or link.
         let top = v.get("text").and_then(Value::as_str).unwrap_or("");
         let mut live = live_tokens(&v);
         live.extend(live_tokens(&json!({"type": "mrkdwn", "text": top})));
-        prop_assert!(live.is_empty(), "{:?}: live {live:?}", detection.kind);
+        prop_assert!(live.is_empty(), "{:?}: live {live:?}", notice.kind);
     }
     Ok(v)
+}
+
+/// What every notice promises whatever came in: a headline on one line,
+/// never empty; a fingerprint of 32 hex digits; a thread key, when there is
+/// one, that is not blank.
+fn check_notice(notice: &Notice<'_>) -> Result<(), TestCaseError> {
+    let headline = &notice.headline;
+    prop_assert!(
+        !headline.trim().is_empty(),
+        "{:?}: empty headline",
+        notice.kind
+    );
+    prop_assert!(
+        !headline.chars().any(char::is_control),
+        "{:?}: headline {headline:?}",
+        notice.kind
+    );
+    let key = notice.dedup_key();
+    prop_assert!(
+        key.len() == 32 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{key}"
+    );
+    if let Some(thread) = notice.thread_key() {
+        prop_assert!(!thread.trim().is_empty());
+    }
+    Ok(())
 }
 
 /// Text full of what Slack treats specially, and long runs.
@@ -241,12 +319,18 @@ fn attachments_format_keeps_the_go_sample_layout_byte_for_byte() {
         .unwrap()
         .1;
     assert_eq!(
-        serde_json::to_string(&format::format(plain, &overrides, 4_000)).unwrap(),
+        serde_json::to_string(&render::render(
+            &kinds::read(plain, 4_000),
+            &overrides,
+            None
+        ))
+        .unwrap(),
         r#"{"text":"SNS Notification","attachments":[{"fallback":"SNS Notification","pretext":"notify-sample","text":"deploy finished","color":"good","fields":[{"title":"message","value":"test message"},{"title":"timestamp","value":"2026-11-24T09:15:02Z"}]}]}"#
     );
     // Every kind, even an alarm, keeps that layout: the message as text.
     for (name, n) in fixture_messages() {
-        let v = serde_json::to_value(format::format(n, &overrides, 4_000)).unwrap();
+        let v =
+            serde_json::to_value(render::render(&kinds::read(n, 4_000), &overrides, None)).unwrap();
         assert_eq!(v["text"], "SNS Notification", "{name}");
         assert_eq!(v["attachments"][0]["color"], "good", "{name}");
         assert!(v.get("blocks").is_none(), "{name}");
@@ -257,8 +341,13 @@ fn attachments_format_keeps_the_go_sample_layout_byte_for_byte() {
 #[test]
 fn the_builder_link_carries_the_blocks_url_encoded() {
     let n = notification(Some("hello world".into()), "a & b".into());
-    let v = serde_json::to_value(format::format(&n, &Overrides::default(), 4_000)).unwrap();
-    let link = format::builder_link(&v).unwrap();
+    let v = serde_json::to_value(render::render(
+        &kinds::read(&n, 4_000),
+        &Overrides::default(),
+        None,
+    ))
+    .unwrap();
+    let link = blocks::builder_link(&v).unwrap();
     let encoded = link
         .strip_prefix("https://app.slack.com/block-kit-builder/#")
         .unwrap();
@@ -279,11 +368,11 @@ fn every_fixture_renders_its_golden_payload() {
     let mut missing = Vec::new();
     let mut differ = Vec::new();
     for (name, n) in fixture_messages() {
-        let detection = format::detect(n);
-        let payload = format::render(n, &detection, &Overrides::default(), 4_000);
+        let notice = kinds::read(n, 4_000);
+        let payload = render::render(&notice, &Overrides::default(), None);
         let got = json!({
-            "kind": detection.kind.as_str(),
-            "status": detection.status,
+            "kind": notice.kind.as_str(),
+            "status": notice.status,
             "payload": payload,
         });
         let got = serde_json::to_string_pretty(&got).unwrap() + "\n";
@@ -360,7 +449,7 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
         .map(|(name, n)| (name.as_str(), n))
         .collect();
     for (name, kind, status) in expected {
-        let d = format::detect(fixtures[name]);
+        let d = kinds::read(fixtures[name], 4_000);
         assert_eq!(
             (d.kind.as_str(), d.status.as_deref()),
             (*kind, *status),
@@ -375,13 +464,53 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
 #[test]
 fn known_kinds_never_show_their_raw_json() {
     for (name, n) in fixture_messages() {
-        let d = format::detect(n);
+        let d = kinds::read(n, 4_000);
         if matches!(d.kind, Kind::Json | Kind::Text | Kind::SlackPayload) {
             continue;
         }
-        let v = serde_json::to_value(format::render(n, &d, &Overrides::default(), 4_000)).unwrap();
+        let v = serde_json::to_value(render::render(&d, &Overrides::default(), None)).unwrap();
         let body = v.to_string();
         assert!(!body.contains("```"), "{name}: a code block");
         assert!(!body.contains("{\\\""), "{name}: raw JSON");
     }
+}
+
+/// A 6 MB message of JSON (hand-made: beyond what SNS carries) is read and
+/// rendered in a few hundred kilobytes: never parsed into a tree twice,
+/// never pretty-printed whole.
+#[test]
+fn a_large_json_message_renders_in_bounded_memory() {
+    for message in [
+        format!("{{\"a\":[{}]}}", vec!["0"; 3_000_000].join(",")),
+        format!("[{}]", vec!["0"; 3_000_000].join(",")),
+        format!("[{}]", vec!["\"x\""; 1_000_000].join(",")),
+    ] {
+        let n = notification(Some("big".into()), message);
+        let mut body = Vec::new();
+        let peak = peak_bytes(|| {
+            let notice = kinds::read(&n, 4_000);
+            body = render::render(&notice, &Overrides::default(), None).to_json(8_192);
+        });
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        let last = &v["blocks"][2]["text"]["text"];
+        assert!(
+            last.as_str().unwrap().contains("[truncated:"),
+            "{}",
+            &v.to_string()[..200]
+        );
+        assert!(
+            peak < 1 << 20,
+            "{peak} bytes at the peak for a {} byte message",
+            n.message.len()
+        );
+    }
+    // Within what SNS carries, the message is parsed once and printed
+    // within the limit: a 250 KB array takes its tree (32 bytes a value)
+    // and no copy of its pretty print.
+    let n = notification(None, format!("[{}]", vec!["0"; 125_000].join(",")));
+    let peak = peak_bytes(|| {
+        let notice = kinds::read(&n, 4_000);
+        let _ = render::render(&notice, &Overrides::default(), None).to_json(8_192);
+    });
+    assert!(peak < 6 << 20, "{peak} bytes at the peak");
 }

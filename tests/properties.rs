@@ -11,12 +11,12 @@ use serde_json::json;
 use sns_to_slack::config::{self, Config, Mode};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
-use sns_to_slack::format::Overrides;
-use sns_to_slack::format::attachments as message;
+use sns_to_slack::kinds;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
 use sns_to_slack::plan::Plan;
 use sns_to_slack::record;
 use sns_to_slack::record::body;
+use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
 use sns_to_slack::webhook::Webhook;
 use sns_to_slack::webhooks::Destination;
@@ -92,11 +92,11 @@ proptest! {
     ) {
         let records = record::parse_event(&event).unwrap();
         let n = records[0].notification().unwrap();
-        let overrides = Overrides { channel, ..Overrides::default() };
-        let msg = message::build(n, &overrides, max);
+        let overrides = Overrides { channel, message_format: MessageFormat::Attachments, ..Overrides::default() };
+        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
+        let msg = render::render(&kinds::read(n, max), &overrides, None);
         let value = serde_json::to_value(&msg).unwrap();
         let text = value["attachments"][0]["fields"][0]["value"].as_str().unwrap();
-        let bound = max.max(message::MIN_MAX_MESSAGE_CHARS);
         prop_assert!(text.chars().count() <= bound, "{} > {}", text.chars().count(), bound);
     }
 

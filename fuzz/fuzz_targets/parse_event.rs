@@ -3,9 +3,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sns_to_slack::format::attachments::{DEFAULT_MAX_MESSAGE_CHARS, MIN_MAX_MESSAGE_CHARS};
-use sns_to_slack::format::{self, MessageFormat, Overrides};
+use sns_to_slack::kinds;
 use sns_to_slack::record;
+use sns_to_slack::render::{
+    self, DEFAULT_MAX_MESSAGE_CHARS, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -23,8 +25,10 @@ fuzz_target!(|data: &[u8]| {
                 };
                 // A small limit too, so the cutting code runs on short inputs.
                 for max in [MIN_MAX_MESSAGE_CHARS, DEFAULT_MAX_MESSAGE_CHARS] {
-                    let payload = format::format(n, &overrides, max);
+                    let notice = kinds::read(n, max);
+                    let payload = render::render(&notice, &overrides, Some("<!here>"));
                     serde_json::to_vec(&payload).expect("a Slack message serializes");
+                    let _ = (notice.dedup_key(), notice.thread_key());
                 }
             }
         }

@@ -12,9 +12,10 @@ use crate::budget;
 use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
-use crate::format;
+use crate::kinds;
 use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
+use crate::render;
 use crate::route::Routing;
 use crate::slack::SlackClient;
 
@@ -105,24 +106,19 @@ fn preview(records: &[record::Record], config: &Config, builder: bool) -> u8 {
     for record in records {
         match record.notification() {
             Ok(n) => {
-                let detection = format::detect(n);
-                let msg = format::render(
-                    n,
-                    &detection,
-                    &config.overrides,
-                    config.delivery.max_message_chars,
-                );
+                let notice = kinds::read(n, config.delivery.max_message_chars);
+                let msg = render::render(&notice, &config.overrides, None);
                 let json = serde_json::to_value(&msg).expect("a Slack message serializes");
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&json).expect("a Slack message serializes")
                 );
                 if builder {
-                    match format::builder_link(&json) {
-                        Some(link) => eprintln!("{} -> {link}", detection.kind),
+                    match render::blocks::builder_link(&json) {
+                        Some(link) => eprintln!("{} -> {link}", notice.kind),
                         None => eprintln!(
                             "{}: no blocks to show in the Block Kit Builder (MESSAGE_FORMAT=attachments)",
-                            detection.kind
+                            notice.kind
                         ),
                     }
                 }

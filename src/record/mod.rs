@@ -67,6 +67,18 @@ pub struct Notification {
     pub message_attributes: HashMap<String, MessageAttribute>,
 }
 
+impl Notification {
+    /// The topic's name: the last part of its ARN
+    /// (`arn:aws:sns:region:account:name`), or the whole value when it is not
+    /// a six-part ARN with a name (the Go sample panicked there).
+    pub fn topic_name(&self) -> &str {
+        match self.topic_arn.splitn(6, ':').nth(5) {
+            Some(name) if !name.is_empty() => name,
+            _ => &self.topic_arn,
+        }
+    }
+}
+
 pub(crate) fn nullable_map<'de, D>(d: D) -> Result<HashMap<String, MessageAttribute>, D::Error>
 where
     D: serde::Deserializer<'de>,
@@ -296,6 +308,30 @@ mod tests {
             parse_event(&fixture("sns-batch-25.json")).unwrap().len(),
             25
         );
+    }
+
+    #[test]
+    fn topic_names_never_panic_on_malformed_arns() {
+        let name = |arn: &str| {
+            let n = Notification {
+                message_id: String::new(),
+                topic_arn: arn.into(),
+                subject: None,
+                message: String::new(),
+                timestamp: None,
+                message_attributes: HashMap::new(),
+            };
+            n.topic_name().to_string()
+        };
+        assert_eq!(name("arn:aws:sns:us-east-1:123:alerts"), "alerts");
+        assert_eq!(name("arn:aws:sns:us-east-1:123:a:b"), "a:b");
+        assert_eq!(
+            name("arn:aws:sns:us-east-1:123:"),
+            "arn:aws:sns:us-east-1:123:"
+        );
+        assert_eq!(name("arn:aws:sns"), "arn:aws:sns");
+        assert_eq!(name(""), "");
+        assert_eq!(name(":::::::"), "::");
     }
 
     #[test]

@@ -16,11 +16,11 @@ use tokio::time::{Duration, Instant};
 
 use crate::budget;
 use crate::delivery::{Delivery, Post};
-use crate::format::Overrides;
 use crate::outcome::Failure;
 use crate::pipeline;
 use crate::plan::{self, Plan};
 use crate::record::{Record, body};
+use crate::render::Overrides;
 use crate::route::Routing;
 use crate::settle;
 

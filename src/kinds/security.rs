@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at};
 use super::generic::{first_line, is_eventbridge};
-use super::slack::{Block, Md, Tone};
-use super::{Card, Detection, Kind};
+use super::{Detection, Kind};
+use crate::notice::{Draft, Part, Rich, Tone};
 
 /// Findings of one Security Hub event shown in full; the rest are counted.
 const MAX_FINDINGS: usize = 8;
@@ -93,31 +93,31 @@ fn findings(v: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// Renders a GuardDuty or Security Hub event.
-pub fn render(detection: &Detection, v: &Value) -> Card {
+/// Reads a GuardDuty or Security Hub event.
+pub fn read(detection: &Detection, v: &Value) -> Draft {
     match detection.kind {
         Kind::GuarddutyFinding => guardduty(detection, v),
         _ => securityhub(detection, v),
     }
 }
 
-fn guardduty(detection: &Detection, v: &Value) -> Card {
+/// A GuardDuty finding; its thread is the finding (its ARN); what it says
+/// is the finding as last updated.
+fn guardduty(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let label = detection.status.as_deref();
     let tone = tone(label);
     let title = text_at(d, &["title"]).unwrap_or_else(|| "GuardDuty finding".into());
     let severity = d.get("severity").and_then(Value::as_f64);
     let region = text_at(d, &["region"]).or_else(|| text_at(v, &["region"]));
-    let mut blocks = vec![Block::header(format!(
-        "{} GuardDuty {}: {title}",
-        common::emoji(tone),
-        label.unwrap_or("finding")
-    ))];
+    let account = text_at(d, &["accountId"]).or_else(|| text_at(v, &["account"]));
+    let id = text_at(d, &["id"]);
+    let mut body = Vec::new();
     if let Some(description) = text_at(d, &["description"]) {
-        blocks.push(Block::text(Md::new().text(&description)));
+        body.push(Part::Text(Rich::new().text(description)));
     }
     let severity_text = severity.map(|s| format!("{} ({s})", guardduty_label(s)));
-    blocks.extend(fields([
+    body.extend(fields([
         code_field("Type", text_at(d, &["type"])),
         field("Severity", severity_text),
         field("Resource", resource(d)),
@@ -126,10 +126,7 @@ fn guardduty(detection: &Detection, v: &Value) -> Card {
             text_at(d, &["service", "count"])
                 .or_else(|| text_at(d, &["service", "additionalInfo", "count"])),
         ),
-        code_field(
-            "Account",
-            text_at(d, &["accountId"]).or_else(|| text_at(v, &["account"])),
-        ),
+        code_field("Account", account.clone()),
         code_field("Region", region.clone()),
         common::time_field(
             "First seen",
@@ -140,23 +137,36 @@ fn guardduty(detection: &Detection, v: &Value) -> Card {
             text_at(d, &["service", "eventLastSeen"]).as_deref(),
         ),
     ]));
-    let link = match (region.as_deref(), text_at(d, &["id"])) {
+    let link = match (region.as_deref(), id.as_deref()) {
         (Some(region), Some(id)) => common::console_link(
             region,
             "guardduty",
-            &format!("/findings?macros=current&fId={}", common::encode(&id)),
+            &format!("/findings?macros=current&fId={}", common::encode(id)),
         ),
         _ => None,
     };
-    blocks.extend(common::link_line(
+    body.extend(common::link_line(
         link,
         "Open the finding in the GuardDuty console",
     ));
-    Card {
-        fallback: format!("GuardDuty {}: {title}", label.unwrap_or("finding")),
-        tone: Some(tone),
-        blocks,
-    }
+    let headline = format!("GuardDuty {}: {title}", label.unwrap_or("finding"));
+    let thread = text_at(d, &["arn"]).or_else(|| {
+        let id = id.as_deref()?;
+        Some(format!(
+            "guardduty_finding:{}:{}:{id}",
+            region.as_deref().unwrap_or(""),
+            account.as_deref().unwrap_or("")
+        ))
+    });
+    let updated = text_at(d, &["updatedAt"]);
+    Draft::new(Some(headline.clone()), headline, Some(tone), body)
+        .says([
+            thread.clone(),
+            updated.clone(),
+            text_at(d, &["service", "count"]),
+        ])
+        .thread(thread)
+        .at(updated.as_deref())
 }
 
 /// The resource a GuardDuty finding is about, in words.
@@ -182,44 +192,48 @@ fn resource(d: &Value) -> Option<String> {
     }
 }
 
-fn securityhub(detection: &Detection, v: &Value) -> Card {
+/// Security Hub findings. One finding's thread is the finding (its `Id`,
+/// an ARN); an event of several has none. What it says is its findings as
+/// last updated, wherever the event was emitted (a finding aggregated into
+/// another region says the same).
+fn securityhub(detection: &Detection, v: &Value) -> Draft {
     let all = findings(v);
     let tone = tone(detection.status.as_deref());
     let n = all.len();
     let label = detection.status.as_deref().unwrap_or("Unknown");
-    let headline = match all {
+    let title = match all {
         [one] => format!(
             "{label}: {}",
             text_at(one, &["Title"]).unwrap_or_else(|| "Security Hub finding".into())
         ),
         _ => format!("{n} Security Hub findings (worst: {label})"),
     };
-    let mut blocks = vec![Block::header(format!("{} {headline}", common::emoji(tone)))];
+    let mut body = Vec::new();
     for (i, f) in all.iter().take(MAX_FINDINGS).enumerate() {
         if i > 0 {
-            blocks.push(Block::divider());
+            body.push(Part::Divider);
         }
-        blocks.extend(finding(f, n > 1));
+        body.extend(finding(f, n > 1));
     }
     if n > MAX_FINDINGS {
-        blocks.push(Block::context(vec![
-            Md::new().text(&format!("… {} more findings not shown", n - MAX_FINDINGS)),
-        ]));
+        body.push(Part::Note(
+            Rich::new().text(format!("… {} more findings not shown", n - MAX_FINDINGS)),
+        ));
     }
     if n == 0 {
-        blocks.push(Block::text(
-            Md::new().text("The event carries no findings."),
+        body.push(Part::Text(
+            Rich::new().text("The event carries no findings."),
         ));
     }
     let region = text_at(v, &["region"]);
     let link = region
         .as_deref()
         .and_then(|r| common::console_link(r, "securityhub", "/findings"));
-    blocks.extend(common::link_line(
+    body.extend(common::link_line(
         link,
         "Open findings in the Security Hub console",
     ));
-    let fallback = match all {
+    let headline = match all {
         [one] => format!(
             "Security Hub {}: {}",
             detection.status.as_deref().unwrap_or("finding"),
@@ -230,30 +244,42 @@ fn securityhub(detection: &Detection, v: &Value) -> Card {
             detection.status.as_deref().unwrap_or("unknown")
         ),
     };
-    Card {
-        fallback,
-        tone: Some(tone),
-        blocks,
-    }
+    let thread = match all {
+        [one] => text_at(one, &["Id"]),
+        _ => None,
+    };
+    let mut said: Vec<Option<String>> = all
+        .iter()
+        .flat_map(|f| [text_at(f, &["Id"]), text_at(f, &["UpdatedAt"])])
+        .collect();
+    said.sort();
+    let at = match all {
+        [one] => text_at(one, &["UpdatedAt"]),
+        _ => None,
+    };
+    Draft::new(Some(title), headline, Some(tone), body)
+        .says(said)
+        .thread(thread)
+        .at(at.as_deref().or(text_at(v, &["time"]).as_deref()))
 }
 
-/// One finding: title (when several), description, fields, remediation.
-fn finding(f: &Value, with_title: bool) -> Vec<Block> {
-    let mut blocks = Vec::new();
+/// One finding: title (when several), description, facts, remediation.
+fn finding(f: &Value, with_title: bool) -> Vec<Part> {
+    let mut parts = Vec::new();
     let label = text_at(f, &["Severity", "Label"]).map(|l| label_case(&l));
-    let mut md = Md::new();
+    let mut md = Rich::new();
     if with_title {
         md = md
-            .text(common::emoji(tone(label.as_deref())))
+            .text(tone(label.as_deref()).emoji())
             .text(" ")
-            .bold(&text_at(f, &["Title"]).unwrap_or_else(|| "(untitled finding)".into()))
+            .bold(text_at(f, &["Title"]).unwrap_or_else(|| "(untitled finding)".into()))
             .line();
     }
     if let Some(description) = text_at(f, &["Description"]) {
-        md = md.text(&description);
+        md = md.text(description);
     }
     if !md.is_empty() {
-        blocks.push(Block::text(md));
+        parts.push(Part::Text(md));
     }
     let resources: Vec<String> = common::items(f, "Resources")
         .iter()
@@ -267,7 +293,7 @@ fn finding(f: &Value, with_title: bool) -> Vec<Block> {
         .collect();
     let product = text_at(f, &["ProductName"])
         .or_else(|| text_at(f, &["ProductFields", "aws/securityhub/ProductName"]));
-    blocks.extend(fields([
+    parts.extend(fields([
         field("Severity", label),
         field(
             "Resources",
@@ -283,16 +309,16 @@ fn finding(f: &Value, with_title: bool) -> Vec<Block> {
     let text = text_at(f, &["Remediation", "Recommendation", "Text"]);
     let url = text_at(f, &["Remediation", "Recommendation", "Url"]);
     if text.is_some() || url.is_some() {
-        let mut md = Md::new().bold("Remediation").text(" ");
-        if let Some(text) = &text {
+        let mut md = Rich::new().bold("Remediation").text(" ");
+        if let Some(text) = text {
             md = md.text(text).text(" ");
         }
-        if let Some(url) = &url {
+        if let Some(url) = url {
             md = md.link(url, "Read more");
         }
-        blocks.push(Block::context(vec![md]));
+        parts.push(Part::Note(md));
     }
-    blocks
+    parts
 }
 
 #[cfg(test)]

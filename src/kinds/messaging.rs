@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at, tone_of};
 use super::generic::first_line;
-use super::slack::{Block, Md, Tone};
-use super::{Card, Detection, Kind};
+use super::{Detection, Kind};
+use crate::notice::{Draft, List, Part, Rich, Tone};
 use crate::record::Notification;
 
 /// SES by `notificationType` (or `eventType`, event publishing) with `mail`;
@@ -61,8 +61,9 @@ pub fn detect_text(n: &Notification) -> Option<Detection> {
     })
 }
 
-/// Renders an AWS Backup notification.
-pub fn render_backup(n: &Notification) -> Card {
+/// Reads an AWS Backup notification. Its thread is the job; what it says
+/// is the job and its state.
+pub fn read_backup(n: &Notification) -> Draft {
     let state = attribute(n, "State").unwrap_or("UNKNOWN");
     let tone = tone_of(state);
     let job = attribute(n, "EventType").unwrap_or("AWS Backup job");
@@ -74,21 +75,15 @@ pub fn render_backup(n: &Notification) -> Card {
         (!value.is_empty()).then(|| value.to_string())
     };
     let resource = find("Resource ARN");
-    let mut blocks = vec![Block::header(format!(
-        "{} AWS Backup: {job_words} {state}",
-        common::emoji(tone)
-    ))];
-    blocks.push(Block::text(
-        Md::new().text(&super::generic::clip(n.message.trim(), 1_500)),
-    ));
+    let mut blocks = vec![Part::Text(
+        Rich::new().text(super::generic::clip(n.message.trim(), 1_500)),
+    )];
+    let job_id = attribute(n, "Id")
+        .map(str::to_string)
+        .or_else(|| find("BackupJob ID"));
     blocks.extend(fields([
         code_field("Resource", resource.clone()),
-        code_field(
-            "Job id",
-            attribute(n, "Id")
-                .map(str::to_string)
-                .or_else(|| find("BackupJob ID")),
-        ),
+        code_field("Job id", job_id.clone()),
         code_field("Recovery point", find("Recovery point ARN")),
         code_field("Account", attribute(n, "AccountId")),
         common::time_field("Started", attribute(n, "StartTime")),
@@ -104,18 +99,38 @@ pub fn render_backup(n: &Notification) -> Card {
         link,
         "Open jobs in the AWS Backup console",
     ));
-    Card {
-        fallback: format!(
+    let thread = job_id.as_ref().map(|id| {
+        format!(
+            "backup:{}:{}:{id}",
+            region.as_deref().unwrap_or(""),
+            attribute(n, "AccountId").unwrap_or("")
+        )
+    });
+    let said = match &thread {
+        Some(_) => vec![
+            thread.clone(),
+            Some(state.to_string()),
+            Some(job.to_string()),
+        ],
+        None => vec![Some(n.message.clone())],
+    };
+    Draft::new(
+        Some(format!("AWS Backup: {job_words} {state}")),
+        format!(
             "AWS Backup {job_words} {state}{}",
             resource.map(|r| format!(": {r}")).unwrap_or_default()
         ),
-        tone: Some(tone),
+        Some(tone),
         blocks,
-    }
+    )
+    .says(said)
+    .thread(thread)
+    .at(attribute(n, "StartTime"))
 }
 
-/// Renders an SES bounce, complaint or delivery notification.
-pub fn render_ses(v: &Value) -> Card {
+/// Reads an SES bounce, complaint or delivery notification. No thread;
+/// what it says is the mail, the event and its recipients.
+pub fn read_ses(v: &Value) -> Draft {
     let t = text_at(v, &["notificationType"])
         .or_else(|| text_at(v, &["eventType"]))
         .unwrap_or_default();
@@ -151,25 +166,30 @@ pub fn render_ses(v: &Value) -> Card {
         other => other.to_string(),
     };
     let subject = text_at(v, &["mail", "commonHeaders", "subject"]);
-    let mut blocks = vec![Block::header(format!(
-        "{} SES {}: {} recipient{}",
-        common::emoji(tone),
+    let title = format!(
+        "SES {}: {} recipient{}",
         kind_words.trim(),
         recipients.len(),
         if recipients.len() == 1 { "" } else { "s" }
-    ))];
+    );
+    let mut blocks = Vec::new();
     if !recipients.is_empty() {
-        let mut md = Md::new().bold("Recipients");
-        for (address, diagnostic) in recipients.iter().take(20) {
-            md = md.line().text("• ").code(address);
-            if let Some(d) = diagnostic {
-                md = md.text(" — ").text(d);
-            }
-        }
-        if recipients.len() > 20 {
-            md = md.line().text(&format!("… {} more", recipients.len() - 20));
-        }
-        blocks.push(Block::text(md));
+        let items = recipients
+            .iter()
+            .take(20)
+            .map(|(address, diagnostic)| {
+                let mut md = Rich::new().code(address.clone());
+                if let Some(d) = diagnostic {
+                    md = md.text(" — ").text(d.clone());
+                }
+                md
+            })
+            .collect();
+        blocks.push(Part::List(List {
+            title: "Recipients".into(),
+            items,
+            hidden: recipients.len().saturating_sub(20),
+        }));
     }
     blocks.extend(fields([
         field("Bounce subtype", text_at(detail, &["bounceSubType"])),
@@ -184,55 +204,64 @@ pub fn render_ses(v: &Value) -> Card {
         .first()
         .map(|(a, _)| a.clone())
         .unwrap_or_default();
-    Card {
-        fallback: format!("SES {}: {first}", kind_words.trim()),
-        tone: Some(tone),
+    let time = text_at(detail, &["timestamp"]);
+    let said: Vec<Option<String>> = [text_at(v, &["mail", "messageId"]), Some(t), time.clone()]
+        .into_iter()
+        .chain(recipients.into_iter().map(|(a, _)| Some(a)))
+        .collect();
+    Draft::new(
+        Some(title),
+        format!("SES {}: {first}", kind_words.trim()),
+        Some(tone),
         blocks,
-    }
+    )
+    .says(said)
+    .at(time.as_deref())
 }
 
 /// Renders an Amazon Q Developer (Chatbot) custom notification: title,
 /// description, next steps, keywords. The description keeps the publisher's
 /// markdown emphasis, escaped like all content.
-pub fn render_chatbot(v: &Value) -> Card {
+pub fn read_chatbot(v: &Value) -> Draft {
     let c = v.get("content").unwrap_or(&Value::Null);
     let title = text_at(c, &["title"]).unwrap_or_else(|| "Notification".into());
-    let mut blocks = vec![Block::header(title.clone())];
+    let mut blocks = Vec::new();
     if let Some(description) = text_at(c, &["description"]) {
-        blocks.push(Block::text(Md::new().text(&description)));
+        blocks.push(Part::Text(Rich::new().text(description)));
     }
     let steps: Vec<String> = common::items(c, "nextSteps")
         .iter()
         .filter_map(common::scalar)
         .collect();
     if !steps.is_empty() {
-        let mut md = Md::new().bold("Next steps");
-        for step in steps.iter().take(15) {
-            md = md.line().text("• ").text(step);
-        }
-        blocks.push(Block::text(md));
+        blocks.push(Part::List(List {
+            title: "Next steps".into(),
+            items: steps
+                .into_iter()
+                .take(15)
+                .map(|step| Rich::new().text(step))
+                .collect(),
+            hidden: 0,
+        }));
     }
     let keywords: Vec<String> = common::items(c, "keywords")
         .iter()
         .filter_map(common::scalar)
         .collect();
     if !keywords.is_empty() {
-        let mut md = Md::new();
-        for (i, k) in keywords.iter().take(10).enumerate() {
+        let mut md = Rich::new();
+        for (i, k) in keywords.into_iter().take(10).enumerate() {
             if i > 0 {
                 md = md.text(" ");
             }
             md = md.code(k);
         }
-        blocks.push(Block::context(vec![md]));
+        blocks.push(Part::Note(md));
     }
     let summary = text_at(v, &["metadata", "summary"]);
-    Card {
-        fallback: summary.unwrap_or_else(|| match text_at(c, &["description"]) {
-            Some(d) => format!("{title}: {}", first_line(&d)),
-            None => title,
-        }),
-        tone: None,
-        blocks,
-    }
+    let headline = summary.unwrap_or_else(|| match text_at(c, &["description"]) {
+        Some(d) => format!("{title}: {}", first_line(&d)),
+        None => title.clone(),
+    });
+    Draft::new(Some(title), headline, None, blocks)
 }

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at, tone_of};
 use super::generic::is_eventbridge;
-use super::slack::{Block, Md};
-use super::{Card, Detection, Kind};
+use super::{Detection, Kind};
+use crate::notice::{Draft, Fact, Part, Rich};
 use crate::record::Notification;
 
 /// By `source` of an EventBridge event; the status is the state it reports.
@@ -28,14 +28,17 @@ pub fn detect(v: &Value) -> Option<Detection> {
     Some(Detection { kind, status })
 }
 
-/// Renders a CodePipeline, CodeBuild or CodeDeploy event.
-pub fn render(detection: &Detection, v: &Value) -> Card {
+/// Reads a CodePipeline, CodeBuild or CodeDeploy event. Its thread is the
+/// pipeline execution, the build or the deployment; what it says is that
+/// thing's state (and stage, action, phase or instance).
+pub fn read(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let region = text_at(v, &["region"]).unwrap_or_default();
     let status = detection.status.clone().unwrap_or_else(|| "UNKNOWN".into());
     let tone = tone_of(&status);
     let detail_type = text_at(v, &["detail-type"]).unwrap_or_default();
-    let (name, body, link, label) = match detection.kind {
+    let account = text_at(v, &["account"]).unwrap_or_default();
+    let (name, facts, link, label, thread, said) = match detection.kind {
         Kind::Codepipeline => {
             let pipeline = text_at(d, &["pipeline"]).unwrap_or_default();
             let execution = text_at(d, &["execution-id"]);
@@ -53,15 +56,30 @@ pub fn render(detection: &Detection, v: &Value) -> Card {
                 code_field("Execution", execution.clone()),
                 time_field(v),
             ]);
-            let link = execution.and_then(|e| {
+            let link = execution.as_ref().and_then(|e| {
                 let base = common::console_base(&region)?;
                 Some(format!(
                     "{base}/codesuite/codepipeline/pipelines/{}/executions/{}/timeline?region={region}",
                     common::encode(&pipeline),
-                    common::encode(&e)
+                    common::encode(e)
                 ))
             });
-            (pipeline, body, link, "Open the execution in CodePipeline")
+            let thread = execution
+                .as_ref()
+                .map(|e| format!("codepipeline:{region}:{account}:{pipeline}:{e}"));
+            let said = vec![
+                thread.clone(),
+                text_at(d, &["stage"]),
+                text_at(d, &["action"]),
+            ];
+            (
+                pipeline,
+                body,
+                link,
+                "Open the execution in CodePipeline",
+                thread,
+                said,
+            )
         }
         Kind::Codebuild => {
             let project = text_at(d, &["project-name"]).unwrap_or_default();
@@ -95,7 +113,9 @@ pub fn render(detection: &Detection, v: &Value) -> Card {
                 time_field(v),
             ]);
             let link = text_at(d, &["additional-information", "logs", "deep-link"]);
-            (project, body, link, "Open the build logs")
+            let thread = text_at(d, &["build-id"]);
+            let said = vec![thread.clone(), text_at(d, &["completed-phase"])];
+            (project, body, link, "Open the build logs", thread, said)
         }
         _ => {
             let application = text_at(d, &["application"]).unwrap_or_default();
@@ -107,14 +127,25 @@ pub fn render(detection: &Detection, v: &Value) -> Card {
                 field("Instance group", text_at(d, &["instanceGroupId"])),
                 time_field(v),
             ]);
-            let link = deployment.and_then(|id| {
+            let link = deployment.as_ref().and_then(|id| {
                 let base = common::console_base(&region)?;
                 Some(format!(
                     "{base}/codesuite/codedeploy/deployments/{}?region={region}",
-                    common::encode(&id)
+                    common::encode(id)
                 ))
             });
-            (application, body, link, "Open the deployment in CodeDeploy")
+            let thread = deployment
+                .as_ref()
+                .map(|id| format!("codedeploy:{region}:{account}:{id}"));
+            let said = vec![thread.clone(), text_at(d, &["instanceId"])];
+            (
+                application,
+                body,
+                link,
+                "Open the deployment in CodeDeploy",
+                thread,
+                said,
+            )
         }
     };
     let service = match detection.kind {
@@ -122,28 +153,29 @@ pub fn render(detection: &Detection, v: &Value) -> Card {
         Kind::Codebuild => "CodeBuild",
         _ => "CodeDeploy",
     };
-    let mut blocks = vec![Block::header(format!(
-        "{} {status}: {name}",
-        common::emoji(tone)
-    ))];
-    blocks.push(Block::text(
-        Md::new()
-            .text(&detail_type)
+    let mut body = vec![Part::Text(
+        Rich::new()
+            .text(detail_type)
             .text(" in ")
-            .code(&region)
+            .code(region.clone())
             .text(" · account ")
-            .code(&text_at(v, &["account"]).unwrap_or_default()),
-    ));
-    blocks.extend(body);
-    blocks.extend(common::link_line(link, label));
-    Card {
-        fallback: format!("{service} {status}: {name}"),
-        tone: Some(tone),
-        blocks,
-    }
+            .code(account),
+    )];
+    body.extend(facts);
+    body.extend(common::link_line(link, label));
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(format!("{status}: {name}")),
+        format!("{service} {status}: {name}"),
+        Some(tone),
+        body,
+    )
+    .says(said.into_iter().chain([Some(status), time.clone()]))
+    .thread(thread)
+    .at(time.as_deref())
 }
 
-fn time_field(v: &Value) -> Option<Md> {
+fn time_field(v: &Value) -> Option<Fact> {
     common::time_field("Time", text_at(v, &["time"]).as_deref())
 }
 
@@ -193,8 +225,9 @@ pub fn detect_text(text: &str) -> Option<Detection> {
         })
 }
 
-/// Renders a CloudFormation stack event.
-pub fn render_stack(n: &Notification) -> Card {
+/// Reads a CloudFormation stack event. Its thread is the stack (its id);
+/// what it says is the event (its id, else the resource, status and time).
+pub fn read_stack(n: &Notification) -> Draft {
     let pairs = stack_pairs(&n.message);
     let get = |key: &str| {
         pairs
@@ -208,12 +241,9 @@ pub fn render_stack(n: &Notification) -> Card {
     let tone = tone_of(&status);
     let logical = get("LogicalResourceId");
     let is_stack_itself = logical.as_deref() == Some(stack.as_str());
-    let mut blocks = vec![Block::header(format!(
-        "{} {status}: {stack}",
-        common::emoji(tone)
-    ))];
+    let mut blocks = Vec::new();
     if let Some(reason) = get("ResourceStatusReason") {
-        blocks.push(Block::text(Md::new().text(&reason)));
+        blocks.push(Part::Text(Rich::new().text(reason)));
     }
     let stack_id = get("StackId");
     let region = stack_id
@@ -230,6 +260,14 @@ pub fn render_stack(n: &Notification) -> Card {
         code_field("Account", get("Namespace")),
         common::time_field("Time", get("Timestamp").as_deref()),
     ]));
+    let said = [
+        stack_id.clone(),
+        get("EventId"),
+        logical.clone(),
+        Some(status.clone()),
+        get("Timestamp"),
+    ];
+    let thread = stack_id.clone();
     let link = match (region, stack_id) {
         (Some(region), Some(id)) => common::console_link(
             &region,
@@ -246,11 +284,15 @@ pub fn render_stack(n: &Notification) -> Card {
         (Some(l), false) => format!(" ({l})"),
         _ => String::new(),
     };
-    Card {
-        fallback: format!("CloudFormation {status}: {stack}{what}"),
-        tone: Some(tone),
+    Draft::new(
+        Some(format!("{status}: {stack}")),
+        format!("CloudFormation {status}: {stack}{what}"),
+        Some(tone),
         blocks,
-    }
+    )
+    .says(said)
+    .thread(thread)
+    .at(get("Timestamp").as_deref())
 }
 
 #[cfg(test)]

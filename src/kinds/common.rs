@@ -1,27 +1,14 @@
-//! Helpers every kind shares: reading JSON leniently, times as `<!date^...>`,
-//! region codes from ARNs, console links, and a readable summary of any JSON.
+//! Helpers every kind shares: reading JSON leniently, facts, region codes
+//! from ARNs, console links, status words to tones, and a readable summary of
+//! any JSON.
 
-use chrono::{DateTime, Utc};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use std::borrow::Cow;
+
 use serde_json::Value;
 
-use super::slack::{Block, Md, Tone};
-use crate::record::Notification;
+use crate::notice::{Fact, Link, Part, Rich, Tone};
 
-/// Characters left as they are in a URL component: the unreserved set of
-/// RFC 3986 (as JavaScript's `encodeURIComponent`, but encoding `!'()*` too,
-/// which the console accepts and Slack's link syntax prefers).
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// `text` encoded as one URL component (a path segment, query value or
-/// fragment part): `/`, spaces, parentheses, `|`, `<`, `>` all encoded.
-pub fn encode(text: &str) -> String {
-    utf8_percent_encode(text, COMPONENT).to_string()
-}
+pub use crate::notice::encode;
 
 /// The value at `path` (object keys) in `v`.
 pub fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -34,7 +21,6 @@ pub fn text_at(v: &Value, path: &[&str]) -> Option<String> {
     at(v, path).and_then(scalar)
 }
 
-/// A scalar JSON value as text (`None` for null, empty, arrays and objects).
 /// The array at `key` of `v`, or nothing when it is absent or not an array.
 pub fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key)
@@ -52,71 +38,49 @@ pub fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// Parses the timestamps AWS sends: RFC 3339, CloudWatch's
-/// `2026-11-24T09:15:01.884+0000` (no colon in the offset) and RDS's
-/// `2026-11-24 09:40:00.123` (UTC, no zone) and Health's RFC 2822 dates.
-pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
-    let raw = raw.trim();
-    DateTime::parse_from_rfc3339(raw)
-        .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .or_else(|_| DateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f%z"))
-        .or_else(|_| DateTime::parse_from_rfc2822(raw))
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| {
-            // RDS writes its event time without a zone; it is UTC.
-            chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
-                .ok()
-                .map(|t| t.and_utc())
-        })
-}
-
-/// A time each reader sees in their own zone (`<!date^...>`), falling back to
-/// UTC text; a time that cannot be read is shown as received.
-pub fn when(md: Md, raw: &str) -> Md {
-    match parse_time(raw) {
-        Some(t) => md.date(
-            t.timestamp(),
-            &t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        ),
-        None => md.text(raw),
-    }
-}
-
-/// A `*label*` field with a time as its value.
-pub fn time_field(label: &str, raw: Option<&str>) -> Option<Md> {
+/// A fact with a time as its value (none when the value is blank).
+pub fn time_field(label: &'static str, raw: Option<&str>) -> Option<Fact> {
     let raw = raw?.trim();
     if raw.is_empty() {
         return None;
     }
-    Some(when(Md::new().bold(label).line(), raw))
+    Some(Fact {
+        label: Cow::Borrowed(label),
+        value: Rich::new().time(raw),
+    })
 }
 
-/// A `*label*` field: label on the first line, value below. `None` when the
-/// value is empty, so callers can collect optional fields.
-pub fn field(label: &str, value: Option<impl AsRef<str>>) -> Option<Md> {
+/// A fact: a label and its value, trimmed. `None` when the value is blank,
+/// so callers can collect optional facts.
+pub fn field(label: impl Into<Cow<'static, str>>, value: Option<impl AsRef<str>>) -> Option<Fact> {
     let value = value?;
     let value = value.as_ref().trim();
     if value.is_empty() {
         return None;
     }
-    Some(Md::new().bold(label).line().text(value))
+    Some(Fact {
+        label: label.into(),
+        value: Rich::new().text(value.to_string()),
+    })
 }
 
 /// Like [`field`] with the value as inline code (ids, ARNs, names).
-pub fn code_field(label: &str, value: Option<impl AsRef<str>>) -> Option<Md> {
+pub fn code_field(label: &'static str, value: Option<impl AsRef<str>>) -> Option<Fact> {
     let value = value?;
     let value = value.as_ref().trim();
     if value.is_empty() {
         return None;
     }
-    Some(Md::new().bold(label).line().code(value))
+    Some(Fact {
+        label: Cow::Borrowed(label),
+        value: Rich::new().code(value.to_string()),
+    })
 }
 
-/// A section of the fields that have a value (none when all are empty).
-pub fn fields(items: impl IntoIterator<Item = Option<Md>>) -> Option<Block> {
-    let items: Vec<Md> = items.into_iter().flatten().collect();
-    (!items.is_empty()).then(|| Block::fields(items))
+/// The facts that have a value, as one part (none when all are empty).
+pub fn fields(items: impl IntoIterator<Item = Option<Fact>>) -> Option<Part> {
+    let items: Vec<Fact> = items.into_iter().flatten().collect();
+    (!items.is_empty()).then_some(Part::Facts(items))
 }
 
 /// The parts of an ARN: partition, service, region, account, resource.
@@ -193,43 +157,33 @@ pub fn console_link(region: &str, service: &str, fragment: &str) -> Option<Strin
     ))
 }
 
-/// A context line with a link, when there is one.
-pub fn link_line(url: Option<String>, label: &str) -> Option<Block> {
-    url.map(|url| Block::context(vec![Md::new().link(&url, label)]))
-}
-
-/// The last line of every Block Kit message: where it came from and when.
-pub fn footer(n: &Notification) -> Block {
-    let mut md = Md::new().text("via SNS ");
-    md = md.code(crate::format::attachments::topic_name(&n.topic_arn));
-    if let Some(ts) = n.timestamp.as_deref() {
-        md = when(md.text(" · "), ts);
-    }
-    Block::context(vec![md])
+/// A link on its own line, when there is one.
+pub fn link_line(url: Option<String>, label: &str) -> Option<Part> {
+    url.map(|url| Part::Link(Link::new(label, url)))
 }
 
 /// A readable summary of a JSON value: one `*key:* value` line per leaf,
 /// nested keys joined with `.`, lists of scalars joined with commas; at most
 /// `max_lines` lines, then a count of what is not shown.
-pub fn summary(v: &Value, max_lines: usize) -> Md {
+pub fn summary(v: &Value, max_lines: usize) -> Rich {
     let mut lines = Vec::new();
     flatten("", v, &mut lines, 0);
     let total = lines.len();
-    let mut md = Md::new();
+    let mut md = Rich::new();
     for (i, (key, value)) in lines.into_iter().take(max_lines).enumerate() {
         if i > 0 {
             md = md.line();
         }
         md = if key.is_empty() {
-            md.text(&value)
+            md.text(value)
         } else {
-            md.bold(&format!("{key}:")).text(" ").text(&value)
+            md.bold(format!("{key}:")).text(" ").text(value)
         };
     }
     if total > max_lines {
         md = md
             .line()
-            .text(&format!("… {} more not shown", total - max_lines));
+            .text(format!("… {} more not shown", total - max_lines));
     }
     md
 }
@@ -331,29 +285,9 @@ pub fn tone_of(status: &str) -> Tone {
     }
 }
 
-/// An emoji for a tone, shown at the start of headers so the state reads
-/// even without colour (screen readers, phone notifications).
-pub fn emoji(tone: Tone) -> &'static str {
-    match tone {
-        Tone::Danger => "🔴",
-        Tone::Warning => "🟠",
-        Tone::Good => "🟢",
-        Tone::Info => "🔵",
-        Tone::Neutral => "⚪",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cloudwatch_times_without_a_colon_in_the_offset_are_read() {
-        let t = parse_time("2026-11-24T09:15:01.884+0000").unwrap();
-        assert_eq!(t.to_rfc3339(), "2026-11-24T09:15:01.884+00:00");
-        assert!(parse_time("2026-11-24T09:15:01Z").is_some());
-        assert!(parse_time("yesterday").is_none());
-    }
 
     #[test]
     fn components_are_encoded_for_console_fragments() {
@@ -375,10 +309,7 @@ mod tests {
     #[test]
     fn summaries_flatten_and_count_what_is_hidden() {
         let v = serde_json::json!({"a": {"b": 1, "c": [1, 2]}, "d": null, "e": "x<y"});
-        assert_eq!(
-            summary(&v, 10).as_str(),
-            "*a.b:* 1\n*a.c:* 1, 2\n*e:* x&lt;y"
-        );
-        assert_eq!(summary(&v, 1).as_str(), "*a.b:* 1\n… 2 more not shown");
+        assert_eq!(summary(&v, 10).plain(), "a.b: 1\na.c: 1, 2\ne: x<y");
+        assert_eq!(summary(&v, 1).plain(), "a.b: 1\n… 2 more not shown");
     }
 }

@@ -1,16 +1,21 @@
-//! Block Kit as typed values: blocks, text objects, escaping, and every limit
-//! Slack sets, enforced in one place ([`Message::new`]). Pure.
+//! Notice -> Block Kit: the typed Block Kit model (blocks, text objects),
+//! mrkdwn, and every limit Slack sets, checked in one place ([`violations`])
+//! and enforced on every message ([`BlockKit::new`]). Pure.
 //!
-//! Message content only enters mrkdwn through [`Md`], which escapes `&`, `<`
-//! and `>`; the only `<...>` tokens in a rendered message are the links and
-//! `<!date^...>` times that [`Md`] builds itself. So a published `<!here>`,
-//! `<@U123>` or `<https://evil|bank>` is shown as text and never executes.
-//! `plain_text` objects (headers) are never parsed by Slack for mentions or
-//! links, so they carry the text as written.
+//! Content only enters mrkdwn through [`Md`], which escapes it
+//! ([`super::escape`]); the only `<...>` tokens in a rendered message are the
+//! links and `<!date^...>` times that [`Md`] builds itself, and a mention
+//! the caller passes in. So a published `<!here>`, `<@U123>` or
+//! `<https://evil|bank>` is shown as text and never executes. `plain_text`
+//! objects (headers) are never parsed by Slack for mentions or links, so
+//! they carry the text as written.
 
 use serde::Serialize;
+use serde_json::{Map, Value};
 
-use crate::format::Overrides;
+use super::escape::{escape, push as push_escaped};
+use super::{Overrides, Payload};
+use crate::notice::{Link, List, Notice, Part, Rich, Span, Stamp, Tone, is_trusted_url, utc};
 
 /// Most blocks in one message.
 pub const MAX_BLOCKS: usize = 50;
@@ -33,31 +38,18 @@ pub const MAX_TEXT_CHARS: usize = 40_000;
 /// `msg_blocks_too_long`) although each block is within its own limit.
 pub const MAX_TOTAL_BLOCK_CHARS: usize = 12_000;
 
-/// The colour of the bar beside a message, by how urgent its status is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    /// ALARM, FAILED, Critical, High: red.
-    Danger,
-    /// Warnings, Medium: amber.
-    Warning,
-    /// OK, SUCCEEDED: green.
-    Good,
-    /// Informational, in progress: blue.
-    Info,
-    /// INSUFFICIENT_DATA, unknown: grey.
-    Neutral,
-}
+/// Raw characters per section of a long text or JSON body; escaping may
+/// lengthen it, and the section limit (3,000) still holds after.
+const CHUNK_CHARS: usize = 2_500;
 
-impl Tone {
-    /// The attachment `color` of this tone.
-    pub fn color(self) -> &'static str {
-        match self {
-            Tone::Danger => "#d13212",
-            Tone::Warning => "#f2a900",
-            Tone::Good => "#2eb67d",
-            Tone::Info => "#1d9bd1",
-            Tone::Neutral => "#9ea7ad",
-        }
+/// The attachment `color` of a tone.
+pub fn color(tone: Tone) -> &'static str {
+    match tone {
+        Tone::Danger => "#d13212",
+        Tone::Warning => "#f2a900",
+        Tone::Good => "#2eb67d",
+        Tone::Info => "#1d9bd1",
+        Tone::Neutral => "#9ea7ad",
     }
 }
 
@@ -393,50 +385,6 @@ impl Md {
     }
 }
 
-/// Whether a URL may become a labelled link: `https://` on an AWS host.
-pub fn is_trusted_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("https://") else {
-        return false;
-    };
-    let host = rest
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if host.contains(['@', ':', '<', '>', '|', ' ', '\\']) {
-        return false;
-    }
-    [
-        ".aws.amazon.com",
-        ".amazonaws.com",
-        ".amazonaws.cn",
-        ".amazonaws-us-gov.com",
-    ]
-    .iter()
-    .any(|suffix| host.ends_with(suffix) || host == suffix[1..])
-}
-
-/// Escapes `&`, `<` and `>` as Slack requires in mrkdwn and in the top-level
-/// text.
-pub fn escape(text: &str) -> String {
-    crate::format::attachments::escape(text)
-}
-
-fn push_escaped(out: &mut String, text: &str) {
-    // Control characters (other than newline and tab) have no business in a
-    // message and some clients show them as boxes.
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\n' | '\t' => out.push(c),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-}
-
 /// The marker that ends a cut text.
 const CUT_MARKER: &str = " … [cut]";
 
@@ -478,9 +426,9 @@ fn cut_mrkdwn(text: &str, max: usize) -> String {
     out
 }
 
-/// One legacy attachment carrying blocks, for the coloured bar.
+/// The coloured bar: one attachment carrying the colour and the blocks.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Attachment {
+pub struct Bar {
     /// Bar colour.
     pub color: &'static str,
     /// The message's blocks.
@@ -491,7 +439,7 @@ pub struct Attachment {
 
 /// A Block Kit message as posted to an Incoming Webhook.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Message {
+pub struct BlockKit {
     /// Top-level text: the phone notification and screen-reader summary.
     pub text: String,
     /// Blocks, when the message has no colour bar.
@@ -499,7 +447,7 @@ pub struct Message {
     pub blocks: Vec<Block>,
     /// One attachment with the colour and the blocks, when it has one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<Attachment>,
+    pub attachments: Vec<Bar>,
     /// Channel override (legacy webhooks only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
@@ -511,22 +459,27 @@ pub struct Message {
     pub icon_emoji: Option<String>,
 }
 
-impl Message {
+impl BlockKit {
     /// Builds a message from `blocks`, with `fallback` (plain words, escaped
     /// here) as the top-level text and a bar of `tone`'s colour when given,
     /// and enforces every limit: each block's own, at most [`MAX_BLOCKS`]
     /// blocks and [`MAX_TOTAL_BLOCK_CHARS`] characters of block text in all.
     /// What is cut is replaced by a visible marker; nothing is rejected.
+    /// A `mention` (mrkdwn, already checked) leads the top-level text.
     pub fn new(
         fallback: &str,
         tone: Option<Tone>,
         blocks: Vec<Block>,
         overrides: &Overrides,
+        mention: Option<&str>,
     ) -> Self {
         let blocks = bound_blocks(blocks);
         let mut text = escape(fallback.trim());
         if text.is_empty() {
-            text = "SNS notification".into();
+            text = crate::notice::EMPTY_HEADLINE.into();
+        }
+        if let Some(mention) = mention {
+            text = format!("{mention} {text}");
         }
         if text.chars().count() > MAX_TEXT_CHARS {
             text = cut_mrkdwn(&text, MAX_TEXT_CHARS);
@@ -535,21 +488,27 @@ impl Message {
             None => (blocks, Vec::new()),
             Some(tone) => (
                 Vec::new(),
-                vec![Attachment {
-                    color: tone.color(),
+                vec![Bar {
+                    color: color(tone),
                     blocks,
                     fallback: text.clone(),
                 }],
             ),
         };
-        Message {
+        let message = BlockKit {
             text,
             blocks,
             attachments,
             channel: overrides.channel.clone(),
             username: overrides.username.clone(),
             icon_emoji: overrides.icon_emoji.clone(),
-        }
+        };
+        debug_assert!(
+            message.violations().is_empty(),
+            "{:?}",
+            message.violations()
+        );
+        message
     }
 
     /// Every block of the message, top level or in the attachment.
@@ -560,64 +519,117 @@ impl Message {
     }
 }
 
-/// Every limit a Slack payload (any JSON, ours or a publisher's) breaks, in
-/// words; empty when it is within all of them. The same limits as
-/// [`Message::new`] enforces: blocks, header, section, fields, context, the
-/// top-level text and the block text in all.
-pub fn violations(payload: &serde_json::Value) -> Vec<String> {
-    use serde_json::Value;
-    let mut out = Vec::new();
+/// What Slack's limits look at in one block.
+struct Measure {
+    /// `header`, `section`, `context`...
+    kind: String,
+    /// Characters of its main text (header, section).
+    text: usize,
+    /// Characters of each field (section).
+    fields: Vec<usize>,
+    /// Elements (context).
+    elements: usize,
+    /// Whether a text object inside has no visible text.
+    blank: bool,
+    /// Characters of every text inside.
+    chars: usize,
+}
+
+impl Block {
+    fn measure(&self) -> Measure {
+        let texts = self.texts();
+        let (kind, text, fields, elements) = match self {
+            Block::Header { text } => ("header", text.chars(), Vec::new(), 0),
+            Block::Section { text, fields } => (
+                "section",
+                text.as_ref().map_or(0, Text::chars),
+                fields.iter().map(Text::chars).collect(),
+                0,
+            ),
+            Block::Context { elements } => ("context", 0, Vec::new(), elements.len()),
+            Block::Divider {} => ("divider", 0, Vec::new(), 0),
+        };
+        Measure {
+            kind: kind.to_string(),
+            text,
+            fields,
+            elements,
+            blank: texts.iter().any(|t| t.as_str().trim().is_empty()),
+            chars: texts.iter().map(|t| t.chars()).sum(),
+        }
+    }
+}
+
+/// The measure of a block as JSON (a publisher's, of any type).
+fn measure_json(block: &Value) -> Measure {
     let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
-    if let Some(text) = payload.get("text") {
-        let n = chars(text);
-        if n > MAX_TEXT_CHARS {
-            out.push(format!("text has {n} characters (limit {MAX_TEXT_CHARS})"));
-        }
+    Measure {
+        kind: block
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        text: block
+            .get("text")
+            .and_then(|t| t.get("text"))
+            .map_or(0, chars),
+        fields: block
+            .get("fields")
+            .and_then(Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+            .iter()
+            .map(|f| f.get("text").map_or(0, chars))
+            .collect(),
+        elements: block
+            .get("elements")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len),
+        blank: has_blank_text(block),
+        chars: text_chars_in(block),
     }
-    let mut blocks: Vec<&Value> = Vec::new();
-    if let Some(Value::Array(top)) = payload.get("blocks") {
-        blocks.extend(top);
-    }
-    if let Some(Value::Array(attachments)) = payload.get("attachments") {
-        for a in attachments {
-            if let Some(Value::Array(inner)) = a.get("blocks") {
-                blocks.extend(inner);
-            }
-        }
+}
+
+/// Every limit of Slack's a message breaks, in words; empty when it is
+/// within all of them: at most [`MAX_BLOCKS`] blocks, a header of
+/// [`MAX_HEADER_CHARS`], a section text of [`MAX_SECTION_CHARS`],
+/// [`MAX_FIELDS`] fields of [`MAX_FIELD_CHARS`], [`MAX_CONTEXT_ELEMENTS`]
+/// context elements, no empty text, a top-level text of [`MAX_TEXT_CHARS`]
+/// and [`MAX_TOTAL_BLOCK_CHARS`] of block text in all. The one check, for
+/// our messages and for publishers' own payloads alike.
+fn check(text_chars: usize, blocks: &[Measure]) -> Vec<String> {
+    let mut out = Vec::new();
+    if text_chars > MAX_TEXT_CHARS {
+        out.push(format!(
+            "text has {text_chars} characters (limit {MAX_TEXT_CHARS})"
+        ));
     }
     if blocks.len() > MAX_BLOCKS {
         out.push(format!("{} blocks (limit {MAX_BLOCKS})", blocks.len()));
     }
     let mut total = 0;
     for (i, block) in blocks.iter().enumerate() {
-        total += text_chars_in(block);
-        if has_blank_text(block) {
+        total += block.chars;
+        if block.blank {
             out.push(format!("block {i}: an empty text (Slack rejects it)"));
         }
-        let text = block
-            .get("text")
-            .and_then(|t| t.get("text"))
-            .map_or(0, chars);
-        match block.get("type").and_then(Value::as_str) {
-            Some("header") if text > MAX_HEADER_CHARS => out.push(format!(
+        let text = block.text;
+        match block.kind.as_str() {
+            "header" if text > MAX_HEADER_CHARS => out.push(format!(
                 "block {i}: header has {text} characters (limit {MAX_HEADER_CHARS})"
             )),
-            Some("section") => {
+            "section" => {
                 if text > MAX_SECTION_CHARS {
                     out.push(format!(
                         "block {i}: section text has {text} characters (limit {MAX_SECTION_CHARS})"
                     ));
                 }
-                let fields = block.get("fields").and_then(Value::as_array);
-                let fields = fields.map(Vec::as_slice).unwrap_or_default();
-                if fields.len() > MAX_FIELDS {
+                if block.fields.len() > MAX_FIELDS {
                     out.push(format!(
                         "block {i}: {} fields (limit {MAX_FIELDS})",
-                        fields.len()
+                        block.fields.len()
                     ));
                 }
-                for f in fields {
-                    let n = f.get("text").map_or(0, chars);
+                for &n in &block.fields {
                     if n > MAX_FIELD_CHARS {
                         out.push(format!(
                             "block {i}: a field has {n} characters (limit {MAX_FIELD_CHARS})"
@@ -625,17 +637,10 @@ pub fn violations(payload: &serde_json::Value) -> Vec<String> {
                     }
                 }
             }
-            Some("context") => {
-                let n = block
-                    .get("elements")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len);
-                if n > MAX_CONTEXT_ELEMENTS {
-                    out.push(format!(
-                        "block {i}: context has {n} elements (limit {MAX_CONTEXT_ELEMENTS})"
-                    ));
-                }
-            }
+            "context" if block.elements > MAX_CONTEXT_ELEMENTS => out.push(format!(
+                "block {i}: context has {} elements (limit {MAX_CONTEXT_ELEMENTS})",
+                block.elements
+            )),
             _ => {}
         }
     }
@@ -647,9 +652,38 @@ pub fn violations(payload: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// Every limit a Slack payload as JSON (a publisher's own) breaks, in words
+/// ([`check`]); empty when it is within all of them.
+pub fn violations(payload: &Map<String, Value>) -> Vec<String> {
+    let text = payload
+        .get("text")
+        .and_then(Value::as_str)
+        .map_or(0, |s| s.chars().count());
+    let mut blocks: Vec<Measure> = Vec::new();
+    if let Some(Value::Array(top)) = payload.get("blocks") {
+        blocks.extend(top.iter().map(measure_json));
+    }
+    if let Some(Value::Array(attachments)) = payload.get("attachments") {
+        for a in attachments {
+            if let Some(Value::Array(inner)) = a.get("blocks") {
+                blocks.extend(inner.iter().map(measure_json));
+            }
+        }
+    }
+    check(text, &blocks)
+}
+
+impl BlockKit {
+    /// Every limit this message breaks ([`check`]); empty for every message
+    /// [`BlockKit::new`] builds.
+    pub fn violations(&self) -> Vec<String> {
+        let blocks: Vec<Measure> = self.all_blocks().map(Block::measure).collect();
+        check(self.text.chars().count(), &blocks)
+    }
+}
+
 /// Whether a text object inside has no visible text.
-fn has_blank_text(v: &serde_json::Value) -> bool {
-    use serde_json::Value;
+fn has_blank_text(v: &Value) -> bool {
     match v {
         Value::Object(map) => {
             let is_text_object = matches!(
@@ -669,8 +703,7 @@ fn has_blank_text(v: &serde_json::Value) -> bool {
 }
 
 /// Characters of every `text` string inside a JSON value.
-fn text_chars_in(v: &serde_json::Value) -> usize {
-    use serde_json::Value;
+fn text_chars_in(v: &Value) -> usize {
     match v {
         Value::Object(map) => map
             .iter()
@@ -740,6 +773,201 @@ fn bound_blocks(mut blocks: Vec<Block>) -> Vec<Block> {
         ))]));
     }
     kept
+}
+
+/// Renders `notice` as Block Kit: a header (the title, led by the tone's
+/// emoji), the body part by part, and a last line saying where it came
+/// from, in a bar of the tone's colour; within every limit ([`BlockKit::new`]).
+/// A publisher's own Slack payload within the limits is posted as given
+/// (the overrides added where it sets none); beyond them it is shown as JSON
+/// with the reason. A `mention` (Slack mention tokens, already checked)
+/// leads the top-level text and the first section text when the notice's
+/// tone is danger, never otherwise.
+pub fn render(notice: &Notice<'_>, overrides: &Overrides, mention: Option<&str>) -> Payload {
+    if let Some(payload) = &notice.slack_payload {
+        let problems = violations(payload);
+        if problems.is_empty() {
+            return Payload::Passthrough(with_overrides(payload.clone(), overrides));
+        }
+        return Payload::Blocks(message(notice, overrides, None, Some(&problems.join("; "))));
+    }
+    let mention = mention.filter(|_| notice.tone == Some(Tone::Danger));
+    Payload::Blocks(message(notice, overrides, mention, None))
+}
+
+/// A publisher's payload with the overrides added where it sets none.
+fn with_overrides(mut map: Map<String, Value>, overrides: &Overrides) -> Map<String, Value> {
+    for (key, value) in [
+        ("channel", &overrides.channel),
+        ("username", &overrides.username),
+        ("icon_emoji", &overrides.icon_emoji),
+    ] {
+        if let Some(value) = value
+            && !map.contains_key(key)
+        {
+            map.insert(key.into(), Value::String(value.clone()));
+        }
+    }
+    map
+}
+
+fn message(
+    notice: &Notice<'_>,
+    overrides: &Overrides,
+    mention: Option<&str>,
+    shown_as_json: Option<&str>,
+) -> BlockKit {
+    let mut blocks = Vec::with_capacity(notice.body.len() + 3);
+    if let Some(title) = &notice.title {
+        blocks.push(Block::header(match notice.tone {
+            Some(tone) => format!("{} {title}", tone.emoji()),
+            None => title.clone(),
+        }));
+    }
+    if let Some(why) = shown_as_json {
+        blocks.push(Block::context(vec![
+            Md::new()
+                .text("This Slack payload is shown as JSON: ")
+                .text(why),
+        ]));
+    }
+    for part in &notice.body {
+        push_part(&mut blocks, part);
+    }
+    blocks.push(footer(notice));
+    if let Some(mention) = mention {
+        lead_with(&mut blocks, mention);
+    }
+    BlockKit::new(&notice.headline, notice.tone, blocks, overrides, mention)
+}
+
+/// Puts `mention` in front of the first section text, or in a section of
+/// its own after the header when there is none.
+fn lead_with(blocks: &mut Vec<Block>, mention: &str) {
+    for block in blocks.iter_mut() {
+        if let Block::Section {
+            text: Some(Text::Mrkdwn { text }),
+            ..
+        } = block
+        {
+            *text = format!("{mention} {text}");
+            return;
+        }
+    }
+    let at = usize::from(matches!(blocks.first(), Some(Block::Header { .. })));
+    blocks.insert(
+        at,
+        Block::Section {
+            text: Some(Text::Mrkdwn {
+                text: mention.to_string(),
+            }),
+            fields: Vec::new(),
+        },
+    );
+}
+
+/// The blocks of one part of a notice's body.
+fn push_part(blocks: &mut Vec<Block>, part: &Part) {
+    match part {
+        Part::Text(rich) => blocks.push(Block::text(mrkdwn(Md::new(), rich))),
+        Part::Facts(facts) => blocks.push(Block::fields(
+            facts
+                .iter()
+                .map(|f| mrkdwn(Md::new().bold(&f.label).line(), &f.value))
+                .collect(),
+        )),
+        Part::List(List {
+            title,
+            items,
+            hidden,
+        }) => {
+            let mut md = Md::new().bold(title);
+            for item in items {
+                md = mrkdwn(md.line().text("• "), item);
+            }
+            if *hidden > 0 {
+                md = md.line().text(&format!("… {hidden} more"));
+            }
+            blocks.push(Block::text(md));
+        }
+        Part::Prose(text) => {
+            for chunk in chunks(text) {
+                blocks.push(Block::text(Md::new().text(chunk)));
+            }
+        }
+        Part::Code(text) => {
+            for chunk in chunks(text) {
+                blocks.push(Block::text(Md::new().code_block(chunk)));
+            }
+        }
+        Part::Note(rich) => blocks.push(Block::context(vec![mrkdwn(Md::new(), rich)])),
+        Part::Link(Link { label, url }) => {
+            blocks.push(Block::context(vec![Md::new().link(url, label)]))
+        }
+        Part::Divider => blocks.push(Block::divider()),
+    }
+}
+
+/// `rich` appended to `md` as mrkdwn.
+fn mrkdwn(md: Md, rich: &Rich) -> Md {
+    rich.0.iter().fold(md, |md, span| match span {
+        Span::Text(s) => md.text(s),
+        Span::Bold(s) => md.bold(s),
+        Span::Code(s) => md.code(s),
+        Span::CodeBlock(s) => md.code_block(s),
+        Span::Line => md.line(),
+        Span::Link(Link { label, url }) => md.link(url, label),
+        Span::Time(stamp) => time(md, stamp),
+    })
+}
+
+fn time(md: Md, stamp: &Stamp) -> Md {
+    match stamp {
+        Stamp::At(t) => md.date(t.timestamp(), &utc(*t)),
+        Stamp::AsSent(raw) => md.text(raw),
+    }
+}
+
+/// The last line of every Block Kit message: where it came from and when.
+fn footer(notice: &Notice<'_>) -> Block {
+    let mut md = Md::new().text("via SNS ").code(notice.origin.topic);
+    if let Some(ts) = notice.origin.timestamp {
+        md = time(md.text(" · "), &Stamp::parse(ts));
+    }
+    Block::context(vec![md])
+}
+
+/// Splits `text` into pieces of at most [`CHUNK_CHARS`] characters, at a line
+/// break when there is one in the second half of the piece.
+fn chunks(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = match rest.char_indices().nth(CHUNK_CHARS) {
+            None => rest.len(),
+            Some((at, _)) => match rest[..at].rfind('\n') {
+                Some(nl) if nl > at / 2 => nl + 1,
+                _ => at,
+            },
+        };
+        out.push(&rest[..end]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// A link that opens a payload's blocks in Slack's Block Kit Builder: the
+/// top-level blocks, or those of its attachment (the Builder does not show
+/// attachments). `None` when the payload has no blocks.
+pub fn builder_link(payload: &Value) -> Option<String> {
+    let blocks = payload
+        .get("blocks")
+        .or_else(|| payload.get("attachments")?.get(0)?.get("blocks"))?;
+    let json = serde_json::json!({ "blocks": blocks }).to_string();
+    Some(format!(
+        "https://app.slack.com/block-kit-builder/#{}",
+        crate::notice::encode(&json)
+    ))
 }
 
 #[cfg(test)]
@@ -817,7 +1045,7 @@ mod tests {
             Block::fields((0..15).map(|_| Md::new().text(&long)).collect()),
             Block::context((0..12).map(|_| Md::new().text("c")).collect()),
         ];
-        let msg = Message::new("f", Some(Tone::Danger), blocks, &Overrides::default());
+        let msg = BlockKit::new("f", Some(Tone::Danger), blocks, &Overrides::default(), None);
         let blocks = &msg.attachments[0].blocks;
         assert_eq!(blocks[0].texts()[0].chars(), MAX_HEADER_CHARS);
         let section = blocks[1].texts()[0].chars();
@@ -837,9 +1065,9 @@ mod tests {
             Block::context(vec![Md::new()]),
             Block::divider(),
         ];
-        let msg = Message::new("f", None, blocks, &Overrides::default());
+        let msg = BlockKit::new("f", None, blocks, &Overrides::default(), None);
         let v = serde_json::to_value(&msg).unwrap();
-        assert!(violations(&v).is_empty(), "{:?}", violations(&v));
+        assert!(msg.violations().is_empty(), "{:?}", msg.violations());
         assert_eq!(msg.blocks.len(), 2, "{v}");
         assert_eq!(msg.blocks[0].texts()[0].as_str(), "kept");
     }
@@ -847,7 +1075,7 @@ mod tests {
     #[test]
     fn fifty_blocks_fit_without_a_marker() {
         let blocks = (0..50).map(|i| Block::text(Md::new().text(&i.to_string())));
-        let msg = Message::new("f", None, blocks.collect(), &Overrides::default());
+        let msg = BlockKit::new("f", None, blocks.collect(), &Overrides::default(), None);
         assert_eq!(msg.blocks.len(), 50);
         assert_eq!(msg.blocks[49].texts()[0].as_str(), "49");
     }
@@ -855,7 +1083,7 @@ mod tests {
     #[test]
     fn more_than_fifty_blocks_are_cut_with_a_marker() {
         let blocks = (0..80).map(|i| Block::text(Md::new().text(&i.to_string())));
-        let msg = Message::new("f", None, blocks.collect(), &Overrides::default());
+        let msg = BlockKit::new("f", None, blocks.collect(), &Overrides::default(), None);
         assert_eq!(msg.blocks.len(), MAX_BLOCKS);
         let last = msg.blocks.last().unwrap().texts()[0].as_str();
         assert!(last.contains("49 of 80 blocks shown"), "{last}");
@@ -874,16 +1102,97 @@ mod tests {
 
     #[test]
     fn the_bar_colour_puts_blocks_in_one_attachment() {
-        let msg = Message::new(
+        let msg = BlockKit::new(
             "ALARM <!channel>",
             Some(Tone::Danger),
             vec![Block::divider()],
             &Overrides::default(),
+            None,
         );
         let v = serde_json::to_value(&msg).unwrap();
         assert_eq!(v["text"], "ALARM &lt;!channel&gt;");
         assert_eq!(v["attachments"][0]["color"], "#d13212");
         assert_eq!(v["attachments"][0]["blocks"][0]["type"], "divider");
         assert!(v.get("blocks").is_none());
+    }
+
+    fn notification(message: &str) -> crate::record::Notification {
+        crate::record::Notification {
+            message_id: "m".into(),
+            topic_arn: "arn:aws:sns:eu-west-1:123456789012:ops".into(),
+            subject: Some("subject <x>".into()),
+            message: message.into(),
+            timestamp: None,
+            message_attributes: Default::default(),
+        }
+    }
+
+    fn rendered(message: &str, mention: Option<&str>) -> Value {
+        let n = notification(message);
+        let notice = crate::kinds::read(&n, 4_000);
+        serde_json::to_value(render(&notice, &Overrides::default(), mention)).unwrap()
+    }
+
+    const MENTION: &str = "<!here> <@U0123ABCD>";
+
+    #[test]
+    fn a_mention_leads_the_text_and_first_section_of_a_danger_notice() {
+        let alarm =
+            r#"{"AlarmName":"api","NewStateValue":"ALARM","OldStateValue":"OK","Trigger":{}}"#;
+        let v = rendered(alarm, Some(MENTION));
+        assert_eq!(v["text"], "<!here> <@U0123ABCD> ALARM: api");
+        let blocks = &v["attachments"][0]["blocks"];
+        assert_eq!(blocks[0]["type"], "header");
+        assert_eq!(
+            blocks[1]["text"]["text"],
+            "<!here> <@U0123ABCD> *OK → ALARM*"
+        );
+        // Only the first section.
+        let all = v.to_string();
+        assert_eq!(all.matches("<!here>").count(), 3, "{all}"); // text, fallback, section
+    }
+
+    #[test]
+    fn a_mention_gets_its_own_section_when_there_is_none() {
+        let mut blocks = vec![
+            Block::header("t"),
+            Block::context(vec![Md::new().text("c")]),
+        ];
+        lead_with(&mut blocks, MENTION);
+        assert_eq!(blocks[1].texts()[0].as_str(), MENTION);
+        assert!(matches!(blocks[1], Block::Section { .. }));
+    }
+
+    #[test]
+    fn no_mention_unless_the_tone_is_danger() {
+        let ok = r#"{"AlarmName":"api","NewStateValue":"OK","Trigger":{}}"#;
+        let payload = r#"{"text":"hi"}"#;
+        for message in [ok, "plain text", "[1]", payload] {
+            let v = rendered(message, Some(MENTION));
+            assert!(!v.to_string().contains("<!here>"), "{message}: {v}");
+            assert_eq!(v, rendered(message, None), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_slack_payload_within_the_limits_is_posted_as_given() {
+        let v = rendered(r#"{"text":"<!here> deploy","unfurl_links":false}"#, None);
+        assert_eq!(
+            v,
+            serde_json::json!({"text": "<!here> deploy", "unfurl_links": false})
+        );
+    }
+
+    #[test]
+    fn a_slack_payload_over_the_limits_is_shown_as_json_with_the_reason() {
+        let blocks: Vec<Value> = (0..51)
+            .map(|_| serde_json::json!({"type": "divider"}))
+            .collect();
+        let v = rendered(&serde_json::json!({ "blocks": blocks }).to_string(), None);
+        let note = v["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+        assert!(note.contains("51 blocks (limit 50)"), "{note}");
+        let big = serde_json::json!({"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x".repeat(12_001)}}]});
+        let why = violations(big.as_object().unwrap()).join("; ");
+        assert!(why.contains("12001 characters"), "{why}");
     }
 }

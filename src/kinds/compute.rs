@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, scalar, text_at, tone_of};
 use super::generic::{first_line, is_eventbridge, resources};
-use super::slack::{Block, Md, Tone};
-use super::{Card, Detection, Kind};
+use super::{Detection, Kind};
+use crate::notice::{Draft, List, Part, Rich, Tone};
 
 /// Health, ECS, EC2 and Auto Scaling events by `source` and `detail-type`;
 /// an RDS event by its `Event Source` and `Event Message` keys.
@@ -57,8 +57,8 @@ fn rds_event_id(v: &Value) -> Option<String> {
     Some(id.rsplit('#').next().unwrap_or(&id).to_string())
 }
 
-/// Renders a Health, ECS, EC2 or Auto Scaling event.
-pub fn render(detection: &Detection, v: &Value) -> Card {
+/// Reads a Health, ECS, EC2 or Auto Scaling event.
+pub fn read(detection: &Detection, v: &Value) -> Draft {
     match detection.kind {
         Kind::HealthEvent => health(detection, v),
         Kind::EcsTask => ecs(detection, v),
@@ -67,20 +67,31 @@ pub fn render(detection: &Detection, v: &Value) -> Card {
     }
 }
 
-fn where_line(v: &Value) -> Block {
-    let mut md = Md::new()
-        .text(&text_at(v, &["detail-type"]).unwrap_or_default())
+fn where_line(v: &Value) -> Part {
+    let mut md = Rich::new()
+        .text(text_at(v, &["detail-type"]).unwrap_or_default())
         .text(" in ")
-        .code(&text_at(v, &["region"]).unwrap_or_default())
+        .code(text_at(v, &["region"]).unwrap_or_default())
         .text(" · account ")
-        .code(&text_at(v, &["account"]).unwrap_or_default());
+        .code(text_at(v, &["account"]).unwrap_or_default());
     if let Some(t) = text_at(v, &["time"]) {
-        md = common::when(md.text(" · "), &t);
+        md = md.text(" · ").time(&t);
     }
-    Block::context(vec![md])
+    Part::Note(md)
 }
 
-fn health(detection: &Detection, v: &Value) -> Card {
+/// The `region:account` an EventBridge event came from, for thread keys.
+fn place(v: &Value) -> String {
+    format!(
+        "{}:{}",
+        text_at(v, &["region"]).unwrap_or_default(),
+        text_at(v, &["account"]).unwrap_or_default()
+    )
+}
+
+/// A Health event; its thread is the event (its ARN), what it says is its
+/// status as last updated.
+fn health(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let service = text_at(d, &["service"]).unwrap_or_else(|| "AWS".into());
     let code = text_at(d, &["eventTypeCode"]).unwrap_or_default();
@@ -102,10 +113,7 @@ fn health(detection: &Detection, v: &Value) -> Card {
                 .or_else(|| all.first())
         })
         .and_then(|e| text_at(e, &["latestDescription"]));
-    let mut blocks = vec![Block::header(format!(
-        "{} AWS Health: {service} {category} ({status})",
-        common::emoji(tone)
-    ))];
+    let mut blocks = Vec::new();
     blocks.extend(fields([
         code_field("Event type", Some(&code)),
         code_field("Affected region", region.clone()),
@@ -120,8 +128,8 @@ fn health(detection: &Detection, v: &Value) -> Card {
     ]));
     if let Some(description) = &description {
         // Health descriptions are long; the first paragraphs are what matter.
-        blocks.push(Block::text(
-            Md::new().text(&super::generic::clip(description, 2_000)),
+        blocks.push(Part::Text(
+            Rich::new().text(super::generic::clip(description, 2_000)),
         ));
     }
     let entities: Vec<String> = common::items(d, "affectedEntities")
@@ -129,19 +137,21 @@ fn health(detection: &Detection, v: &Value) -> Card {
         .filter_map(|e| text_at(e, &["entityValue"]))
         .collect();
     if !entities.is_empty() {
-        let mut md = Md::new().bold(&format!("Affected entities ({})", entities.len()));
-        for e in entities.iter().take(20) {
-            md = md.line().text("• ").code(e);
-        }
-        if entities.len() > 20 {
-            md = md.line().text(&format!("… {} more", entities.len() - 20));
-        }
-        blocks.push(Block::text(md));
+        blocks.push(Part::List(List {
+            title: format!("Affected entities ({})", entities.len()),
+            hidden: entities.len().saturating_sub(20),
+            items: entities
+                .into_iter()
+                .take(20)
+                .map(|e| Rich::new().code(e))
+                .collect(),
+        }));
     }
-    let link = text_at(d, &["eventArn"]).map(|arn| {
+    let arn = text_at(d, &["eventArn"]);
+    let link = arn.as_ref().map(|arn| {
         format!(
             "https://health.aws.amazon.com/health/home#/account/event-log?eventID={}",
-            common::encode(&arn)
+            common::encode(arn)
         )
     });
     blocks.extend(common::link_line(
@@ -149,14 +159,20 @@ fn health(detection: &Detection, v: &Value) -> Card {
         "Open the event in the AWS Health Dashboard",
     ));
     let summary = description.as_deref().map(first_line).unwrap_or_default();
-    Card {
-        fallback: format!("AWS Health {service} {category} ({status}): {summary}"),
-        tone: Some(tone),
+    let updated = text_at(d, &["lastUpdatedTime"]);
+    Draft::new(
+        Some(format!("AWS Health: {service} {category} ({status})")),
+        format!("AWS Health {service} {category} ({status}): {summary}"),
+        Some(tone),
         blocks,
-    }
+    )
+    .says([arn.clone(), Some(status), updated.clone()])
+    .thread(arn)
+    .at(updated.as_deref().or(text_at(v, &["time"]).as_deref()))
 }
 
-fn ecs(detection: &Detection, v: &Value) -> Card {
+/// An ECS task state change; its thread is the task (its ARN).
+fn ecs(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let last = detection.status.clone().unwrap_or_default();
     let containers = common::items(d, "containers");
@@ -181,14 +197,11 @@ fn ecs(detection: &Detection, v: &Value) -> Card {
     let cluster = short(text_at(d, &["clusterArn"])).unwrap_or_default();
     let task = short(text_at(d, &["taskArn"])).unwrap_or_default();
     let group = text_at(d, &["group"]);
-    let mut blocks = vec![Block::header(format!(
-        "{} ECS task {last}: {}",
-        common::emoji(tone),
-        group.as_deref().unwrap_or(&task)
-    ))];
+    let title = format!("ECS task {last}: {}", group.as_deref().unwrap_or(&task));
+    let mut blocks = Vec::new();
     if let Some(reason) = text_at(d, &["stoppedReason"]) {
-        blocks.push(Block::text(
-            Md::new().bold("Stopped reason:").text(" ").text(&reason),
+        blocks.push(Part::Text(
+            Rich::new().bold("Stopped reason:").text(" ").text(reason),
         ));
     }
     blocks.extend(fields([
@@ -200,22 +213,28 @@ fn ecs(detection: &Detection, v: &Value) -> Card {
         field("Launch type", text_at(d, &["launchType"])),
     ]));
     if !containers.is_empty() {
-        let mut md = Md::new().bold("Containers");
-        for c in containers.iter().take(15) {
-            md = md
-                .line()
-                .text("• ")
-                .code(&text_at(c, &["name"]).unwrap_or_default())
-                .text(" ")
-                .text(&text_at(c, &["lastStatus"]).unwrap_or_default());
-            if let Some(code) = c.get("exitCode").and_then(scalar) {
-                md = md.text(&format!(", exit code {code}"));
-            }
-            if let Some(reason) = text_at(c, &["reason"]) {
-                md = md.text(": ").text(&reason);
-            }
-        }
-        blocks.push(Block::text(md));
+        let items = containers
+            .iter()
+            .take(15)
+            .map(|c| {
+                let mut md = Rich::new()
+                    .code(text_at(c, &["name"]).unwrap_or_default())
+                    .text(" ")
+                    .text(text_at(c, &["lastStatus"]).unwrap_or_default());
+                if let Some(code) = c.get("exitCode").and_then(scalar) {
+                    md = md.text(format!(", exit code {code}"));
+                }
+                if let Some(reason) = text_at(c, &["reason"]) {
+                    md = md.text(": ").text(reason);
+                }
+                md
+            })
+            .collect();
+        blocks.push(Part::List(List {
+            title: "Containers".into(),
+            items,
+            hidden: 0,
+        }));
     }
     blocks.push(where_line(v));
     let region = text_at(v, &["region"]).unwrap_or_default();
@@ -228,14 +247,26 @@ fn ecs(detection: &Detection, v: &Value) -> Card {
     });
     blocks.extend(common::link_line(link, "Open the task in the ECS console"));
     let reason = text_at(d, &["stoppedReason"]).map(|r| format!(": {}", first_line(&r)));
-    Card {
-        fallback: format!("ECS task {last} in {cluster}{}", reason.unwrap_or_default()),
-        tone: Some(tone),
+    let arn = text_at(d, &["taskArn"]);
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(title),
+        format!("ECS task {last} in {cluster}{}", reason.unwrap_or_default()),
+        Some(tone),
         blocks,
-    }
+    )
+    .says([
+        arn.clone(),
+        Some(last),
+        text_at(d, &["desiredStatus"]),
+        text_at(d, &["version"]),
+    ])
+    .thread(arn)
+    .at(time.as_deref())
 }
 
-fn ec2(detection: &Detection, v: &Value) -> Card {
+/// An EC2 instance state change; its thread is the instance.
+fn ec2(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let state = detection.status.clone().unwrap_or_default();
     let tone = match state.as_str() {
@@ -247,49 +278,50 @@ fn ec2(detection: &Detection, v: &Value) -> Card {
     };
     let instance = text_at(d, &["instance-id"]).unwrap_or_default();
     let region = text_at(v, &["region"]).unwrap_or_default();
-    let mut blocks = vec![Block::header(format!(
-        "{} EC2 instance {state}: {instance}",
-        common::emoji(tone)
-    ))];
-    blocks.push(where_line(v));
+    let blocks = vec![where_line(v)];
     let link = common::console_link(
         &region,
         "ec2",
         &format!("InstanceDetails:instanceId={}", common::encode(&instance)),
     );
+    let mut blocks = blocks;
     blocks.extend(common::link_line(
         link,
         "Open the instance in the EC2 console",
     ));
-    Card {
-        fallback: format!("EC2 instance {instance} is {state} ({region})"),
-        tone: Some(tone),
+    let thread = (!instance.is_empty()).then(|| format!("ec2:{}:{instance}", place(v)));
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(format!("EC2 instance {state}: {instance}")),
+        format!("EC2 instance {instance} is {state} ({region})"),
+        Some(tone),
         blocks,
-    }
+    )
+    .says([thread.clone(), Some(state), time.clone()])
+    .thread(thread)
+    .at(time.as_deref())
 }
 
-fn autoscaling(detection: &Detection, v: &Value) -> Card {
+/// An Auto Scaling activity; its thread is the activity.
+fn autoscaling(detection: &Detection, v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
     let status = detection.status.clone().unwrap_or_default();
     let tone = tone_of(&status);
     let group = text_at(d, &["AutoScalingGroupName"]).unwrap_or_default();
     let detail_type = text_at(v, &["detail-type"]).unwrap_or_default();
-    let mut blocks = vec![Block::header(format!(
-        "{} {detail_type}: {group}",
-        common::emoji(tone)
-    ))];
-    let mut md = Md::new();
+    let mut blocks = Vec::new();
+    let mut md = Rich::new();
     if let Some(description) = text_at(d, &["Description"]) {
-        md = md.text(&description);
+        md = md.text(description);
     }
     if let Some(cause) = text_at(d, &["Cause"]) {
-        md = md.line().bold("Cause:").text(" ").text(&cause);
+        md = md.line().bold("Cause:").text(" ").text(cause);
     }
     if let Some(message) = text_at(d, &["StatusMessage"]) {
-        md = md.line().bold("Status message:").text(" ").text(&message);
+        md = md.line().bold("Status message:").text(" ").text(message);
     }
     if !md.is_empty() {
-        blocks.push(Block::text(md));
+        blocks.push(Part::Text(md));
     }
     blocks.extend(fields([
         field("Status", Some(&status)),
@@ -300,15 +332,30 @@ fn autoscaling(detection: &Detection, v: &Value) -> Card {
     ]));
     blocks.extend(resources(v));
     blocks.push(where_line(v));
-    Card {
-        fallback: format!("{detail_type}: {group} ({status})"),
-        tone: Some(tone),
+    let activity = text_at(d, &["ActivityId"]);
+    let thread = activity
+        .as_ref()
+        .map(|a| format!("autoscaling:{}:{a}", place(v)));
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(format!("{detail_type}: {group}")),
+        format!("{detail_type}: {group} ({status})"),
+        Some(tone),
         blocks,
-    }
+    )
+    .says([
+        thread.clone().or(Some(group.clone())),
+        Some(status.clone()),
+        text_at(d, &["EC2InstanceId"]),
+        time.clone(),
+    ])
+    .thread(thread)
+    .at(time.as_deref())
 }
 
-/// Renders an RDS event notification.
-pub fn render_rds(v: &Value) -> Card {
+/// Reads an RDS event notification. It has no thread (an instance's events
+/// are not one lifecycle); what it says is the source, event and time.
+pub fn read_rds(v: &Value) -> Draft {
     let source = text_at(v, &["Source ID"]).unwrap_or_default();
     let message = text_at(v, &["Event Message"]).unwrap_or_default();
     let event_id = rds_event_id(v);
@@ -321,12 +368,11 @@ pub fn render_rds(v: &Value) -> Card {
     } else {
         Tone::Info
     };
-    let mut blocks = vec![Block::header(format!(
-        "{} RDS {}: {source}",
-        common::emoji(tone),
+    let title = format!(
+        "RDS {}: {source}",
         text_at(v, &["Event Source"]).unwrap_or_default()
-    ))];
-    blocks.push(Block::text(Md::new().text(&message)));
+    );
+    let mut blocks = vec![Part::Text(Rich::new().text(message.clone()))];
     let arn = text_at(v, &["Source ARN"]);
     let region = arn
         .as_deref()
@@ -345,9 +391,13 @@ pub fn render_rds(v: &Value) -> Card {
         )
     });
     blocks.extend(common::link_line(link, "Open in the RDS console"));
-    Card {
-        fallback: format!("RDS {source}: {}", first_line(&message)),
-        tone: Some(tone),
+    let time = text_at(v, &["Event Time"]);
+    Draft::new(
+        Some(title),
+        format!("RDS {source}: {}", first_line(&message)),
+        Some(tone),
         blocks,
-    }
+    )
+    .says([arn.or(Some(source)), event_id, time.clone(), Some(message)])
+    .at(time.as_deref())
 }

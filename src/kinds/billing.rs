@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at};
-use super::slack::{Block, Md, Tone};
-use super::{Card, Detection, Kind};
+use super::{Detection, Kind};
+use crate::notice::{Draft, List, Part, Rich, Tone};
 use crate::record::Notification;
 
 /// Cost Anomaly Detection: `anomalyId` and `impact`.
@@ -38,8 +38,8 @@ fn line_value(text: &str, label: &str) -> Option<String> {
     })
 }
 
-/// Renders a budget notification.
-pub fn render_budget(n: &Notification) -> Card {
+/// Reads a budget notification. No thread; what it says is its text.
+pub fn read_budget(n: &Notification) -> Draft {
     let text = &n.message;
     let name = line_value(text, "Budget Name").unwrap_or_else(|| "budget".into());
     let alert = line_value(text, "Alert Type").unwrap_or_default();
@@ -56,20 +56,17 @@ pub fn render_budget(n: &Notification) -> Card {
     } else {
         Tone::Warning
     };
-    let mut blocks = vec![Block::header(format!(
-        "{} Budget alert: {name}",
-        common::emoji(tone)
-    ))];
+    let mut blocks = Vec::new();
     // The sentence that says what crossed what.
     if let Some(sentence) = text.lines().map(str::trim).find(|l| {
         l.starts_with("You requested")
             || l.contains("is greater than")
             || l.contains("has exceeded")
     }) {
-        blocks.push(Block::text(Md::new().text(sentence)));
+        blocks.push(Part::Text(Rich::new().text(sentence.to_string())));
     }
     blocks.extend(fields([
-        actual.as_ref().and_then(|(k, v)| field(k, Some(v))),
+        actual.as_ref().and_then(|(k, v)| field(k.clone(), Some(v))),
         field("Budgeted amount", line_value(text, "Budgeted Amount")),
         field("Alert threshold", line_value(text, "Alert Threshold")),
         field("Alert type", Some(&alert)),
@@ -89,11 +86,12 @@ pub fn render_budget(n: &Notification) -> Card {
     let amounts = actual
         .map(|(k, v)| format!(" — {k} {v}"))
         .unwrap_or_default();
-    Card {
-        fallback: format!("Budget alert {name} ({alert}){amounts}"),
-        tone: Some(tone),
+    Draft::new(
+        Some(format!("Budget alert: {name}")),
+        format!("Budget alert {name} ({alert}){amounts}"),
+        Some(tone),
         blocks,
-    }
+    )
 }
 
 fn money(v: &Value, key: &str) -> Option<String> {
@@ -101,23 +99,24 @@ fn money(v: &Value, key: &str) -> Option<String> {
     Some(format!("${n:.2}"))
 }
 
-/// Renders a cost anomaly alert.
-pub fn render_anomaly(v: &Value) -> Card {
+/// Reads a cost anomaly alert. Its thread is the anomaly; what it says is
+/// the anomaly and its impact so far.
+pub fn read_anomaly(v: &Value) -> Draft {
     let monitor = text_at(v, &["monitorName"]).unwrap_or_else(|| "cost monitor".into());
     let impact = money(v, "totalImpact");
     let percent = common::at(v, &["impact", "totalImpactPercentage"])
         .and_then(Value::as_f64)
         .map(|p| format!("{p:.1}%"));
-    let mut blocks = vec![Block::header(format!("🟠 Cost anomaly: {monitor}"))];
-    let mut line = Md::new();
+    let mut blocks = Vec::new();
+    let mut line = Rich::new();
     if let Some(impact) = &impact {
-        line = line.bold(&format!("{impact} above expected"));
+        line = line.bold(format!("{impact} above expected"));
         if let Some(p) = &percent {
-            line = line.text(&format!(" (+{p})"));
+            line = line.text(format!(" (+{p})"));
         }
     }
     if !line.is_empty() {
-        blocks.push(Block::text(line));
+        blocks.push(Part::Text(line));
     }
     blocks.extend(fields([
         field("Actual spend", money(v, "totalActualSpend")),
@@ -129,27 +128,46 @@ pub fn render_anomaly(v: &Value) -> Card {
     ]));
     let causes = common::items(v, "rootCauses");
     if !causes.is_empty() {
-        let mut md = Md::new().bold("Root causes");
-        for cause in causes.iter().take(10) {
-            let parts: Vec<String> = ["service", "region", "usageType", "linkedAccount"]
-                .iter()
-                .filter_map(|k| text_at(cause, &[k]))
-                .collect();
-            md = md.line().text("• ").text(&parts.join(" · "));
-        }
-        blocks.push(Block::text(md));
+        let items = causes
+            .iter()
+            .take(10)
+            .map(|cause| {
+                let parts: Vec<String> = ["service", "region", "usageType", "linkedAccount"]
+                    .iter()
+                    .filter_map(|k| text_at(cause, &[k]))
+                    .collect();
+                Rich::new().text(parts.join(" · "))
+            })
+            .collect();
+        blocks.push(Part::List(List {
+            title: "Root causes".into(),
+            items,
+            hidden: 0,
+        }));
     }
     blocks.extend(common::link_line(
         text_at(v, &["anomalyDetailsLink"]),
         "Open the anomaly in Cost Explorer",
     ));
-    Card {
-        fallback: format!(
-            "Cost anomaly on {monitor}: {} above expected{}",
-            impact.unwrap_or_else(|| "spend".into()),
-            percent.map(|p| format!(" (+{p})")).unwrap_or_default()
-        ),
-        tone: Some(Tone::Warning),
+    let id = text_at(v, &["anomalyId"]);
+    let said = [id.clone(), impact.clone(), text_at(v, &["anomalyEndDate"])];
+    let headline = format!(
+        "Cost anomaly on {monitor}: {} above expected{}",
+        impact.unwrap_or_else(|| "spend".into()),
+        percent.map(|p| format!(" (+{p})")).unwrap_or_default()
+    );
+    let thread = id.map(|id| {
+        format!(
+            "cost_anomaly:{}:{id}",
+            text_at(v, &["accountId"]).unwrap_or_default()
+        )
+    });
+    Draft::new(
+        Some(format!("Cost anomaly: {monitor}")),
+        headline,
+        Some(Tone::Warning),
         blocks,
-    }
+    )
+    .says(said)
+    .thread(thread)
 }

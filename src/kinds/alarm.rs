@@ -6,9 +6,8 @@ use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at, time_field};
 use super::generic::first_line;
-use super::slack::{Block, Md, Tone};
-use super::{Card, Detection, Kind};
-use crate::record::Notification;
+use super::{Detection, Kind};
+use crate::notice::{Draft, Fact, List, Part, Rich, Tone};
 
 /// A metric alarm has `AlarmName`, `NewStateValue` and `Trigger`; a composite
 /// alarm has `AlarmName` and `AlarmRule`. The status is the new state.
@@ -37,8 +36,9 @@ fn tone(state: &str) -> Tone {
     }
 }
 
-/// Renders a metric or composite alarm.
-pub fn render(_n: &Notification, v: &Value) -> Card {
+/// Reads a metric or composite alarm. Its thread is the alarm (its ARN);
+/// what it says is the alarm, the new state and when it changed.
+pub fn read(v: &Value) -> Draft {
     let name = text_at(v, &["AlarmName"]).unwrap_or_else(|| "(unnamed alarm)".into());
     let new = text_at(v, &["NewStateValue"]).unwrap_or_else(|| "UNKNOWN".into());
     let old = text_at(v, &["OldStateValue"]);
@@ -49,64 +49,72 @@ pub fn render(_n: &Notification, v: &Value) -> Card {
     let account =
         text_at(v, &["AWSAccountId"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
     let reason = text_at(v, &["NewStateReason"]);
+    let changed_at = text_at(v, &["StateChangeTime"]);
 
-    let mut blocks = vec![Block::header(format!(
-        "{} {new}: {name}",
-        common::emoji(tone)
-    ))];
-    let mut change = Md::new();
+    let mut body = Vec::new();
+    let mut change = Rich::new();
     if let Some(old) = &old {
-        change = change.bold(&format!("{old} → {new}"));
+        change = change.bold(format!("{old} → {new}"));
     } else {
-        change = change.bold(&new);
+        change = change.bold(new.clone());
     }
     if let Some(region) = &region {
-        change = change.text(" in ").code(region);
+        change = change.text(" in ").code(region.clone());
     } else if let Some(display) = text_at(v, &["Region"]) {
-        change = change.text(" in ").text(&display);
+        change = change.text(" in ").text(display);
     }
     if let Some(account) = &account {
-        change = change.text(" · account ").code(account);
+        change = change.text(" · account ").code(account.clone());
     }
     if let Some(reason) = &reason {
-        change = change.line().text(reason);
+        change = change.line().text(reason.clone());
     }
-    blocks.push(Block::text(change));
+    body.push(Part::Text(change));
 
     let rule = text_at(v, &["AlarmRule"]);
     let trigger = v.get("Trigger").unwrap_or(&Value::Null);
     if let Some(rule) = &rule {
-        blocks.push(Block::text(Md::new().bold("Rule").line().code(rule)));
+        body.push(Part::Text(
+            Rich::new().bold("Rule").line().code(rule.clone()),
+        ));
         if let Some(children) = triggering_children(v) {
-            blocks.push(children);
+            body.push(children);
         }
     } else {
-        blocks.extend(metric_blocks(trigger));
+        body.extend(metric_parts(trigger));
     }
-    blocks.extend(fields([
+    body.extend(fields([
         field("Description", text_at(v, &["AlarmDescription"])),
-        time_field("State changed", text_at(v, &["StateChangeTime"]).as_deref()),
+        time_field("State changed", changed_at.as_deref()),
     ]));
     let link = region
         .as_deref()
         .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
-    blocks.extend(common::link_line(
+    body.extend(common::link_line(
         link,
         "Open the alarm in the CloudWatch console",
     ));
 
-    let mut fallback = format!("{new}: {name}");
+    let mut headline = format!("{new}: {name}");
     if let Some(region) = &region {
-        fallback.push_str(&format!(" ({region})"));
+        headline.push_str(&format!(" ({region})"));
     }
     if let Some(reason) = &reason {
-        fallback.push_str(&format!(" — {}", first_line(reason)));
+        headline.push_str(&format!(" — {}", first_line(reason)));
     }
-    Card {
-        fallback,
-        tone: Some(tone),
-        blocks,
-    }
+    let thread = if arn.is_empty() {
+        format!(
+            "cloudwatch_alarm:{}:{}:{name}",
+            region.as_deref().unwrap_or(""),
+            account.as_deref().unwrap_or("")
+        )
+    } else {
+        arn
+    };
+    Draft::new(Some(format!("{new}: {name}")), headline, Some(tone), body)
+        .says([Some(thread.clone()), Some(new), changed_at.clone()])
+        .thread(Some(thread))
+        .at(changed_at.as_deref())
 }
 
 /// The alarm's page in the console, the name encoded as one component (names
@@ -135,7 +143,7 @@ fn comparison(op: &str) -> &str {
 
 /// Metric, statistic and threshold of a metric alarm, whichever of plain
 /// metric, metric math or anomaly band it uses.
-fn metric_blocks(t: &Value) -> Vec<Block> {
+fn metric_parts(t: &Value) -> Vec<Part> {
     let mut blocks = Vec::new();
     let op = text_at(t, &["ComparisonOperator"]).unwrap_or_default();
     let band = text_at(t, &["ThresholdMetricId"]);
@@ -149,39 +157,46 @@ fn metric_blocks(t: &Value) -> Vec<Block> {
     let period = t.get("Period").and_then(Value::as_u64);
     let evaluation = evaluation(t, period);
     let threshold = match &band {
-        Some(id) => Some(format!("{} `{id}`", comparison(&op))),
-        None => text_at(t, &["Threshold"]).map(|th| format!("{} {th}", comparison(&op))),
+        Some(id) => Some(
+            Rich::new()
+                .text(format!("{} ", comparison(&op)))
+                .code(id.clone()),
+        ),
+        None => text_at(t, &["Threshold"])
+            .map(|th| Rich::new().text(format!("{} {th}", comparison(&op)))),
     };
     blocks.extend(fields([
         code_field("Metric", metric),
         field("Statistic", statistic),
-        threshold.map(|th| Md::new().bold("Threshold").line().text(&th)),
+        threshold.map(|value| Fact {
+            label: "Threshold".into(),
+            value,
+        }),
         field("Evaluation", evaluation),
         field("Missing data", text_at(t, &["TreatMissingData"])),
     ]));
     if let Some(metrics) = metrics {
-        let mut md = Md::new().bold(if band.is_some() {
+        let mut md = Rich::new().bold(if band.is_some() {
             "Anomaly detection"
         } else {
             "Metric math"
         });
         for m in metrics {
             let id = text_at(m, &["Id"]).unwrap_or_default();
-            md = md.line().code(&id).text(" ");
+            md = md.line().code(id).text(" ");
             if let Some(expr) = text_at(m, &["Expression"]) {
-                md = md.code(&expr);
+                md = md.code(expr);
             } else {
-                let stat = at_stat(m);
-                md = md.text(&stat);
+                md = md.text(at_stat(m));
             }
             if let Some(label) = text_at(m, &["Label"]) {
-                md = md.text(" — ").text(&label);
+                md = md.text(" — ").text(label);
             }
             if m.get("ReturnData").and_then(Value::as_bool) == Some(true) {
                 md = md.text(" (alarmed on)");
             }
         }
-        blocks.push(Block::text(md));
+        blocks.push(Part::Text(md));
     }
     blocks
 }
@@ -236,22 +251,29 @@ fn evaluation(t: &Value, period: Option<u64>) -> Option<String> {
 }
 
 /// The children whose state triggered a composite alarm.
-fn triggering_children(v: &Value) -> Option<Block> {
+fn triggering_children(v: &Value) -> Option<Part> {
     let children = v.get("TriggeringChildren")?.as_array()?;
     if children.is_empty() {
         return None;
     }
-    let mut md = Md::new().bold("Triggered by");
-    for child in children {
-        let arn = text_at(child, &["Arn"]).unwrap_or_default();
-        let name = arn.rsplit_once(":alarm:").map_or(arn.as_str(), |(_, n)| n);
-        let state = text_at(child, &["State", "Value"]).unwrap_or_default();
-        md = md.line().text("• ").code(name).text(" ").text(&state);
-        if let Some(ts) = text_at(child, &["State", "Timestamp"]) {
-            md = common::when(md.text(" since "), &ts);
-        }
-    }
-    Some(Block::text(md))
+    let items = children
+        .iter()
+        .map(|child| {
+            let arn = text_at(child, &["Arn"]).unwrap_or_default();
+            let name = arn.rsplit_once(":alarm:").map_or(arn.as_str(), |(_, n)| n);
+            let state = text_at(child, &["State", "Value"]).unwrap_or_default();
+            let mut item = Rich::new().code(name.to_string()).text(" ").text(state);
+            if let Some(ts) = text_at(child, &["State", "Timestamp"]) {
+                item = item.text(" since ").time(&ts);
+            }
+            item
+        })
+        .collect();
+    Some(Part::List(List {
+        title: "Triggered by".into(),
+        items,
+        hidden: 0,
+    }))
 }
 
 #[cfg(test)]
