@@ -23,7 +23,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::format::slack::Tone;
+use crate::notice::Tone;
 
 /// The reaction a return to good adds to the original (`reactions.add`).
 pub const RESOLVED_REACTION: &str = "white_check_mark";
@@ -51,6 +51,21 @@ pub struct Event<'a> {
     /// When the status began (the notice's own time, e.g. the alarm's
     /// `StateChangeTime`, else the SNS timestamp).
     pub at: SystemTime,
+}
+
+impl<'a> Event<'a> {
+    /// The thread event of `notice`: its thread key, status, tone (neutral
+    /// when it has none) and time (`occurred_at`, else `received`, e.g. the
+    /// SNS timestamp). `None` when the notice has no thread key or no
+    /// status: such a notice is always its own message.
+    pub fn of(notice: &'a crate::notice::Notice<'_>, received: SystemTime) -> Option<Self> {
+        Some(Self {
+            thread_key: notice.thread_key()?,
+            status: notice.status.as_deref()?,
+            tone: notice.tone.unwrap_or(Tone::Neutral),
+            at: notice.occurred_at.map_or(received, SystemTime::from),
+        })
+    }
 }
 
 /// A status a thread went through, and when.
@@ -389,6 +404,37 @@ mod tests {
             Plan::Reply(f) => *f,
             other => panic!("expected a reply, got {other:?}"),
         }
+    }
+
+    /// The first notification of a fixture, read into a notice.
+    fn fixture(name: &str) -> crate::record::Notification {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let text = std::fs::read_to_string(format!("{root}/tests/fixtures/{name}.json")).unwrap();
+        let records = crate::record::parse_event(&text).unwrap();
+        records[0].notification().unwrap().clone()
+    }
+
+    #[test]
+    fn a_real_alarm_and_its_recovery_are_one_thread() {
+        let (alarm, ok) = (
+            fixture("sns-cloudwatch-alarm"),
+            fixture("sns-cloudwatch-ok"),
+        );
+        let (alarm, ok) = (
+            crate::kinds::read(&alarm, 4_000),
+            crate::kinds::read(&ok, 4_000),
+        );
+        let first = Event::of(&alarm, at(T0)).expect("an alarm has a thread");
+        assert_eq!((first.status, first.tone), ("ALARM", Tone::Danger));
+        let later = Event::of(&ok, at(T0)).unwrap();
+        assert_eq!(later.thread_key, first.thread_key);
+        let thread = Thread::started(&first, "C1", "1.1", first.at);
+        let f = followup(plan(&later, Some(&thread), later.at, TTL));
+        assert_eq!(f.reaction, Some(Reaction::Add(RESOLVED_REACTION)));
+        assert_eq!(f.update.unwrap().header(), "ALARM -> OK");
+        // A notice without a lifecycle is always its own message.
+        let bounce = fixture("sns-ses-bounce");
+        assert_eq!(Event::of(&crate::kinds::read(&bounce, 4_000), at(T0)), None);
     }
 
     #[test]

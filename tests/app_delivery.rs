@@ -12,8 +12,8 @@ use sns_to_slack::app_delivery::{
     AppDelivery, AppDestination, AppNotice, AppSettings, Effect, Once, once,
 };
 use sns_to_slack::delivery::DeliverySettings;
-use sns_to_slack::format::slack::Tone;
 use sns_to_slack::lifecycle::{Event, Summary};
+use sns_to_slack::notice::Tone;
 use sns_to_slack::outcome::{Outcome, Reason};
 use sns_to_slack::state::memory::MemoryState;
 use sns_to_slack::state::{Claim, State, StateSettings};

@@ -8,8 +8,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use sns_to_slack::format::slack::Tone;
 use sns_to_slack::lifecycle::{Event, Thread};
+use sns_to_slack::notice::Tone;
 use sns_to_slack::state::dynamodb::DynamoDbState;
 use sns_to_slack::state::memory::MemoryState;
 use sns_to_slack::state::{Claim, State, StateError, StateSettings};

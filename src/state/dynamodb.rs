@@ -452,7 +452,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::slack::Tone;
+    use crate::notice::Tone;
 
     #[test]
     fn a_thread_item_round_trips() {

@@ -43,8 +43,8 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
-use crate::format::slack::Tone;
 use crate::lifecycle::Thread;
+use crate::notice::Tone;
 
 /// Default [`StateSettings::stale_after`]: Lambda's longest invocation.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -305,15 +305,9 @@ fn key_part(part: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// The code a tone is stored as.
+/// The code a tone is stored as: its name ([`Tone::as_str`]).
 pub fn tone_code(tone: Tone) -> &'static str {
-    match tone {
-        Tone::Danger => "danger",
-        Tone::Warning => "warning",
-        Tone::Good => "good",
-        Tone::Info => "info",
-        Tone::Neutral => "neutral",
-    }
+    tone.as_str()
 }
 
 /// The tone stored as `code`; an unknown code is [`Tone::Neutral`].
