@@ -137,8 +137,10 @@ impl AppSettings {
 pub struct AppNotice<'a> {
     /// The SNS `MessageId` (the claim's key with the destination).
     pub message_id: &'a str,
-    /// Its thread key, status, tone and time.
-    pub event: Event<'a>,
+    /// Its thread key, status, tone and time ([`Event::of`]); `None` for a
+    /// notice without a lifecycle, which is always a new message and stores
+    /// no thread.
+    pub event: Option<Event<'a>>,
     /// The notice rendered as a message (`text`, `blocks`...): posted as a new
     /// message or as a reply.
     pub message: &'a Map<String, Value>,
@@ -286,14 +288,18 @@ impl<C: Call> AppDelivery<C> {
             Some(Claim::Won(token)) => Some(token),
             None => None,
         };
+        let Some(event) = &notice.event else {
+            let result = run.post_new(state, notice, None, now).await;
+            return run.settle(state, notice, token, now, result).await;
+        };
         let stored = run
-            .state(state.thread(name, notice.event.thread_key, run.state_deadline()))
+            .state(state.thread(name, event.thread_key, run.state_deadline()))
             .await
             .flatten();
         // A thread in another channel (the entry's channel was changed) is not
         // continued: the notice starts a new one where the entry now points.
         let continued = stored.as_ref().filter(|t| t.channel == destination.channel);
-        let plan = lifecycle::plan(&notice.event, continued, now, self.settings.thread_ttl);
+        let plan = lifecycle::plan(event, continued, now, self.settings.thread_ttl);
         let result = match plan {
             Plan::New(_) => run.post_new(state, notice, stored.as_ref(), now).await,
             Plan::Reply(f) => {
@@ -324,7 +330,7 @@ impl<C: Call> AppDelivery<C> {
                                 run.react(&f.channel, &f.thread_ts, reaction).await;
                             }
                             if let Some(next) = &f.save {
-                                let key = notice.event.thread_key;
+                                let key = event.thread_key;
                                 let deadline = run.state_deadline();
                                 run.state(state.save_thread(name, key, next, now, deadline))
                                     .await;
@@ -336,25 +342,7 @@ impl<C: Call> AppDelivery<C> {
                 }
             }
         };
-        match (&result, &token) {
-            (Ok(()), _) => {
-                let deadline = run.state_deadline();
-                run.state(state.mark_posted(notice.message_id, name, now, deadline))
-                    .await;
-            }
-            (Err(_), Some(token)) => {
-                let deadline = run.state_deadline();
-                run.state(state.release(notice.message_id, name, token, deadline))
-                    .await;
-            }
-            (Err(_), None) => {}
-        }
-        let effect = if result.is_ok() {
-            run.effect.clone()
-        } else {
-            Effect::Failed
-        };
-        run.finish(effect, result)
+        run.settle(state, notice, token, now, result).await
     }
 
     /// Delivers `jobs` and returns one outcome per job, in the same order.
@@ -372,7 +360,12 @@ impl<C: Call> AppDelivery<C> {
         let mut threads: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
-            let key = (job.destination.name.as_str(), job.notice.event.thread_key);
+            let Some(event) = &job.notice.event else {
+                // No lifecycle: a thread of its own.
+                threads.push(vec![i]);
+                continue;
+            };
+            let key = (job.destination.name.as_str(), event.thread_key);
             let t = *index.entry(key).or_insert_with(|| {
                 threads.push(Vec::new());
                 threads.len() - 1
@@ -581,11 +574,11 @@ impl<'a, C: Call> Run<'a, C> {
         let body = web_api::post_message_body(&dest.channel, None, false, notice.message);
         let posted = self.call(Method::PostMessage, body).await.result?;
         self.effect = Effect::New;
-        if let Some(ts) = &posted.ts {
+        if let (Some(ts), Some(event)) = (&posted.ts, &notice.event) {
             let channel = posted.channel.as_deref().unwrap_or(&dest.channel);
-            let thread = Thread::started(&notice.event, channel, ts, now).over(stored);
+            let thread = Thread::started(event, channel, ts, now).over(stored);
             let deadline = self.state_deadline();
-            let key = notice.event.thread_key;
+            let key = event.thread_key;
             self.state(state.save_thread(&dest.name, key, &thread, now, deadline))
                 .await;
         }
@@ -605,6 +598,37 @@ impl<'a, C: Call> Run<'a, C> {
             Ok(_) => self.out.reacted = true,
             Err(failure) => self.out.side_failures.push(failure),
         }
+    }
+
+    /// Marks the claim posted (or releases it when the post failed) and ends.
+    async fn settle(
+        mut self,
+        state: &impl State,
+        notice: &AppNotice<'_>,
+        token: Option<ClaimToken>,
+        now: SystemTime,
+        result: Result<(), Failure>,
+    ) -> AppOutcome {
+        let name = self.destination.name.as_str();
+        match (&result, &token) {
+            (Ok(()), _) => {
+                let deadline = self.state_deadline();
+                self.state(state.mark_posted(notice.message_id, name, now, deadline))
+                    .await;
+            }
+            (Err(_), Some(token)) => {
+                let deadline = self.state_deadline();
+                self.state(state.release(notice.message_id, name, token, deadline))
+                    .await;
+            }
+            (Err(_), None) => {}
+        }
+        let effect = if result.is_ok() {
+            self.effect.clone()
+        } else {
+            Effect::Failed
+        };
+        self.finish(effect, result)
     }
 
     fn finish(mut self, effect: Effect, result: Result<(), Failure>) -> AppOutcome {

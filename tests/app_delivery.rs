@@ -144,12 +144,12 @@ async fn send(
     message.insert("text".into(), format!("{status}: {key}").into());
     let notice = AppNotice {
         message_id: id,
-        event: Event {
+        event: Some(Event {
             thread_key: key,
             status,
             tone,
             at: at(secs),
-        },
+        }),
         message: &message,
         original: &original,
     };
@@ -433,12 +433,12 @@ async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     message.insert("text".into(), "ALARM".into());
     let notice = AppNotice {
         message_id: "m-1",
-        event: Event {
+        event: Some(Event {
             thread_key: "k",
             status: "ALARM",
             tone: Tone::Danger,
             at: at(T0),
-        },
+        }),
         message: &message,
         original: &original,
     };
@@ -535,12 +535,12 @@ async fn a_thread_in_another_channel_is_not_continued() {
     message.insert("text".into(), "OK".into());
     let notice = AppNotice {
         message_id: "m-2",
-        event: Event {
+        event: Some(Event {
             thread_key: "k",
             status: "OK",
             tone: Tone::Good,
             at: at(T0 + 60),
-        },
+        }),
         message: &message,
         original: &original,
     };
@@ -570,12 +570,12 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
     let (alarm, ok, other) = (text("ALARM a"), text("OK a"), text("ALARM b"));
     let notice = |id, key, status, tone, secs, message| AppNotice {
         message_id: id,
-        event: Event {
+        event: Some(Event {
             thread_key: key,
             status,
             tone,
             at: at(secs),
-        },
+        }),
         message,
         original: &original,
     };
@@ -610,4 +610,29 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
         reply["thread_ts"],
         format!("{T0}.{:06}", first + 1).as_str()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_without_a_lifecycle_is_its_own_message_posted_once() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let mut message = Map::new();
+    message.insert("text".into(), "SES bounce".into());
+    let notice = AppNotice {
+        message_id: "b-1",
+        event: None,
+        message: &message,
+        original: &original,
+    };
+    let first = d
+        .deliver(&state, &destination(), &notice, at(T0), in_secs(30))
+        .await;
+    assert_eq!((first.effect, first.state_errors.len()), (Effect::New, 0));
+    let again = d
+        .deliver(&state, &destination(), &notice, at(T0 + 1), in_secs(30))
+        .await;
+    assert_eq!(again.effect, Effect::Duplicate);
+    assert_eq!(methods(&slack.take()), [Method::PostMessage]);
+    // Nothing but the claim was touched: claim, mark, claim.
+    assert_eq!(state.calls(), 3);
 }

@@ -502,12 +502,12 @@ async fn alarm_then_ok_against_a_loopback_web_api_and_dynamodb() {
         message.insert("text".into(), Value::from(format!("{status}: HighErrors")));
         let notice = AppNotice {
             message_id: id,
-            event: Event {
+            event: Some(Event {
                 thread_key: "alarm/HighErrors",
                 status,
                 tone,
                 at: at(secs),
-            },
+            }),
             message: &message,
             original: &original,
         };
