@@ -28,6 +28,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
@@ -136,14 +137,24 @@ impl AppSettings {
 pub struct AppNotice<'a> {
     /// The SNS `MessageId` (the claim's key with the destination).
     pub message_id: &'a str,
-    /// Its thread key, status, tone and time.
-    pub event: Event<'a>,
+    /// Its thread key, status, tone and time ([`Event::of`]); `None` for a
+    /// notice without a lifecycle, which is always a new message and stores
+    /// no thread.
+    pub event: Option<Event<'a>>,
     /// The notice rendered as a message (`text`, `blocks`...): posted as a new
     /// message or as a reply.
     pub message: &'a Map<String, Value>,
     /// The original's new content, given the thread's summary (the renderer's
     /// header with the transitions and the since line).
     pub original: &'a (dyn Fn(&Summary) -> Map<String, Value> + Sync),
+}
+
+/// One notice for one app destination, as [`AppDelivery::deliver_all`] takes it.
+pub struct AppJob<'a> {
+    /// Where it goes.
+    pub destination: &'a AppDestination,
+    /// What it is.
+    pub notice: AppNotice<'a>,
 }
 
 /// What a delivery did in Slack.
@@ -164,6 +175,19 @@ pub enum Effect {
     },
     /// Not posted: `outcome.result` says why.
     Failed,
+}
+
+impl Effect {
+    /// Its name in logs: `new`, `replied`, `duplicate`, `busy`, `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Effect::New => "new",
+            Effect::Replied => "replied",
+            Effect::Duplicate => "duplicate",
+            Effect::Busy { .. } => "busy",
+            Effect::Failed => "failed",
+        }
+    }
 }
 
 /// How the delivery of one notice to one app destination ended.
@@ -264,16 +288,18 @@ impl<C: Call> AppDelivery<C> {
             Some(Claim::Won(token)) => Some(token),
             None => None,
         };
+        let Some(event) = &notice.event else {
+            let result = run.post_new(state, notice, None, now).await;
+            return run.settle(state, notice, token, now, result).await;
+        };
         let stored = run
-            .state(state.thread(name, notice.event.thread_key, run.state_deadline()))
+            .state(state.thread(name, event.thread_key, run.state_deadline()))
             .await
             .flatten();
-        let plan = lifecycle::plan(
-            &notice.event,
-            stored.as_ref(),
-            now,
-            self.settings.thread_ttl,
-        );
+        // A thread in another channel (the entry's channel was changed) is not
+        // continued: the notice starts a new one where the entry now points.
+        let continued = stored.as_ref().filter(|t| t.channel == destination.channel);
+        let plan = lifecycle::plan(event, continued, now, self.settings.thread_ttl);
         let result = match plan {
             Plan::New(_) => run.post_new(state, notice, stored.as_ref(), now).await,
             Plan::Reply(f) => {
@@ -304,7 +330,7 @@ impl<C: Call> AppDelivery<C> {
                                 run.react(&f.channel, &f.thread_ts, reaction).await;
                             }
                             if let Some(next) = &f.save {
-                                let key = notice.event.thread_key;
+                                let key = event.thread_key;
                                 let deadline = run.state_deadline();
                                 run.state(state.save_thread(name, key, next, now, deadline))
                                     .await;
@@ -316,25 +342,60 @@ impl<C: Call> AppDelivery<C> {
                 }
             }
         };
-        match (&result, &token) {
-            (Ok(()), _) => {
-                let deadline = run.state_deadline();
-                run.state(state.mark_posted(notice.message_id, name, now, deadline))
-                    .await;
-            }
-            (Err(_), Some(token)) => {
-                let deadline = run.state_deadline();
-                run.state(state.release(notice.message_id, name, token, deadline))
-                    .await;
-            }
-            (Err(_), None) => {}
+        run.settle(state, notice, token, now, result).await
+    }
+
+    /// Delivers `jobs` and returns one outcome per job, in the same order.
+    /// Jobs of one (destination, `thread_key`) run one after the other, in
+    /// the order given (so a thread's second notice sees the first's
+    /// thread); other threads run side by side, at most `max_concurrency`
+    /// at once, each call still under its destination's limiter.
+    pub async fn deliver_all(
+        &self,
+        state: &impl State,
+        jobs: &[AppJob<'_>],
+        now: SystemTime,
+        stop_at: Instant,
+    ) -> Vec<AppOutcome> {
+        let mut threads: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(event) = &job.notice.event else {
+                // No lifecycle: a thread of its own.
+                threads.push(vec![i]);
+                continue;
+            };
+            let key = (job.destination.name.as_str(), event.thread_key);
+            let t = *index.entry(key).or_insert_with(|| {
+                threads.push(Vec::new());
+                threads.len() - 1
+            });
+            threads[t].push(i);
         }
-        let effect = if result.is_ok() {
-            run.effect.clone()
-        } else {
-            Effect::Failed
-        };
-        run.finish(effect, result)
+        let runs = futures::stream::iter(threads)
+            .map(|thread| async move {
+                let mut done = Vec::with_capacity(thread.len());
+                for i in thread {
+                    let job = &jobs[i];
+                    done.push((
+                        i,
+                        self.deliver(state, job.destination, &job.notice, now, stop_at)
+                            .await,
+                    ));
+                }
+                done
+            })
+            .buffer_unordered(self.settings.delivery.max_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut outcomes: Vec<Option<AppOutcome>> = vec![None; jobs.len()];
+        for (i, outcome) in runs.into_iter().flatten() {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has an outcome"))
+            .collect()
     }
 
     /// One Web API call under the destination's limiter, the retry policy
@@ -513,11 +574,11 @@ impl<'a, C: Call> Run<'a, C> {
         let body = web_api::post_message_body(&dest.channel, None, false, notice.message);
         let posted = self.call(Method::PostMessage, body).await.result?;
         self.effect = Effect::New;
-        if let Some(ts) = &posted.ts {
+        if let (Some(ts), Some(event)) = (&posted.ts, &notice.event) {
             let channel = posted.channel.as_deref().unwrap_or(&dest.channel);
-            let thread = Thread::started(&notice.event, channel, ts, now).over(stored);
+            let thread = Thread::started(event, channel, ts, now).over(stored);
             let deadline = self.state_deadline();
-            let key = notice.event.thread_key;
+            let key = event.thread_key;
             self.state(state.save_thread(&dest.name, key, &thread, now, deadline))
                 .await;
         }
@@ -537,6 +598,37 @@ impl<'a, C: Call> Run<'a, C> {
             Ok(_) => self.out.reacted = true,
             Err(failure) => self.out.side_failures.push(failure),
         }
+    }
+
+    /// Marks the claim posted (or releases it when the post failed) and ends.
+    async fn settle(
+        mut self,
+        state: &impl State,
+        notice: &AppNotice<'_>,
+        token: Option<ClaimToken>,
+        now: SystemTime,
+        result: Result<(), Failure>,
+    ) -> AppOutcome {
+        let name = self.destination.name.as_str();
+        match (&result, &token) {
+            (Ok(()), _) => {
+                let deadline = self.state_deadline();
+                self.state(state.mark_posted(notice.message_id, name, now, deadline))
+                    .await;
+            }
+            (Err(_), Some(token)) => {
+                let deadline = self.state_deadline();
+                self.state(state.release(notice.message_id, name, token, deadline))
+                    .await;
+            }
+            (Err(_), None) => {}
+        }
+        let effect = if result.is_ok() {
+            self.effect.clone()
+        } else {
+            Effect::Failed
+        };
+        self.finish(effect, result)
     }
 
     fn finish(mut self, effect: Effect, result: Result<(), Failure>) -> AppOutcome {

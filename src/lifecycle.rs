@@ -53,6 +53,21 @@ pub struct Event<'a> {
     pub at: SystemTime,
 }
 
+impl<'a> Event<'a> {
+    /// The thread event of `notice`: its thread key, status, tone (neutral
+    /// when it has none) and time (`occurred_at`, else `received`, e.g. the
+    /// SNS timestamp). `None` when the notice has no thread key or no
+    /// status: such a notice is always its own message.
+    pub fn of(notice: &'a crate::notice::Notice<'_>, received: SystemTime) -> Option<Self> {
+        Some(Self {
+            thread_key: notice.thread_key()?,
+            status: notice.status.as_deref()?,
+            tone: notice.tone.unwrap_or(Tone::Neutral),
+            at: notice.occurred_at.map_or(received, SystemTime::from),
+        })
+    }
+}
+
 /// A status a thread went through, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
@@ -391,6 +406,37 @@ mod tests {
         }
     }
 
+    /// The first notification of a fixture, read into a notice.
+    fn fixture(name: &str) -> crate::record::Notification {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let text = std::fs::read_to_string(format!("{root}/tests/fixtures/{name}.json")).unwrap();
+        let records = crate::record::parse_event(&text).unwrap();
+        records[0].notification().unwrap().clone()
+    }
+
+    #[test]
+    fn a_real_alarm_and_its_recovery_are_one_thread() {
+        let (alarm, ok) = (
+            fixture("sns-cloudwatch-alarm"),
+            fixture("sns-cloudwatch-ok"),
+        );
+        let (alarm, ok) = (
+            crate::kinds::read(&alarm, 4_000),
+            crate::kinds::read(&ok, 4_000),
+        );
+        let first = Event::of(&alarm, at(T0)).expect("an alarm has a thread");
+        assert_eq!((first.status, first.tone), ("ALARM", Tone::Danger));
+        let later = Event::of(&ok, at(T0)).unwrap();
+        assert_eq!(later.thread_key, first.thread_key);
+        let thread = Thread::started(&first, "C1", "1.1", first.at);
+        let f = followup(plan(&later, Some(&thread), later.at, TTL));
+        assert_eq!(f.reaction, Some(Reaction::Add(RESOLVED_REACTION)));
+        assert_eq!(f.update.unwrap().header(), "ALARM -> OK");
+        // A notice without a lifecycle is always its own message.
+        let bounce = fixture("sns-ses-bounce");
+        assert_eq!(Event::of(&crate::kinds::read(&bounce, 4_000), at(T0)), None);
+    }
+
     #[test]
     fn the_first_notice_of_a_key_is_a_new_message() {
         let e = event("ALARM", Tone::Danger, T0);
@@ -591,5 +637,60 @@ mod tests {
             epoch_seconds(SystemTime::UNIX_EPOCH - Duration::from_secs(5)),
             0
         );
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const STATUSES: [(&str, Tone); 5] = [
+            ("ALARM", Tone::Danger),
+            ("OK", Tone::Good),
+            ("INSUFFICIENT_DATA", Tone::Neutral),
+            ("WARN", Tone::Warning),
+            ("STARTED", Tone::Info),
+        ];
+
+        proptest! {
+            /// Any sequence of notices, in or out of order, keeps a thread's
+            /// invariants: bounded history, one entry per change, times in
+            /// order, a header ending in the current status, broadcasts only
+            /// on a return to bad, a check mark only on a return to good.
+            #[test]
+            fn threads_keep_their_invariants(
+                steps in proptest::collection::vec((0usize..5, 0u64..4_000), 1..200)
+            ) {
+                let (s0, t0) = STATUSES[steps[0].0];
+                let mut thread = Thread::started(&event(s0, t0, T0), "C1", "1.1", at(T0));
+                thread.version = 1;
+                for (i, secs) in steps.iter().skip(1) {
+                    let (status, tone) = STATUSES[*i];
+                    let e = event(status, tone, T0 + secs);
+                    let before = thread.current().cloned().unwrap();
+                    let Plan::Reply(f) = plan(&e, Some(&thread), at(T0 + 4_000), TTL) else {
+                        panic!("a live thread is continued");
+                    };
+                    prop_assert_eq!(&f.thread_ts, "1.1");
+                    if f.broadcast {
+                        prop_assert!(is_bad(tone) && !is_bad(before.tone));
+                    }
+                    match f.reaction {
+                        Some(Reaction::Add(_)) => prop_assert!(tone == Tone::Good && before.tone != Tone::Good),
+                        Some(Reaction::Remove(_)) => prop_assert!(tone != Tone::Good && before.tone == Tone::Good),
+                        None => {}
+                    }
+                    prop_assert_eq!(f.update.is_some(), f.save.is_some());
+                    if let Some(next) = f.save {
+                        let summary = summarize(&next).unwrap();
+                        prop_assert!(summary.header().contains(status));
+                        prop_assert_eq!(summary.current.as_str(), status);
+                        thread = Thread { version: thread.version + 1, ..next };
+                    }
+                    let all = &thread.transitions;
+                    prop_assert!(all.len() <= MAX_TRANSITIONS);
+                    prop_assert!(all.windows(2).all(|w| w[0].status != w[1].status && w[0].at <= w[1].at));
+                }
+            }
+        }
     }
 }

@@ -490,11 +490,19 @@ impl Call for WebApiClient {
         body: Bytes,
         timeout: Duration,
     ) -> Reply {
+        // Checked at parse (visible ASCII), so the value is always valid; marked
+        // sensitive so that no Debug of the request's headers shows it.
+        let Ok(mut bearer) =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        else {
+            return Reply::Transport("the token cannot be sent as an HTTP header".into());
+        };
+        bearer.set_sensitive(true);
         let sent = self
             .http
             .post(self.url(method))
             .header(CONTENT_TYPE, "application/json; charset=utf-8")
-            .header(AUTHORIZATION, format!("Bearer {}", token.expose()))
+            .header(AUTHORIZATION, bearer)
             .body(body)
             .timeout(timeout)
             .send()

@@ -144,12 +144,12 @@ async fn send(
     message.insert("text".into(), format!("{status}: {key}").into());
     let notice = AppNotice {
         message_id: id,
-        event: Event {
+        event: Some(Event {
             thread_key: key,
             status,
             tone,
             at: at(secs),
-        },
+        }),
         message: &message,
         original: &original,
     };
@@ -433,12 +433,12 @@ async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     message.insert("text".into(), "ALARM".into());
     let notice = AppNotice {
         message_id: "m-1",
-        event: Event {
+        event: Some(Event {
             thread_key: "k",
             status: "ALARM",
             tone: Tone::Danger,
             at: at(T0),
-        },
+        }),
         message: &message,
         original: &original,
     };
@@ -520,4 +520,119 @@ async fn a_webhook_post_runs_once_per_message_and_destination() {
     .await;
     assert!(matches!(down, Once::Ran(_)));
     assert_eq!(errors.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thread_in_another_channel_is_not_continued() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    slack.take();
+    // The entry now points at another channel.
+    let moved = AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0999ZZZZ"}))
+        .unwrap();
+    let mut message = Map::new();
+    message.insert("text".into(), "OK".into());
+    let notice = AppNotice {
+        message_id: "m-2",
+        event: Some(Event {
+            thread_key: "k",
+            status: "OK",
+            tone: Tone::Good,
+            at: at(T0 + 60),
+        }),
+        message: &message,
+        original: &original,
+    };
+    let out = d
+        .deliver(&state, &moved, &notice, at(T0 + 61), in_secs(30))
+        .await;
+    assert_eq!(out.effect, Effect::New);
+    assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
+    let calls = slack.take();
+    assert_eq!(methods(&calls), [Method::PostMessage]);
+    assert_eq!(calls[0].body["channel"], "C0999ZZZZ");
+    // The new thread replaced the old one (saved over the version read).
+    let thread = state.thread("ops", "k", in_secs(1)).await.unwrap().unwrap();
+    assert_eq!((thread.version, thread.transitions.len()), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn notices_of_one_thread_in_one_event_run_in_order() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let dest = destination();
+    let text = |t: &str| {
+        let mut m = Map::new();
+        m.insert("text".into(), t.into());
+        m
+    };
+    let (alarm, ok, other) = (text("ALARM a"), text("OK a"), text("ALARM b"));
+    let notice = |id, key, status, tone, secs, message| AppNotice {
+        message_id: id,
+        event: Some(Event {
+            thread_key: key,
+            status,
+            tone,
+            at: at(secs),
+        }),
+        message,
+        original: &original,
+    };
+    let jobs = [
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-1", "a", "ALARM", Tone::Danger, T0, &alarm),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-2", "b", "ALARM", Tone::Danger, T0, &other),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-3", "a", "OK", Tone::Good, T0 + 60, &ok),
+        },
+    ];
+    let outcomes = d.deliver_all(&state, &jobs, at(T0 + 61), in_secs(30)).await;
+    let effects: Vec<&str> = outcomes.iter().map(|o| o.effect.as_str()).collect();
+    assert_eq!(effects, ["new", "new", "replied"]);
+    let calls = slack.take();
+    let posts: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c.method == Method::PostMessage)
+        .map(|c| &c.body)
+        .collect();
+    assert_eq!(posts.len(), 3);
+    let reply = posts.iter().find(|b| b["text"] == "OK a").unwrap();
+    let first = posts.iter().position(|b| b["text"] == "ALARM a").unwrap();
+    // The reply's thread is thread a's first post.
+    assert_eq!(
+        reply["thread_ts"],
+        format!("{T0}.{:06}", first + 1).as_str()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_without_a_lifecycle_is_its_own_message_posted_once() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let mut message = Map::new();
+    message.insert("text".into(), "SES bounce".into());
+    let notice = AppNotice {
+        message_id: "b-1",
+        event: None,
+        message: &message,
+        original: &original,
+    };
+    let first = d
+        .deliver(&state, &destination(), &notice, at(T0), in_secs(30))
+        .await;
+    assert_eq!((first.effect, first.state_errors.len()), (Effect::New, 0));
+    let again = d
+        .deliver(&state, &destination(), &notice, at(T0 + 1), in_secs(30))
+        .await;
+    assert_eq!(again.effect, Effect::Duplicate);
+    assert_eq!(methods(&slack.take()), [Method::PostMessage]);
+    // Nothing but the claim was touched: claim, mark, claim.
+    assert_eq!(state.calls(), 3);
 }

@@ -85,11 +85,13 @@ impl DynamoDbState {
         Ok(got.item)
     }
 
+    /// One conditional put of a claim with a fresh token: the token, and on a
+    /// failed condition the item found (when DynamoDB returned it).
     async fn try_claim(
         &self,
         pk: &str,
         now: SystemTime,
-    ) -> Result<Result<ClaimToken, Option<Item>>, StateError> {
+    ) -> Result<(ClaimToken, Result<(), Option<Item>>), StateError> {
         let now_s = epoch_seconds(now);
         let token = ClaimToken::new();
         let stale_before = now_s.saturating_sub(self.settings.stale_after.as_secs());
@@ -118,7 +120,7 @@ impl DynamoDbState {
             .send()
             .await;
         match put {
-            Ok(_) => Ok(Ok(token)),
+            Ok(_) => Ok((token, Ok(()))),
             Err(e) => match e.as_service_error() {
                 Some(se) if se.is_conditional_check_failed_exception() => {
                     let old = match se {
@@ -127,7 +129,7 @@ impl DynamoDbState {
                         }
                         _ => None,
                     };
-                    Ok(Err(old))
+                    Ok((token, Err(old)))
                 }
                 _ => Err(service_error("PutItem", e)),
             },
@@ -168,12 +170,19 @@ impl State for DynamoDbState {
             // Twice at most: a claim released between the failed put and the
             // read leaves nothing to read, and the next put may win.
             for _ in 0..2 {
-                let old = match self.try_claim(&pk, now).await? {
-                    Ok(token) => return Ok(Claim::Won(token)),
-                    Err(Some(old)) => Some(old),
-                    Err(None) => self.get(&pk).await?,
+                let (token, old) = match self.try_claim(&pk, now).await? {
+                    (token, Ok(())) => return Ok(Claim::Won(token)),
+                    (token, Err(Some(old))) => (token, Some(old)),
+                    (token, Err(None)) => (token, self.get(&pk).await?),
                 };
                 if let Some(old) = old {
+                    // The SDK retried a put whose answer was lost, and the
+                    // first try had written the claim: it is ours.
+                    if text(&old, "token") == Some(token.0.as_str())
+                        && text(&old, "state") == Some("claimed")
+                    {
+                        return Ok(Claim::Won(token));
+                    }
                     if text(&old, "state") == Some("posted") {
                         return Ok(Claim::Posted);
                     }

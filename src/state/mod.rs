@@ -310,15 +310,9 @@ fn key_part(part: &str) -> String {
     format!("sha256:{hex}")
 }
 
-/// The code a tone is stored as.
+/// The code a tone is stored as: its name ([`Tone::as_str`]).
 pub fn tone_code(tone: Tone) -> &'static str {
-    match tone {
-        Tone::Danger => "danger",
-        Tone::Warning => "warning",
-        Tone::Good => "good",
-        Tone::Info => "info",
-        Tone::Neutral => "neutral",
-    }
+    tone.as_str()
 }
 
 /// The tone stored as `code`; an unknown code is [`Tone::Neutral`].
