@@ -737,7 +737,9 @@ def table(results: list[Result], s: Settings) -> str:
 def table_cell(r: Result) -> str:
     if not r.state_table:
         return "off"
-    return f"on ({r.state_errors} state errors)" if r.state_errors else "on"
+    if not r.state_errors:
+        return "on"
+    return f"on ({r.state_errors} state error{'' if r.state_errors == 1 else 's'})"
 
 
 def section(results: list[Result], s: Settings, profile: str) -> str:
