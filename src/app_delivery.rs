@@ -99,7 +99,7 @@ impl AppDestination {
             ));
         }
         if let Some(rate) = entry.rate_per_second {
-            crate::webhooks::check_rate_per_second(rate)
+            crate::destination::check_rate_per_second(rate)
                 .map_err(|e| format!("destination {name:?}: rate_per_second: {e}"))?;
         }
         Ok(Self {

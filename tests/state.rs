@@ -3,6 +3,7 @@
 //! what only DynamoDB can show: the raw items, conditional-claim races
 //! between two clients, a slow or missing table within the deadline.
 
+#[allow(dead_code)] // each binary uses part of it (tests/api holds the rest)
 mod support;
 
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! with Slack's answers: what is sent, what each answer becomes, and that the
 //! bot token never shows in what comes back.
 
+#[allow(dead_code)] // each binary uses part of it (tests/api holds the rest)
 mod support;
 
 use std::time::Duration;

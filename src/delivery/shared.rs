@@ -28,9 +28,9 @@ use tokio::time::Instant;
 
 use super::limiter::WouldPassDeadline;
 use crate::budget::later;
+use crate::destination::Webhooks;
 use crate::state::StateError;
 use crate::state::schedule::{Rate, Reservation, Schedule};
-use crate::webhooks::Webhooks;
 
 /// Default [`SharedSettings::timeout`]: one state call, after which the post
 /// goes on at the in-memory share.

@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
+use crate::compose::compose;
 use crate::delivery::{Delivery, Post};
+use crate::group::DigestAfter;
 use crate::outcome::Failure;
-use crate::pipeline;
 use crate::plan::{self, Plan};
 use crate::record::{Record, body};
 use crate::render::Overrides;
@@ -225,8 +226,17 @@ async fn handle_batch<S: Source, P: Post>(
     }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let until = budget::later(Instant::now(), Duration::from_secs(86_400));
-    let outcomes = pipeline::deliver(delivery, &plans, until).await;
-    let mut fates = settle::fates(&plans, &outcomes).into_iter();
+    // Letters come home one by one: each its own message, never a digest.
+    let all: Vec<&Record> = planned.iter().flat_map(|(_, records)| records).collect();
+    let composition = compose(
+        &all,
+        &plans,
+        DigestAfter::Off,
+        &options.overrides,
+        options.max_message_chars,
+    );
+    let outcomes = delivery.deliver(&composition.jobs, until).await;
+    let mut fates = settle::fates(&plans, &composition, &outcomes).into_iter();
     for (message, records) in &planned {
         let fates: Vec<Fate> = fates.by_ref().take(records.len()).collect();
         let (posted, failures) = failed_again(records, &fates);

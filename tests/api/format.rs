@@ -4,7 +4,7 @@
 //! link from message content).
 //!
 //! Regenerate the golden files after an intended change of layout with
-//! `UPDATE_GOLDEN=1 cargo test --test format`, then review `git diff tests/golden`.
+//! `UPDATE_GOLDEN=1 cargo test --test api format::`, then review `git diff tests/golden`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -387,7 +387,7 @@ fn every_fixture_renders_its_golden_payload() {
     assert!(
         missing.is_empty() && differ.is_empty(),
         "golden files missing: {missing:?}; differing: {differ:?} \
-         (UPDATE_GOLDEN=1 cargo test --test format, then review the diff)"
+         (UPDATE_GOLDEN=1 cargo test --test api format::, then review the diff)"
     );
 }
 

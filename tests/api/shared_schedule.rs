@@ -12,27 +12,25 @@
 //!   deliveries over separate clients posting to one loopback sink, which
 //!   never sees more than the rate.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use crate::support::{self, Kept, SECRET, fixture};
 use bytes::Bytes;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::delivery::shared::{Shared, SharedSettings, SystemClock, TokioClock};
+use sns_to_slack::delivery::shared::{Clock, Shared, SharedSettings, SystemClock, TokioClock};
 use sns_to_slack::delivery::{Delivery, DeliverySettings, Job, Post};
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
+use sns_to_slack::destination::{Destination, Webhooks};
 use sns_to_slack::outcome::{Outcome, Reason};
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
-use sns_to_slack::slack::SlackClient;
 use sns_to_slack::state::dynamodb::DynamoDbState;
 use sns_to_slack::state::schedule::{
     DynamoDbSchedule, MemorySchedule, Pace, Rate, Reservation, Schedule,
 };
 use sns_to_slack::state::{StateError, StateSettings};
-use sns_to_slack::webhook::Webhook;
-use sns_to_slack::webhooks::{Destination, Webhooks};
-use support::{Kept, SECRET, fixture};
 use tokio::time::Instant;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -632,7 +630,7 @@ async fn deliveries_over_separate_clients_never_exceed_the_rate_at_the_sink() {
             let schedule = moto.schedule();
             Arc::new(
                 Delivery::new(
-                    SlackClient::new().unwrap(),
+                    WebhookClient::new().unwrap(),
                     whole.clone().shared_by(processes),
                 )
                 .with_shared(Shared::new(
@@ -683,4 +681,48 @@ async fn deliveries_over_separate_clients_never_exceed_the_rate_at_the_sink() {
             "post {k} arrived {at} us after the start, before its earliest slot {earliest}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_function_with_state_table_reserves_every_post_in_the_table() {
+    let moto = support::Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    let queue = moto.queue("shared-schedule").await;
+    let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let runtime = support::RuntimeApi::start(vec![support::Invocation {
+        payload: records(5),
+        deadline_in: Some(Duration::from_secs(60)),
+    }])
+    .await;
+    let mut env = moto.env();
+    env.push(support::dynamodb_env(&moto));
+    env.push(("WEBHOOK_URL", support::webhook_url(&slack)));
+    env.push(("DEAD_LETTER_QUEUE_URL", queue.clone()));
+    env.push(("DIGEST_AFTER", "off".into()));
+    env.push(("RATE_PER_SECOND", "50".into()));
+    env.push(("FUNCTION_CONCURRENCY", "10".into()));
+    env.push(("STATE_TABLE", TABLE.into()));
+    let started_us = SystemClock.now_us();
+    let function = support::Function::start(env!("CARGO_BIN_EXE_sns-to-slack"), &runtime, &env);
+    let answers = runtime.wait_for(1, Duration::from_secs(60)).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    assert_eq!(answers[0].body["posted"], 5, "{}", function.output());
+    assert!(answers[0].body.get("state_errors").is_none());
+    // Five posts at the whole rate (50/s, not 50/10): the schedule in the
+    // table moved five intervals of 20 ms on from the first slot.
+    let item = support::dynamodb(&moto)
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("rate#default".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the schedule's item");
+    let tat: u64 = item["tat_us"].as_n().unwrap().parse().unwrap();
+    assert!(tat >= started_us + 5 * 20_000, "{tat} vs {started_us}");
+    assert!(moto.drain(&queue).await.is_empty());
 }
