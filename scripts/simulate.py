@@ -318,7 +318,7 @@ class Result:
 # moto's threaded server runs requests side by side without a lock, so two
 # increments of one DynamoDB item can read the same value there; DynamoDB applies
 # each write to an item atomically. With the state table, moto runs with its
-# DynamoDB handlers behind one lock (as tests/shared_schedule.rs does).
+# DynamoDB handlers behind one lock (as tests/api/shared_schedule.rs does).
 ATOMIC_DYNAMODB = """
 import sys, threading
 from moto.dynamodb.responses import DynamoHandler
