@@ -5,6 +5,7 @@
 //! `support::fake_slack` the one fake Slack behind the `Post` port; fixtures
 //! and goldens stay in `tests/fixtures` and `tests/golden`.
 
+mod app_delivery;
 mod cli;
 mod dead_letter_sqs;
 mod delivery;
@@ -15,7 +16,9 @@ mod properties;
 mod redrive;
 mod routing;
 mod shared_schedule;
+mod state;
 #[path = "../support/mod.rs"]
 mod support;
 mod template;
 mod tls;
+mod web_api;

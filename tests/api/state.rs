@@ -3,9 +3,6 @@
 //! what only DynamoDB can show: the raw items, conditional-claim races
 //! between two clients, a slow or missing table within the deadline.
 
-#[allow(dead_code)] // each binary uses part of it (tests/api holds the rest)
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -37,8 +34,8 @@ fn settings() -> StateSettings {
     }
 }
 
-fn dynamo(moto: &support::Moto) -> DynamoDbState {
-    DynamoDbState::with_client(settings(), support::dynamodb(moto))
+fn dynamo(moto: &crate::support::Moto) -> DynamoDbState {
+    DynamoDbState::with_client(settings(), crate::support::dynamodb(moto))
 }
 
 fn started(status: &str, tone: Tone, secs: u64, ts: &str) -> Thread {
@@ -250,13 +247,13 @@ async fn the_in_memory_state_keeps_the_contract() {
 
 #[tokio::test]
 async fn dynamodb_keeps_the_contract_and_writes_the_documented_items() {
-    let moto = support::Moto::start().await;
-    support::state_table(&moto, TABLE).await;
+    let moto = crate::support::Moto::start().await;
+    crate::support::state_table(&moto, TABLE).await;
     let state = dynamo(&moto);
     contract(&state).await;
 
     // The raw items: `pk` a String, `expires_at` a Number of epoch seconds.
-    let raw = support::dynamodb(&moto);
+    let raw = crate::support::dynamodb(&moto);
     let claim = raw
         .get_item()
         .table_name(TABLE)
@@ -307,8 +304,8 @@ async fn dynamodb_keeps_the_contract_and_writes_the_documented_items() {
 /// relies on; the concurrent race itself runs on the in-memory state below.
 #[tokio::test]
 async fn two_clients_see_each_others_claims() {
-    let moto = support::Moto::start().await;
-    support::state_table(&moto, TABLE).await;
+    let moto = crate::support::Moto::start().await;
+    crate::support::state_table(&moto, TABLE).await;
     let a = dynamo(&moto);
     let b = dynamo(&moto);
     assert!(matches!(
@@ -375,9 +372,11 @@ async fn racing_claims_on_the_in_memory_state_have_one_winner() {
 #[tokio::test]
 async fn a_hung_table_gives_up_at_the_deadline() {
     // A server that accepts connections and never answers.
-    let addr = support::silent_server();
-    let state =
-        DynamoDbState::with_client(settings(), support::dynamodb_at(&format!("http://{addr}")));
+    let addr = crate::support::silent_server();
+    let state = DynamoDbState::with_client(
+        settings(),
+        crate::support::dynamodb_at(&format!("http://{addr}")),
+    );
     let started_at = std::time::Instant::now();
     let err = state
         .claim(
@@ -397,7 +396,7 @@ async fn a_hung_table_gives_up_at_the_deadline() {
 
 #[tokio::test]
 async fn a_missing_table_is_not_retryable() {
-    let moto = support::Moto::start().await;
+    let moto = crate::support::Moto::start().await;
     let state = dynamo(&moto);
     let err = state.thread("ops", "k", soon()).await.unwrap_err();
     assert!(
@@ -445,8 +444,8 @@ async fn alarm_then_ok_against_a_loopback_web_api_and_dynamodb() {
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const TOKEN: &str = "xoxb-0000-1111-SECRETt0kenVALUE";
-    let moto = support::Moto::start().await;
-    support::state_table(&moto, TABLE).await;
+    let moto = crate::support::Moto::start().await;
+    crate::support::state_table(&moto, TABLE).await;
     let slack = MockServer::start().await;
     let posted = |ts: &str| {
         ResponseTemplate::new(200).set_body_json(json!({

@@ -2,9 +2,6 @@
 //! with Slack's answers: what is sent, what each answer becomes, and that the
 //! bot token never shows in what comes back.
 
-#[allow(dead_code)] // each binary uses part of it (tests/api holds the rest)
-mod support;
-
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
@@ -327,7 +324,7 @@ async fn a_slow_answer_times_out() {
 
 #[tokio::test]
 async fn a_reset_connection_is_a_transport_error_without_the_token() {
-    let addr = support::resetting_server();
+    let addr = crate::support::resetting_server();
     let c = WebApiClient::new(reqwest::Client::new(), &format!("http://{addr}/api/")).unwrap();
     let reply = c
         .call(
