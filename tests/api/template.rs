@@ -644,6 +644,11 @@ fn the_role_is_least_privilege() {
         ),
         ("kms:Decrypt", "!Ref KmsKeyArn"),
         ("kms:GenerateDataKey", "!Ref KmsKeyArn"),
+        // The state table's item actions, on that table only.
+        ("dynamodb:GetItem", "!GetAtt StateTable.Arn"),
+        ("dynamodb:PutItem", "!GetAtt StateTable.Arn"),
+        ("dynamodb:UpdateItem", "!GetAtt StateTable.Arn"),
+        ("dynamodb:DeleteItem", "!GetAtt StateTable.Arn"),
     ]
     .into_iter()
     .map(|(a, r)| (a.to_string(), r.to_string()))
@@ -800,11 +805,12 @@ fn every_scanner_check_skipped_says_why() {
             skipped.insert(check.to_string());
         }
     }
-    // Only the two checks that cannot apply (issue 22): no dead-letter config
-    // (the DLQ is wired per mode instead) and no VPC (it must reach Slack).
+    // Only the checks that cannot apply (issue 22): no dead-letter config
+    // (the DLQ is wired per mode instead), no VPC (it must reach Slack), and
+    // no point-in-time recovery for a state table whose items expire.
     assert_eq!(
         skipped.iter().map(String::as_str).collect::<Vec<_>>(),
-        ["CKV_AWS_116", "CKV_AWS_117"]
+        ["CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_28"]
     );
 }
 
