@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sns_to_slack::delivery::policy::{self, Attempt};
 use sns_to_slack::kinds;
-use sns_to_slack::pipeline;
+use sns_to_slack::plan;
 use sns_to_slack::record;
 use sns_to_slack::render::escape::escape_within;
 use sns_to_slack::render::{self, DEFAULT_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
@@ -48,7 +48,7 @@ fn messages(c: &mut Criterion) {
         let records = record::parse_event(fixture).unwrap();
         group.bench_function(format!("build+serialize/{name}"), |b| {
             b.iter(|| {
-                pipeline::plan(
+                plan::plan(
                     black_box(&records),
                     &routing,
                     &overrides,
@@ -85,7 +85,7 @@ fn block_kit(c: &mut Criterion) {
         let records = record::parse_event(fixture).unwrap();
         group.bench_function(format!("prepare/{name}"), |b| {
             b.iter(|| {
-                pipeline::plan(
+                plan::plan(
                     black_box(&records),
                     &routing,
                     &overrides,

@@ -14,7 +14,9 @@ use crate::budget;
 use crate::dead_letter::DeadLetter;
 use crate::delivery::Post;
 use crate::metrics;
-use crate::pipeline::{Pipeline, PipelineError, Report, Summary};
+use crate::pipeline::{Pipeline, PipelineError, Until};
+use crate::settle::Settlement;
+use crate::summary::Summary;
 use crate::telemetry;
 
 /// The function: a pipeline plus the deadline settings.
@@ -50,8 +52,8 @@ pub enum Response {
     Batch(SqsBatchResponse),
 }
 
-impl From<Report> for Response {
-    fn from(report: Report) -> Self {
+impl From<Settlement> for Response {
+    fn from(report: Settlement) -> Self {
         match report.requeue {
             None => Response::Summary(report.summary),
             Some(ids) => {
@@ -120,13 +122,14 @@ impl<P: Post, D: DeadLetter> Handler<P, D> {
         let store_until = stop_at
             .checked_add(self.margin.saturating_sub(reserve))
             .unwrap_or(stop_at);
-        let result = self
-            .pipeline
-            .run_until(event.payload.get(), stop_at, Some(store_until))
-            .await;
+        let until = Until {
+            post: stop_at,
+            store: Some(store_until),
+        };
+        let result = self.pipeline.run(event.payload.get(), until).await;
         let summary = match &result {
             Ok(report) => &report.summary,
-            Err(PipelineError::DeadLetter { summary, .. }) => summary,
+            Err(e) => e.summary(),
         };
         self.emit_metrics(summary);
         match &result {
@@ -183,10 +186,68 @@ fn unix_millis() -> u64 {
         .unwrap_or_default()
 }
 
+/// Why the function could not start: its configuration, its webhooks and
+/// routes (the secret included), or the HTTP client. Reported to the Runtime
+/// API's `/runtime/init/error` as well as logged; no variant carries a URL.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The webhook table, its secret or `ROUTES`.
+    #[error(transparent)]
+    Setup(#[from] crate::route::SetupError),
+    /// The HTTP client could not be built.
+    #[error(transparent)]
+    Client(#[from] crate::slack::ClientError),
+}
+
+impl InitError {
+    /// Whether a new cold start may get past it (the secret could not be
+    /// read); everything else needs a corrected configuration.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            InitError::Setup(crate::route::SetupError::Webhooks(
+                crate::webhooks::WebhooksError::Secret(_)
+            ))
+        )
+    }
+}
+
+/// How long reporting a failed init to the Runtime API may take.
+const INIT_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Runs the function against the Lambda Runtime API until the process ends:
 /// one HTTP client and one limiter for all invocations, the SQS client built
 /// only when a record must be dead-lettered.
-pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::Error> {
+///
+/// When `config` is an error, or the webhooks, routes or client cannot be set
+/// up, the error is posted to `/runtime/init/error` (so Lambda shows it as the
+/// init failure instead of a bare exit) and returned.
+pub async fn serve(
+    config: Result<crate::config::Config, crate::config::ConfigError>,
+) -> Result<(), lambda_runtime::Error> {
+    let handler = match init(config).await {
+        Ok(handler) => handler,
+        Err(e) => {
+            report_init_error(&e).await;
+            return Err(e.into());
+        }
+    };
+    let handler = &handler;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+        handler.handle(event)
+    }))
+    .await
+}
+
+type LambdaHandler = Handler<crate::slack::SlackClient, crate::dead_letter::sqs::SqsDeadLetter>;
+
+async fn init(
+    config: Result<crate::config::Config, crate::config::ConfigError>,
+) -> Result<LambdaHandler, InitError> {
+    let config = config?;
     let routing = crate::route::Routing::configured(&config).await?.ok_or(
         crate::config::ConfigError::Missing("one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID"),
     )?;
@@ -203,15 +264,55 @@ pub async fn serve(config: crate::config::Config) -> Result<(), lambda_runtime::
         namespace: config.metrics_namespace,
         service: config.metrics_service,
     };
-    let handler = Handler::new(
+    Ok(Handler::new(
         pipeline,
         config.deadline_margin,
         config.default_budget,
         metrics,
-    );
-    let handler = &handler;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event| {
-        handler.handle(event)
-    }))
-    .await
+    ))
+}
+
+/// Posts `error` to the Runtime API's `/runtime/init/error`, within
+/// [`INIT_REPORT_TIMEOUT`]. A failure to report is logged, never raised: the
+/// process exits with the error either way.
+async fn report_init_error(error: &InitError) {
+    let diagnostic = Diagnostic {
+        error_type: if error.is_retryable() {
+            "Retryable"
+        } else {
+            "NonRetryable"
+        }
+        .into(),
+        error_message: error.to_string(),
+    };
+    let request = serde_json::to_vec(&diagnostic)
+        .map_err(|e| e.to_string())
+        .and_then(|body| {
+            lambda_runtime_api_client::build_request()
+                .method("POST")
+                .uri("/2018-06-01/runtime/init/error")
+                .header("Lambda-Runtime-Function-Error-Type", "Runtime.InitError")
+                .header("Content-Type", "application/json")
+                .body(lambda_runtime_api_client::body::Body::from(body))
+                .map_err(|e| e.to_string())
+        });
+    let sent = match request {
+        Ok(request) => {
+            // Reads AWS_LAMBDA_RUNTIME_API, as lambda_runtime::run does.
+            let client = lambda_runtime_api_client::PooledClient::builder().build();
+            match tokio::time::timeout(INIT_REPORT_TIMEOUT, client.call(request)).await {
+                Ok(Ok(response)) if response.status().is_success() => Ok(()),
+                Ok(Ok(response)) => Err(format!("the Runtime API answered {}", response.status())),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!(
+                    "no answer within {} s",
+                    INIT_REPORT_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(why) = sent {
+        tracing::warn!(why = %why, "the init error could not be reported to the Runtime API");
+    }
 }

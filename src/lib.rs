@@ -1,12 +1,15 @@
 //! sns-to-slack: SNS notifications to Slack Incoming Webhooks, never losing one.
 //!
 //! The flow, one module a step:
-//! SNS or SQS event ([`record`]) -> kind, status and what it says, a
-//! target-neutral [`notice`] ([`kinds`]) -> routes ([`route`]) -> Slack
-//! message ([`render`]: Block Kit, or the Go sample's layout) -> delivery under the
-//! limiter, retry policy and deadline ([`delivery`], [`budget`], [`slack`]) ->
-//! outcomes -> dead letters ([`dead_letter`]) -> summary ([`pipeline`]), run by
-//! the Lambda handler ([`lambda`]) or the command line ([`cli`]).
+//! SNS or SQS event, or dead letter ([`record`]: one reader for every body) ->
+//! kind, status and what it says, a target-neutral [`notice`] ([`kinds`]) ->
+//! routes ([`route`]) -> Slack message ([`render`]: Block Kit, or the Go
+//! sample's layout), together the [`plan`] ->
+//! delivery under the limiter, retry policy and deadline ([`delivery`],
+//! [`budget`], [`slack`]) -> outcomes -> [`settle`]: dead letters
+//! ([`dead_letter`]), batch item failures, [`summary`] -> [`metrics`]. The
+//! [`pipeline`] runs those steps for the Lambda handler ([`lambda`]) and the
+//! command line ([`cli`]).
 
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
@@ -18,12 +21,17 @@ pub mod lambda; // the Lambda handler and its start-up
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod notice; // the target-neutral notice and its identity (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
-pub mod pipeline; // one event end to end, shared by Lambda and `send`
-pub mod record; // SNS and SQS events and their records, raw JSON kept verbatim
-pub mod redrive; // dead letters posted again: message shapes, SQS and file sources
+pub mod pipeline; // the runner: plan -> deliver -> settle -> store, for Lambda, `send`, `redrive`
+pub mod plan; // records -> posts, drops, failures; the jobs to deliver (pure)
+pub mod record; // SNS and SQS events, dead letters: one reader for every record and body (pure)
+pub mod redrive; // dead letters posted again: SQS and file sources
 pub mod render; // notice -> Slack payload: Block Kit, the Go layout; limits, escaping (pure)
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
+pub mod settle; // outcomes -> dead letters, batch item failures, summary (pure)
+pub mod severity; // one severity scale across kinds, for min_severity (pure)
 pub mod slack; // the webhook HTTP client; errors carry no URL
+pub mod summary; // what an event came to: the counts (pure data)
 pub mod telemetry; // the log subscriber and the function's buffered stdout
 pub mod webhook; // the secret URL and its non-secret id
 pub mod webhooks; // named webhooks: WEBHOOKS, WEBHOOKS_SECRET_ID or WEBHOOK_URL
+pub mod window; // `during` windows: weekdays and local hours in an IANA zone (pure)

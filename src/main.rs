@@ -8,11 +8,7 @@ use sns_to_slack::config::{self, Config, Mode};
 async fn main() -> ExitCode {
     if config::running_in_lambda() {
         sns_to_slack::telemetry::init_lambda();
-        let served = match Config::from_env(Mode::Lambda) {
-            Ok(config) => sns_to_slack::lambda::serve(config).await,
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = served {
+        if let Err(e) = sns_to_slack::lambda::serve(Config::from_env(Mode::Lambda)).await {
             lambda_runtime::tracing::error!(error = %e, "the function cannot run");
             return ExitCode::FAILURE;
         }

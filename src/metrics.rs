@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::pipeline::Summary;
+use crate::summary::Summary;
 
 /// Records in the event.
 pub const RECORDS: &str = "Records";
@@ -220,7 +220,7 @@ mod tests {
         let mut s = Summary::default();
         s.webhooks.insert(
             "security".into(),
-            crate::pipeline::WebhookCounts {
+            crate::summary::WebhookCounts {
                 posted: 2,
                 dead_lettered: 1,
             },

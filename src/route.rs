@@ -7,18 +7,27 @@
 //! without `match` matches everything. `match` keys, all of which must hold:
 //! `topic` (glob on the topic name), `subject` (glob), `kind` (a kind name),
 //! `status` (glob, case-insensitive), `attributes` (attribute name -> glob on
-//! its string value). Globs know `*` and `?` (the `wildmatch` crate).
+//! its string value), `min_severity` (that [`Severity`] or worse, as
+//! [`crate::severity`] normalises it per kind), `during` (a [`Window`] of
+//! weekdays and local hours, judged at [`Facts::now`]; outside it the rule does
+//! not match and the next rule is tried). Globs know `*` and `?` (the
+//! `wildmatch` crate). A `to` rule may carry `mention`: Slack mention tokens
+//! ([`parse_mention`]) the decision hands on to rendering.
 
 use std::collections::HashMap;
 
 use std::sync::Arc;
 
 use aws_lambda_events::sns::MessageAttribute;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
+use crate::severity::{self, Severity};
+use crate::window::{Window, WindowText};
+
 use crate::webhook::Webhook;
-use crate::webhooks::{Destination, SecretStore, Source, Webhooks, WebhooksError};
+use crate::webhooks::{self, Destination, SecretStore, Source, Webhooks, WebhooksError};
 
 /// What one rule in `ROUTES` gets wrong. Not retryable: fix the setting.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -29,7 +38,14 @@ pub struct RouteError(pub String);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision<'a> {
     /// Post to each of these webhooks (at least one).
-    To(&'a [String]),
+    To {
+        /// The webhook names.
+        names: &'a [String],
+        /// The matching rule's index in `ROUTES` (0-based; 0 without `ROUTES`).
+        rule: usize,
+        /// The rule's `mention`: checked tokens joined by single spaces.
+        mention: Option<&'a str>,
+    },
     /// Muted by rule number `rule` (0-based): counted and logged, not posted.
     Drop {
         /// The rule's index in `ROUTES`.
@@ -52,6 +68,8 @@ pub struct Facts<'a> {
     pub status: &'a str,
     /// The SNS message attributes.
     pub attributes: &'a HashMap<String, MessageAttribute>,
+    /// The instant `during` windows are judged at; `None` matches no `during`.
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// The routing table.
@@ -67,7 +85,10 @@ struct Rule {
     kind: Option<String>,
     status: Option<WildMatch>,
     attributes: Vec<(String, WildMatch)>,
+    min_severity: Option<Severity>,
+    during: Option<Window>,
     action: Action,
+    mention: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -85,9 +106,11 @@ struct RuleText {
     to: Option<Vec<String>>,
     #[serde(default)]
     drop: Option<bool>,
+    #[serde(default)]
+    mention: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct MatchText {
     topic: Option<String>,
@@ -96,6 +119,8 @@ struct MatchText {
     status: Option<String>,
     #[serde(default)]
     attributes: HashMap<String, String>,
+    min_severity: Option<String>,
+    during: Option<WindowText>,
 }
 
 impl Routes {
@@ -108,20 +133,24 @@ impl Routes {
                 kind: None,
                 status: None,
                 attributes: Vec::new(),
+                min_severity: None,
+                during: None,
                 action: Action::To(vec![name.to_string()]),
+                mention: None,
             }],
         }
     }
 
     /// Parses `ROUTES`, checking each rule against the webhook names that
     /// exist and the kind names that can be detected. Errors name the rule (by
-    /// its 0-based index) and what is wrong with it.
+    /// its 0-based index) and what is wrong with it; a value that is not a name
+    /// (a URL put where a name belongs) is described, never shown. A rule
+    /// naming a webhook twice in `"to"` is an error (it would post twice).
     pub fn parse(text: &str, webhooks: &[&str], kinds: &[&str]) -> Result<Self, RouteError> {
         let rules: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
             RouteError(format!(
-                "expected a JSON array of rules (line {} column {})",
-                e.line(),
-                e.column()
+                "expected a JSON array of rules ({})",
+                webhooks::serde_problem(&e)
             ))
         })?;
         if rules.is_empty() {
@@ -143,7 +172,11 @@ impl Routes {
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.matches(facts) {
                 return match &rule.action {
-                    Action::To(names) => Decision::To(names),
+                    Action::To(names) => Decision::To {
+                        names,
+                        rule: i,
+                        mention: rule.mention.as_deref(),
+                    },
                     Action::Drop => Decision::Drop { rule: i },
                 };
             }
@@ -154,17 +187,37 @@ impl Routes {
 
 impl Rule {
     fn parse(value: serde_json::Value, webhooks: &[&str], kinds: &[&str]) -> Result<Self, String> {
-        let text: RuleText = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        let text: RuleText =
+            serde_json::from_value(value).map_err(|e| webhooks::serde_problem(&e))?;
         let action = match (text.to, text.drop) {
             (Some(_), Some(true)) => return Err("has both \"to\" and \"drop\"".into()),
             (Some(names), _) => {
                 if names.is_empty() {
                     return Err("\"to\" names no webhook".into());
                 }
-                if let Some(unknown) = names.iter().find(|n| !webhooks.contains(&n.as_str())) {
+                if let Some((j, unknown)) = names
+                    .iter()
+                    .enumerate()
+                    .find(|(_, n)| !webhooks.contains(&n.as_str()))
+                {
+                    let defined = webhooks.join(", ");
+                    return Err(match webhooks::shown(unknown) {
+                        Some(name) => format!(
+                            "\"to\" names webhook {name}, which is not defined (defined: {defined})"
+                        ),
+                        None => format!(
+                            "\"to\" item {j} is {} where a webhook name belongs (defined: {defined})",
+                            webhooks::describe(unknown)
+                        ),
+                    });
+                }
+                if let Some(twice) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, n)| names[..j].contains(n).then_some(n))
+                {
                     return Err(format!(
-                        "\"to\" names webhook {unknown:?}, which is not defined (defined: {})",
-                        webhooks.join(", ")
+                        "\"to\" names webhook {twice:?} twice (each record would be posted twice)"
                     ));
                 }
                 Action::To(names)
@@ -172,18 +225,27 @@ impl Rule {
             (None, Some(true)) => Action::Drop,
             (None, _) => return Err("needs \"to\": [webhook names] or \"drop\": true".into()),
         };
-        let m = text.matcher.unwrap_or(MatchText {
-            topic: None,
-            subject: None,
-            kind: None,
-            status: None,
-            attributes: HashMap::new(),
-        });
+        let mention = match (text.mention, &action) {
+            (None, _) => None,
+            (Some(_), Action::Drop) => {
+                return Err("has \"mention\" but drops: a muted record mentions no one".into());
+            }
+            (Some(m), Action::To(_)) => Some(parse_mention(&m)?),
+        };
+        let m = text.matcher.unwrap_or_default();
+        let min_severity = m
+            .min_severity
+            .as_deref()
+            .map(str::parse::<Severity>)
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        let during = m.during.as_ref().map(Window::parse).transpose()?;
         if let Some(kind) = &m.kind
             && !kinds.contains(&kind.as_str())
         {
             return Err(format!(
-                "kind {kind:?} is not a kind this version detects ({})",
+                "kind {} is not a kind this version detects ({})",
+                webhooks::describe(kind),
                 kinds.join(", ")
             ));
         }
@@ -199,7 +261,10 @@ impl Rule {
             kind: m.kind,
             status: m.status.as_deref().map(WildMatch::new_case_insensitive),
             attributes,
+            min_severity,
+            during,
             action,
+            mention,
         })
     }
 
@@ -213,7 +278,67 @@ impl Rule {
                 .attributes
                 .iter()
                 .all(|(name, g)| f.attributes.get(name).is_some_and(|a| g.matches(&a.value)))
+            && self
+                .min_severity
+                .is_none_or(|min| severity::of(f.kind, f.status).is_some_and(|s| s >= min))
+            && self
+                .during
+                .as_ref()
+                .is_none_or(|w| f.now.is_some_and(|now| w.contains(now)))
     }
+}
+
+/// The instant a notification's `during` windows are judged at: when SNS
+/// published it (its RFC 3339 `Timestamp`), so a record is routed the same
+/// way whenever it is delivered or redriven. `None` when absent or unreadable.
+pub fn published_at(timestamp: Option<&str>) -> Option<DateTime<Utc>> {
+    timestamp
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.to_utc())
+}
+
+/// Checks a rule's `mention`: Slack mention tokens separated by spaces, each
+/// `<!here>`, `<!channel>`, `<@U...>` / `<@W...>` (a user) or
+/// `<!subteam^S...>` (a user group), ids in capitals and digits. Returns them
+/// joined by single spaces. The error names the first token that is not one.
+///
+/// Hand-written: four fixed shapes, no pattern crate needed.
+pub fn parse_mention(text: &str) -> Result<String, String> {
+    const EXPECTED: &str = "<!here>, <!channel>, <@U0123ABCD>, <!subteam^S0123ABCD>";
+    let id = |s: &str, first: &[char]| {
+        let mut chars = s.chars();
+        chars.next().is_some_and(|c| first.contains(&c))
+            && s.len() >= 2
+            && s.len() <= 32
+            && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    let tokens: Vec<&str> = text.split(' ').filter(|t| !t.is_empty()).collect();
+    if tokens.is_empty() {
+        return Err(format!(
+            "\"mention\" is empty (expected tokens such as {EXPECTED})"
+        ));
+    }
+    for token in &tokens {
+        let ok = match *token {
+            "<!here>" | "<!channel>" => true,
+            t => t
+                .strip_prefix("<@")
+                .and_then(|t| t.strip_suffix('>'))
+                .map(|u| id(u, &['U', 'W']))
+                .or_else(|| {
+                    t.strip_prefix("<!subteam^")
+                        .and_then(|t| t.strip_suffix('>'))
+                        .map(|s| id(s, &['S']))
+                })
+                .unwrap_or(false),
+        };
+        if !ok {
+            return Err(format!(
+                "\"mention\" token {token:?} is not a Slack mention (expected {EXPECTED}, separated by spaces)"
+            ));
+        }
+    }
+    Ok(tokens.join(" "))
 }
 
 /// The named webhooks and the rules that choose among them: what the pipeline
@@ -256,12 +381,18 @@ impl Routing {
     /// Where a record with `facts` goes.
     pub fn decide(&self, facts: &Facts<'_>) -> Route {
         match self.routes.decide(facts) {
-            Decision::To(names) => Route::To(
-                names
+            Decision::To {
+                names,
+                rule,
+                mention,
+            } => Route::To {
+                to: names
                     .iter()
                     .filter_map(|n| self.webhooks.get(n).cloned())
                     .collect(),
-            ),
+                rule,
+                mention: mention.map(str::to_string),
+            },
             Decision::Drop { rule } => Route::Drop { rule },
             Decision::Unrouted => Route::Unrouted,
         }
@@ -324,8 +455,16 @@ impl From<Webhook> for Routing {
 /// [`Decision`] with the webhooks themselves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
-    /// Post to each (at least one).
-    To(Vec<Arc<Destination>>),
+    /// Post to each of `to` (at least one).
+    To {
+        /// The webhooks.
+        to: Vec<Arc<Destination>>,
+        /// The matching rule's index in `ROUTES` (0-based; 0 without `ROUTES`).
+        rule: usize,
+        /// The rule's `mention` (checked tokens joined by single spaces), for
+        /// the renderer to put in front of a message whose tone is danger.
+        mention: Option<String>,
+    },
     /// Muted by rule number `rule` (0-based).
     Drop {
         /// The rule's index in `ROUTES`.
@@ -366,6 +505,7 @@ mod tests {
             kind,
             status,
             attributes,
+            now: None,
         }
     }
 
@@ -385,7 +525,7 @@ mod tests {
         let team = attributes(&[("team", "pays")]);
         let to = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let decide = |f: Facts<'_>| match routes.decide(&f) {
-            Decision::To(names) => Ok(names.to_vec()),
+            Decision::To { names, .. } => Ok(names.to_vec()),
             Decision::Drop { rule } => Err(rule),
             Decision::Unrouted => Err(usize::MAX),
         };
@@ -430,7 +570,7 @@ mod tests {
         );
         let all = Routes::all_to("default");
         assert!(
-            matches!(all.decide(&facts("dev-x", "text", "", &none)), Decision::To(n) if n == ["default"])
+            matches!(all.decide(&facts("dev-x", "text", "", &none)), Decision::To { names, rule: 0, mention: None } if names == ["default"])
         );
     }
 
@@ -446,7 +586,7 @@ mod tests {
         let dev = attributes(&[("env", "dev")]);
         assert!(matches!(
             routes.decide(&facts("t", "cloudwatch_alarm", "alarm", &prod)),
-            Decision::To(_)
+            Decision::To { .. }
         ));
         for f in [
             facts("t", "cloudwatch_alarm", "OK", &prod),
@@ -479,12 +619,360 @@ mod tests {
             (r#"[{"to": ["ops"], "drop": true}]"#, "both"),
             (r#"[{"match": {}}]"#, "needs \"to\""),
             (r#"[{"drop": "yes"}]"#, "rule 0"),
+            (
+                r#"[{"to": ["ops", "security", "ops"]}]"#,
+                "rule 0: \"to\" names webhook \"ops\" twice",
+            ),
         ] {
             let err = Routes::parse(text, WEBHOOKS, KINDS)
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("ROUTES is invalid: "), "{text}: {err}");
             assert!(err.contains(needle), "{text}: {err}");
+            assert!(!err.contains("line 0 column 0"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_url_where_a_name_belongs_is_described_never_shown() {
+        const URL: &str = "https://hooks.slack.com/services/T0/B0/SECRET";
+        for (text, needle) in [
+            (
+                format!(r#"[{{"to": ["ops", "{URL}"]}}]"#),
+                "rule 0: \"to\" item 1 is a URL where a webhook name belongs (defined: ops, security, payments)",
+            ),
+            (
+                format!(r#"[{{"to": "{URL}"}}]"#),
+                "rule 0: invalid type: string (a URL), expected a sequence",
+            ),
+            (
+                format!(r#"[{{"to": ["ops"]}}, {{"drop": "{URL}"}}]"#),
+                "rule 1: invalid type: string (a URL), expected a boolean",
+            ),
+            (
+                format!(r#"[{{"match": {{"kind": "{URL}"}}, "to": ["ops"]}}]"#),
+                "rule 0: kind a URL is not a kind",
+            ),
+            (
+                format!(r#"[{{"match": {{"topic": ["{URL}"]}}, "to": ["ops"]}}]"#),
+                "rule 0: invalid type: sequence, expected a string",
+            ),
+            (
+                format!(r#"[{{"{URL}": ["ops"]}}]"#),
+                "rule 0: unknown field a URL, expected one of",
+            ),
+            (
+                format!(r#"["{URL}"]"#),
+                "rule 0: invalid type: string (a URL)",
+            ),
+            (
+                format!(r#"{{"to": "{URL}"}}"#),
+                "expected a JSON array of rules",
+            ),
+            (format!(r#"[{{"to": ["{URL}"#), "at line 1 column"),
+        ] {
+            let err = Routes::parse(&text, WEBHOOKS, KINDS)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(
+                !err.contains("SECRET") && !err.contains("hooks.slack"),
+                "{err}"
+            );
+            assert!(!err.contains("line 0"), "{text}: {err}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_placement_of_a_url_shows_it(
+            tail in "[A-Z]{3}[0-9]{3}[A-Za-z0-9]{0,8}(/[A-Za-z0-9]{4,12}){0,2}",
+            quote in proptest::bool::ANY,
+            place in 0usize..8,
+        ) {
+            let secret = if quote { format!("\\\"{tail}") } else { tail.clone() };
+            let url = format!("https://hooks.slack.com/services/{secret}");
+            let text = match place {
+                0 => format!(r#"[{{"to": ["{url}"]}}]"#),
+                1 => format!(r#"[{{"to": "{url}"}}]"#),
+                2 => format!(r#"[{{"drop": "{url}"}}]"#),
+                3 => format!(r#"[{{"match": {{"kind": "{url}"}}, "to": ["ops"]}}]"#),
+                4 => format!(r#"[{{"{url}": true}}]"#),
+                5 => format!(r#"[{{"match": {{"{url}": "x"}}, "to": ["ops"]}}]"#),
+                6 => format!(r#"["{url}"]"#),
+                _ => format!(r#"{{"{url}": 1}}"#),
+            };
+            let err = Routes::parse(&text, WEBHOOKS, KINDS).unwrap_err().to_string();
+            proptest::prop_assert!(!err.contains(&tail), "{}: {}", text, err);
+            proptest::prop_assert!(!err.contains("hooks.slack"), "{}: {}", text, err);
+        }
+    }
+
+    fn at(text: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(text).unwrap().to_utc())
+    }
+
+    /// `Ok((names, rule, mention))`, `Err(rule)` for a drop, `Err(MAX)` unrouted.
+    type Decided = Result<(Vec<String>, usize, Option<String>), usize>;
+
+    fn decided(routes: &Routes, f: &Facts<'_>) -> Decided {
+        match routes.decide(f) {
+            Decision::To {
+                names,
+                rule,
+                mention,
+            } => Ok((names.to_vec(), rule, mention.map(str::to_string))),
+            Decision::Drop { rule } => Err(rule),
+            Decision::Unrouted => Err(usize::MAX),
+        }
+    }
+
+    #[test]
+    fn mention_tokens_are_checked_and_joined_by_single_spaces() {
+        for (text, joined) in [
+            ("<!here>", "<!here>"),
+            ("<!channel>", "<!channel>"),
+            ("<@U0123ABCD>", "<@U0123ABCD>"),
+            ("<@W0123ABCD>", "<@W0123ABCD>"),
+            ("<!subteam^S0123ABCD>", "<!subteam^S0123ABCD>"),
+            (
+                "  <!subteam^S0123ABCD>   <@U0123ABCD> <!here> ",
+                "<!subteam^S0123ABCD> <@U0123ABCD> <!here>",
+            ),
+        ] {
+            assert_eq!(parse_mention(text).as_deref(), Ok(joined), "{text:?}");
+        }
+        for (text, token) in [
+            ("@here", "\"@here\""),
+            ("<!everyone>", "\"<!everyone>\""),
+            ("<@u0123abcd>", "\"<@u0123abcd>\""),
+            ("<@>", "\"<@>\""),
+            ("<@S0123ABCD>", "\"<@S0123ABCD>\""),
+            ("<!subteam^U0123ABCD>", "\"<!subteam^U0123ABCD>\""),
+            (
+                "<!subteam^S0123ABCD|oncall>",
+                "\"<!subteam^S0123ABCD|oncall>\"",
+            ),
+            ("<!here> <https://evil|x>", "\"<https://evil|x>\""),
+            ("<!here>\t<!channel>", "\"<!here>\\t<!channel>\""),
+            ("", "empty"),
+            ("   ", "empty"),
+        ] {
+            let err = parse_mention(text).unwrap_err();
+            assert!(err.contains(token), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_decision_carries_the_matched_rules_mention_and_index() {
+        let routes = Routes::parse(
+            r#"[
+                {"match": {"kind": "guardduty_finding"}, "to": ["security"], "mention": "<!subteam^S0123ABCD>  <@U0123ABCD>"},
+                {"to": ["ops"]}
+            ]"#,
+            WEBHOOKS,
+            KINDS,
+        )
+        .unwrap();
+        let none = attributes(&[]);
+        assert_eq!(
+            decided(&routes, &facts("t", "guardduty_finding", "High", &none)),
+            Ok((
+                vec!["security".to_string()],
+                0,
+                Some("<!subteam^S0123ABCD> <@U0123ABCD>".to_string())
+            ))
+        );
+        assert_eq!(
+            decided(&routes, &facts("t", "cloudwatch_alarm", "ALARM", &none)),
+            Ok((vec!["ops".to_string()], 1, None))
+        );
+    }
+
+    #[test]
+    fn min_severity_matches_that_severity_or_worse_per_kind() {
+        let routes = Routes::parse(
+            r#"[
+                {"match": {"min_severity": "High"}, "to": ["security"]},
+                {"match": {"min_severity": "Low"}, "to": ["payments"]},
+                {"to": ["ops"]}
+            ]"#,
+            WEBHOOKS,
+            &[
+                "guardduty_finding",
+                "securityhub_finding",
+                "cloudwatch_alarm",
+                "health_event",
+                "text",
+            ],
+        )
+        .unwrap();
+        let none = attributes(&[]);
+        let to = |kind: &str, status: &str| {
+            decided(&routes, &facts("t", kind, status, &none)).map(|(names, _, _)| names[0].clone())
+        };
+        for (kind, status, webhook) in [
+            ("guardduty_finding", "Critical", "security"),
+            ("guardduty_finding", "High", "security"),
+            ("securityhub_finding", "HIGH", "security"),
+            ("securityhub_finding", "Medium", "payments"),
+            ("guardduty_finding", "Low", "payments"),
+            ("securityhub_finding", "Informational", "payments"),
+            ("cloudwatch_alarm", "ALARM", "security"),
+            ("cloudwatch_alarm", "OK", "ops"),
+            ("cloudwatch_alarm", "INSUFFICIENT_DATA", "ops"),
+            ("health_event", "open", "ops"),
+            ("text", "High", "ops"),
+        ] {
+            assert_eq!(to(kind, status), Ok(webhook.to_string()), "{kind} {status}");
+        }
+    }
+
+    #[test]
+    fn outside_its_window_a_rule_does_not_match_and_the_next_rule_decides() {
+        let routes = Routes::parse(
+            r#"[
+                {"match": {"during": {"days": ["Sat"], "from": "02:00", "to": "04:00", "tz": "Europe/Berlin"}}, "drop": true},
+                {"match": {"during": {"from": "18:00", "to": "09:00", "tz": "Europe/Berlin"}}, "to": ["payments"]},
+                {"to": ["ops"]}
+            ]"#,
+            WEBHOOKS,
+            KINDS,
+        )
+        .unwrap();
+        let none = attributes(&[]);
+        let when = |now: Option<DateTime<Utc>>| {
+            let mut f = facts("t", "cloudwatch_alarm", "ALARM", &none);
+            f.now = now;
+            decided(&routes, &f).map(|(names, _, _)| names[0].clone())
+        };
+        // Tuesday 2026-12-01, CET.
+        assert_eq!(when(at("2026-12-01T10:00:00Z")), Ok("ops".into()), "11:00");
+        assert_eq!(
+            when(at("2026-12-01T16:59:59Z")),
+            Ok("ops".into()),
+            "17:59:59"
+        );
+        assert_eq!(
+            when(at("2026-12-01T17:00:00Z")),
+            Ok("payments".into()),
+            "18:00 exactly"
+        );
+        assert_eq!(
+            when(at("2026-12-01T23:30:00Z")),
+            Ok("payments".into()),
+            "00:30, across midnight"
+        );
+        assert_eq!(
+            when(at("2026-12-02T07:59:00Z")),
+            Ok("payments".into()),
+            "08:59"
+        );
+        assert_eq!(when(at("2026-12-02T08:00:00Z")), Ok("ops".into()), "09:00");
+        // Saturday 2026-12-05 03:00 CET: the maintenance window drops it.
+        assert_eq!(when(at("2026-12-05T02:00:00Z")), Err(0));
+        assert_eq!(
+            when(at("2026-12-05T03:00:00Z")),
+            Ok("payments".into()),
+            "04:00: night again"
+        );
+        // Without a time no window holds.
+        assert_eq!(when(None), Ok("ops".into()));
+    }
+
+    #[test]
+    fn the_time_judged_is_when_sns_published_the_record() {
+        assert_eq!(
+            published_at(Some("2026-11-24T10:02:17.123Z")),
+            at("2026-11-24T10:02:17.123Z")
+        );
+        assert_eq!(published_at(Some("yesterday")), None);
+        assert_eq!(published_at(None), None);
+    }
+
+    #[test]
+    fn errors_of_the_new_keys_name_the_rule_and_what_is_wrong() {
+        for (text, needle) in [
+            (
+                r#"[{"to": ["ops"]}, {"to": ["ops"], "mention": "@here"}]"#,
+                "rule 1: \"mention\" token \"@here\"",
+            ),
+            (
+                r#"[{"to": ["ops"], "mention": ""}]"#,
+                "rule 0: \"mention\" is empty",
+            ),
+            (
+                r#"[{"drop": true, "mention": "<!here>"}]"#,
+                "rule 0: has \"mention\" but drops",
+            ),
+            (
+                r#"[{"match": {"min_severity": "high"}, "to": ["ops"]}]"#,
+                "rule 0: min_severity \"high\" is not a severity (one of: Low, Medium, High, Critical)",
+            ),
+            (
+                r#"[{"match": {"during": {"from": "09:00", "to": "18:00", "tz": "Berlin"}}, "to": ["ops"]}]"#,
+                "rule 0: during: \"tz\" \"Berlin\"",
+            ),
+            (
+                r#"[{"match": {"during": {"from": "09:00", "to": "18:00"}}, "to": ["ops"]}]"#,
+                "rule 0: missing field `tz`",
+            ),
+            (
+                r#"[{"match": {"during": {"from": "09:00", "to": "18:00", "tz": "UTC", "zone": "x"}}, "to": ["ops"]}]"#,
+                "rule 0: unknown field `zone`",
+            ),
+        ] {
+            let err = Routes::parse(text, WEBHOOKS, KINDS)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_readme_example_routes_findings_night_and_maintenance() {
+        let routes = Routes::parse(
+            r#"[
+              {"match": {"min_severity": "High", "kind": "guardduty_finding"}, "to": ["security"], "mention": "<!subteam^S0123ABCD>"},
+              {"match": {"min_severity": "High", "kind": "securityhub_finding"}, "to": ["security"], "mention": "<!subteam^S0123ABCD>"},
+              {"match": {"during": {"days": ["Sat"], "from": "02:00", "to": "04:00", "tz": "Europe/Berlin"}}, "drop": true},
+              {"match": {"during": {"from": "20:00", "to": "08:00", "tz": "Europe/Berlin"}}, "to": ["ops-night"], "mention": "<!here>"},
+              {"to": ["ops"]}
+            ]"#,
+            &["security", "ops-night", "ops"],
+            &["guardduty_finding", "securityhub_finding", "cloudwatch_alarm"],
+        )
+        .unwrap();
+        let none = attributes(&[]);
+        let route = |kind: &str, status: &str, now: &str| {
+            let mut f = facts("alerts", kind, status, &none);
+            f.now = at(now);
+            decided(&routes, &f).map(|(names, _, mention)| (names[0].clone(), mention))
+        };
+        let to =
+            |name: &str, mention: Option<&str>| Ok((name.to_string(), mention.map(str::to_string)));
+        // Saturday 2026-12-05 03:00 CET.
+        assert_eq!(
+            route("guardduty_finding", "High", "2026-12-05T02:00:00Z"),
+            to("security", Some("<!subteam^S0123ABCD>"))
+        );
+        assert_eq!(
+            route("guardduty_finding", "Medium", "2026-12-05T02:00:00Z"),
+            Err(2)
+        );
+        // Tuesday 2026-12-01 23:00 and 23:10 CET, then Wednesday 08:00.
+        assert_eq!(
+            route("cloudwatch_alarm", "ALARM", "2026-12-01T22:00:00Z"),
+            to("ops-night", Some("<!here>"))
+        );
+        assert_eq!(
+            route("cloudwatch_alarm", "OK", "2026-12-01T22:10:00Z"),
+            to("ops-night", Some("<!here>")),
+            "the rule carries its mention; rendering shows it only when the tone is bad"
+        );
+        assert_eq!(
+            route("cloudwatch_alarm", "ALARM", "2026-12-02T07:00:00Z"),
+            to("ops", None)
+        );
     }
 }

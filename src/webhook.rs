@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 /// Why a webhook URL was refused. The message never contains the URL.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WebhookError {
-    /// The URL does not parse, or is not http(s) with a host.
+    /// The URL does not parse, is not `https` with a host, or is plain `http`
+    /// to a host that is not loopback.
     #[error("{0}")]
     Invalid(String),
 }
@@ -24,7 +25,10 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    /// Parses and checks a webhook URL (absolute, `http` or `https`, with a host).
+    /// Parses and checks a webhook URL: absolute, `https`, with a host. Plain
+    /// `http` is accepted only to a loopback host (`localhost`, 127.0.0.0/8,
+    /// `::1`, for local tests): anywhere else every post would carry the secret
+    /// in clear.
     pub fn parse(url: &str) -> Result<Self, WebhookError> {
         let parsed = reqwest::Url::parse(url.trim())
             .map_err(|e| WebhookError::Invalid(format!("not an absolute URL ({e})")))?;
@@ -36,6 +40,13 @@ impl Webhook {
         }
         if parsed.host_str().is_none_or(str::is_empty) {
             return Err(WebhookError::Invalid("the URL has no host".into()));
+        }
+        if parsed.scheme() == "http" && !is_loopback(&parsed) {
+            return Err(WebhookError::Invalid(
+                "plain http:// is refused except to a loopback host (every post would carry \
+                 the secret URL in clear); use https://"
+                    .into(),
+            ));
         }
         let digest = Sha256::digest(parsed.as_str().as_bytes());
         let id = format!(
@@ -57,6 +68,18 @@ impl Webhook {
     /// The secret URL itself; only the HTTP adapter should call this.
     pub fn expose_url(&self) -> &reqwest::Url {
         &self.url
+    }
+}
+
+/// Whether `url`'s host is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
     }
 }
 
@@ -92,6 +115,30 @@ mod tests {
         );
         for shown in [format!("{a:?}"), format!("{a}")] {
             assert!(!shown.contains("XXXXSECRET"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_on_loopback() {
+        for local in [
+            "http://127.0.0.1:8080/services/T0/B0/SECRET",
+            "http://127.3.4.5/services/T0/B0/SECRET",
+            "http://localhost:9/services/T0/B0/SECRET",
+            "http://LOCALHOST/services/T0/B0/SECRET",
+            "http://[::1]:8080/services/T0/B0/SECRET",
+        ] {
+            assert!(Webhook::parse(local).is_ok(), "{local}");
+        }
+        for remote in [
+            "http://hooks.slack.com/services/T0/B0/SECRET",
+            "http://10.0.0.1/services/T0/B0/SECRET",
+            "http://[::2]/services/T0/B0/SECRET",
+            "http://localhost.evil.example/services/T0/B0/SECRET",
+            "http://128.0.0.1/services/T0/B0/SECRET",
+        ] {
+            let err = Webhook::parse(remote).unwrap_err().to_string();
+            assert!(err.contains("http://"), "{remote}: {err}");
+            assert!(!err.contains("SECRET") && !err.contains("hooks"), "{err}");
         }
     }
 

@@ -23,7 +23,13 @@ pub const MAX_NAME_CHARS: usize = 64;
 
 /// How long fetching the secret at start-up may take before the process stops
 /// with an error (a hung endpoint must not hang the cold start).
-pub const SECRET_TIMEOUT: Duration = Duration::from_secs(10);
+///
+/// Clearly below Lambda's 10 s limit on the init phase: when the limit is hit,
+/// Lambda kills the process before it can write why, so the bound leaves 4 s
+/// for the process's start, the error line and the report to the Runtime
+/// API's `/runtime/init/error`. A healthy read (credentials from the
+/// environment, one HTTPS call in the region) takes a few hundred ms.
+pub const SECRET_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
 /// 1000 s, already longer than any Lambda invocation may run.
@@ -108,7 +114,9 @@ impl Webhooks {
     /// Parses a table: a JSON object, webhook name -> URL or
     /// `{"url": URL, "rate_per_second": N}`. With `bare_url_allowed` (a
     /// secret's text), a bare URL counts as `{"default": URL}`. `setting` names
-    /// where the text came from in errors.
+    /// where the text came from in errors, which name an entry by its name (or
+    /// by its position when the name is not one) and never show a URL.
+    /// A name given twice is an error (JSON would keep only the last).
     pub fn parse(text: &str, setting: &str, bare_url_allowed: bool) -> Result<Self, WebhooksError> {
         let invalid = |problem: String| WebhooksError::Invalid {
             setting: setting.to_string(),
@@ -120,27 +128,41 @@ impl Webhooks {
                 .map_err(|e| invalid(format!("a bare URL that cannot be used: {e}")))?;
             return Ok(Self::single(webhook));
         }
-        let object: serde_json::Map<String, Value> =
-            serde_json::from_str(trimmed).map_err(|e| {
-                invalid(format!(
-                    "expected a JSON object of webhook name to URL ({})",
-                    // serde's message may quote the text; keep only its position.
-                    position_only(&e)
-                ))
-            })?;
-        if object.is_empty() {
+        let Entries(entries) = serde_json::from_str(trimmed).map_err(|e| {
+            invalid(format!(
+                "expected a JSON object of webhook name to URL ({})",
+                serde_problem(&e)
+            ))
+        })?;
+        if entries.is_empty() {
             return Err(invalid("it names no webhook".into()));
         }
-        let mut destinations = Vec::with_capacity(object.len());
-        for (name, value) in object {
-            check_name(&name).map_err(&invalid)?;
+        let mut destinations: Vec<Destination> = Vec::with_capacity(entries.len());
+        for (i, (name, value)) in entries.into_iter().enumerate() {
+            if !is_name(&name) {
+                return Err(invalid(format!(
+                    "the name of entry {i} (0-based) is {}, not a webhook name (1 to \
+                     {MAX_NAME_CHARS} of A-Z a-z 0-9 _ - .){}",
+                    describe(&name),
+                    if name.contains("://") {
+                        "; are a name and its URL swapped?"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+            if destinations.iter().any(|d| d.name == name) {
+                return Err(invalid(format!(
+                    "webhook {name:?} is defined twice (JSON would keep only the last)"
+                )));
+            }
             let (url, rate_per_second) = match value {
                 Value::String(url) => (url, None),
                 Value::Object(_) => {
                     let d: Detailed = serde_json::from_value(value).map_err(|e| {
                         invalid(format!(
                             "webhook {name:?}: expected {{\"url\": ..., \"rate_per_second\": ...}} ({})",
-                            position_only(&e)
+                            serde_problem(&e)
                         ))
                     })?;
                     (d.url, d.rate_per_second)
@@ -195,25 +217,149 @@ impl Webhooks {
     }
 }
 
-/// A name routes can use: 1 to 64 of `A-Z a-z 0-9 _ - .`.
-fn check_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_CHARS
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "webhook name {name:?} must be 1 to {MAX_NAME_CHARS} of A-Z a-z 0-9 _ - ."
-        ))
+/// The entries of a JSON object in the order written, a key given twice kept
+/// twice. Hand-written because `serde_json::Map` (like every map type) keeps
+/// only the last value of a repeated key, so `{"ops": A, "ops": B}` would
+/// silently become `{"ops": B}`.
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visit)
     }
 }
 
-/// A serde error without the text it quotes (which may hold a URL).
-fn position_only(e: &serde_json::Error) -> String {
-    format!("line {} column {}", e.line(), e.column())
+/// Whether `name` can name a webhook: 1 to 64 of `A-Z a-z 0-9 _ - .`.
+pub fn is_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// `value` quoted, when an error may show it: a name (see [`is_name`]) not
+/// shaped like a Slack token. `None` for anything else, which may be a secret
+/// put where a name belongs.
+pub fn shown(value: &str) -> Option<String> {
+    (is_name(value) && !looks_like_token(value)).then(|| format!("{value:?}"))
+}
+
+/// `value` quoted when [`shown`] allows it, else what kind of value it is
+/// (`a URL`, `a Slack token`, `a text of 80 characters`), never the value.
+pub fn describe(value: &str) -> String {
+    if let Some(quoted) = shown(value) {
+        quoted
+    } else if value.contains("://") || value.contains("/services/") {
+        "a URL".into()
+    } else if looks_like_token(value) {
+        "a Slack token".into()
+    } else if value.is_empty() {
+        "an empty text".into()
+    } else {
+        format!("a text of {} characters", value.chars().count())
+    }
+}
+
+fn looks_like_token(value: &str) -> bool {
+    ["xox", "xapp-"].iter().any(|p| {
+        value
+            .get(..p.len())
+            .is_some_and(|v| v.eq_ignore_ascii_case(p))
+    })
+}
+
+/// A serde_json error as an error message may show it: serde's own words,
+/// with every text it quotes from the input (`string "…"`, `unknown field
+/// `…``) replaced by [`describe`], so a URL where a name or a flag belongs is
+/// not echoed. The position is kept when there is one (serde_json shows none
+/// for errors of an already parsed value, never "line 0 column 0").
+pub fn serde_problem(e: &serde_json::Error) -> String {
+    let text = without_quoted_values(&e.to_string());
+    if text.contains("://") || text.contains("/services/") || looks_like_token_anywhere(&text) {
+        // Belt and braces: a shape of message this function does not know.
+        return match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                format!("not valid JSON at line {} column {}", e.line(), e.column())
+            }
+            _ => "a value of the wrong type or shape".into(),
+        };
+    }
+    text
+}
+
+fn looks_like_token_anywhere(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .any(|word| word.len() > 8 && looks_like_token(word))
+}
+
+/// Replaces the string literals serde quotes (`"…"`, Debug-escaped) and the
+/// key of `unknown field `…`` / `unknown variant `…`` with [`describe`].
+fn without_quoted_values(message: &str) -> String {
+    let mut message = message.to_string();
+    for prefix in ["unknown field `", "unknown variant `"] {
+        if let Some(start) = message.find(prefix).map(|i| i + prefix.len()) {
+            let end = ["`, expected", "`, there are no"]
+                .iter()
+                .filter_map(|end| message.rfind(end))
+                .find(|&end| end >= start)
+                .unwrap_or(message.len());
+            let key = message[start..end].to_string();
+            if shown(&key).is_none() {
+                message.replace_range(start - 1..(end + 1).min(message.len()), &describe(&key));
+            }
+        }
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find('"') {
+        out.push_str(&rest[..open]);
+        let literal = &rest[open + 1..];
+        let mut escaped = false;
+        let close = literal.char_indices().find_map(|(i, c)| match c {
+            _ if escaped => {
+                escaped = false;
+                None
+            }
+            '\\' => {
+                escaped = true;
+                None
+            }
+            '"' => Some(i),
+            _ => None,
+        });
+        let close = close.unwrap_or(literal.len());
+        let value = &literal[..close];
+        if shown(value).is_some() {
+            out.push('"');
+            out.push_str(value);
+            out.push('"');
+        } else {
+            out.push('(');
+            out.push_str(&describe(value));
+            out.push(')');
+        }
+        rest = literal.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Where the webhook table comes from, as configured.
@@ -313,7 +459,10 @@ mod tests {
         for (text, needle) in [
             ("{}".to_string(), "names no webhook"),
             (format!(r#"{{"ops":"{OPS}","#), "JSON object"),
-            (format!(r#"{{"bad name":"{OPS}"}}"#), "\"bad name\""),
+            (
+                format!(r#"{{"bad name":"{OPS}"}}"#),
+                "the name of entry 0 (0-based) is a text of 8 characters",
+            ),
             (
                 r#"{"ops":"hooks.slack.com/services/T0/B0/OPSSECRET"}"#.into(),
                 "\"ops\"",
@@ -328,6 +477,24 @@ mod tests {
                 "\"ops\"",
             ),
             (format!(r#"[{{"ops":"{OPS}"}}]"#), "JSON object"),
+            // A name and its URL swapped, in either place.
+            (
+                format!(r#"{{"ops":"{SEC}","{OPS}":"payments"}}"#),
+                "the name of entry 1 (0-based) is a URL",
+            ),
+            (
+                format!(r#"{{"ops":{{"url":"{OPS}","{SEC}":1}}}}"#),
+                "unknown field a URL",
+            ),
+            (
+                format!(r#"{{"ops":{{"url":"{OPS}","rate_per_second":"{SEC}"}}}}"#),
+                "invalid type: string (a URL), expected f64",
+            ),
+            (
+                format!(r#"{{"ops":{{"url":["{OPS}"]}}}}"#),
+                "invalid type: sequence, expected a string",
+            ),
+            (format!(r#"{{"ops":"{OPS}" "#), "at line 1 column"),
         ] {
             let err = Webhooks::parse(&text, "WEBHOOKS", false)
                 .unwrap_err()
@@ -335,7 +502,59 @@ mod tests {
             assert!(err.starts_with("WEBHOOKS is invalid"), "{text}: {err}");
             assert!(err.contains(needle), "{text}: {err}");
             assert!(!err.contains("SECRET"), "{text}: {err}");
+            assert!(!err.contains("line 0 column 0"), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_name_given_twice_is_an_error_naming_it() {
+        for setting in ["WEBHOOKS", "WEBHOOKS_SECRET_ID"] {
+            let text = format!(r#"{{"ops":"{OPS}","security":"{SEC}","ops":"{SEC}"}}"#);
+            let err = Webhooks::parse(&text, setting, true)
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "{setting} is invalid: webhook \"ops\" is defined twice (JSON would keep only the last)"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn errors_describe_what_is_not_a_name_without_showing_it() {
+        assert_eq!(describe("ops-eu.1"), "\"ops-eu.1\"");
+        assert_eq!(describe(OPS), "a URL");
+        assert_eq!(describe("hooks.slack.com/services/T0/B0/X"), "a URL");
+        assert_eq!(describe("xoxb-1234-5678-abcdef"), "a Slack token");
+        assert_eq!(describe(""), "an empty text");
+        assert_eq!(describe("a b"), "a text of 3 characters");
+        let problem = |json: &str| {
+            serde_json::from_str::<Detailed>(json)
+                .map(|_| ())
+                .unwrap_err()
+        };
+        let e = problem(&format!(r#"{{"url": 1, "{OPS}": 2}}"#));
+        assert!(
+            !serde_problem(&e).contains("SECRET"),
+            "{}",
+            serde_problem(&e)
+        );
+        let e = problem(&format!(
+            r#"{{"url": "x", "rate_per_second": "say \"{OPS}\""}}"#
+        ));
+        assert!(
+            !serde_problem(&e).contains("SECRET"),
+            "{}",
+            serde_problem(&e)
+        );
+        let e = problem(r#"{"url": "x", "colour": "red"}"#);
+        assert!(
+            serde_problem(&e).starts_with("unknown field `colour`, expected"),
+            "{}",
+            serde_problem(&e)
+        );
     }
 
     #[test]
@@ -378,6 +597,6 @@ mod tests {
             "WEBHOOKS_SECRET_ID: the secret could not be read: AccessDenied"
         );
         let err = secret.resolve(&Hung).await.unwrap_err();
-        assert!(err.to_string().contains("no answer within 10 s"), "{err}");
+        assert!(err.to_string().contains("no answer within 6 s"), "{err}");
     }
 }

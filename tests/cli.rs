@@ -277,3 +277,111 @@ fn an_event_can_come_from_standard_input() {
         "no subject, no header"
     );
 }
+
+/// Runs `send` on a plain record with `env`; returns (exit code, stderr).
+fn start_up(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = send(dir.path(), &[&fixture_path("sns-plain.json")], env);
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+fn a_url_where_a_name_belongs_is_never_echoed_in_start_up_errors() {
+    // Issue 16, finding 1: each of these quoted the whole URL on stderr.
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    let ops = format!(r#"{{"ops":"{url}"}}"#);
+    let cases: Vec<(String, String, &str)> = vec![
+        (
+            ops.clone(),
+            format!(r#"[{{"to": ["{url}"]}}]"#),
+            "ROUTES is invalid: rule 0: \"to\" item 0 is a URL where a webhook name belongs",
+        ),
+        (
+            ops.clone(),
+            format!(r#"[{{"to": ["ops"]}}, {{"drop": "{url}"}}]"#),
+            "ROUTES is invalid: rule 1: invalid type: string (a URL), expected a boolean",
+        ),
+        (
+            ops.clone(),
+            format!(r#"[{{"match": {{"kind": "{url}"}}, "to": ["ops"]}}]"#),
+            "ROUTES is invalid: rule 0: kind a URL is not a kind",
+        ),
+        (
+            format!(r#"{{"{url}":"ops"}}"#),
+            String::new(),
+            "WEBHOOKS is invalid: the name of entry 0 (0-based) is a URL",
+        ),
+        (
+            format!(r#"{{"ops":{{"url":"{url}","{url}":1}}}}"#),
+            String::new(),
+            "WEBHOOKS is invalid: webhook \"ops\": expected {\"url\": ..., \"rate_per_second\": ...} (unknown field a URL",
+        ),
+    ];
+    for (webhooks, routes, needle) in &cases {
+        let mut env = vec![("WEBHOOKS", webhooks.as_str())];
+        if !routes.is_empty() {
+            env.push(("ROUTES", routes.as_str()));
+        }
+        let (code, stderr) = start_up(&env);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{needle}\n{stderr}");
+        assert!(
+            !stderr.contains(SECRET) && !stderr.contains("hooks.slack.com"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("line 0 column 0"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_webhook_name_given_twice_stops_send_naming_it() {
+    // Issue 16, finding 11: the first "ops" was silently dropped; a rule
+    // naming "ops" twice posted every record twice.
+    let a = format!("https://hooks.slack.com/services/{SECRET}");
+    let b = "https://hooks.slack.com/services/T1/B1/OTHER";
+    let twice = format!(r#"{{"ops":"{a}","ops":"{b}"}}"#);
+    let (code, stderr) = start_up(&[("WEBHOOKS", &twice)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("WEBHOOKS is invalid: webhook \"ops\" is defined twice"),
+        "{stderr}"
+    );
+    let one = format!(r#"{{"ops":"{a}"}}"#);
+    let (code, stderr) = start_up(&[
+        ("WEBHOOKS", &one),
+        ("ROUTES", r#"[{"to": ["ops", "ops"]}]"#),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ROUTES is invalid: rule 0: \"to\" names webhook \"ops\" twice"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(SECRET), "{stderr}");
+}
+
+#[test]
+fn plain_http_to_a_real_host_is_refused_naming_the_webhook() {
+    // Issue 16, finding 13: every post would have carried the secret in clear.
+    let url = format!("http://hooks.slack.com/services/{SECRET}");
+    let table = format!(r#"{{"ops":"{url}"}}"#);
+    for (name, value, needle) in [
+        (
+            "WEBHOOK_URL",
+            url.as_str(),
+            "WEBHOOK_URL is invalid: plain http://",
+        ),
+        (
+            "WEBHOOKS",
+            table.as_str(),
+            "WEBHOOKS is invalid: webhook \"ops\": plain http://",
+        ),
+    ] {
+        let (code, stderr) = start_up(&[(name, value)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(
+            !stderr.contains(SECRET) && !stderr.contains("hooks.slack.com"),
+            "{stderr}"
+        );
+    }
+}

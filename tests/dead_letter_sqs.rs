@@ -12,9 +12,10 @@ use sns_to_slack::dead_letter::{DeadLetter, Envelope};
 use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::outcome::Reason;
-use sns_to_slack::pipeline::{Pipeline, PipelineError, envelope};
+use sns_to_slack::pipeline::{Pipeline, PipelineError, Until};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
+use sns_to_slack::settle::envelope;
 use sns_to_slack::slack::SlackClient;
 use sns_to_slack::webhook::Webhook;
 use support::{Moto, SECRET, fixture};
@@ -33,8 +34,8 @@ fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<SlackClient, S
     Pipeline::new(delivery, store, webhook, Overrides::default())
 }
 
-fn far() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(60)
+fn far() -> Until {
+    Until::post(tokio::time::Instant::now() + Duration::from_secs(60))
 }
 
 #[tokio::test]
@@ -44,7 +45,7 @@ async fn rejected_records_land_in_the_queue_and_parse_back() {
     let slack = support::slack_says(404, "channel_not_found").await;
     let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
     let event = fixture("sns-cloudwatch-alarm.json");
-    let summary = p.run(&event, far()).await.unwrap();
+    let summary = p.run(&event, far()).await.unwrap().summary;
     assert_eq!(summary.dead_lettered, 1);
 
     let messages = moto.drain(&queue).await;
@@ -65,7 +66,7 @@ async fn rejected_records_land_in_the_queue_and_parse_back() {
     );
     assert_eq!(
         env.record.get(),
-        parse_event(&event).unwrap()[0].raw().get(),
+        parse_event(&event).unwrap()[0].kept().get(),
         "not verbatim"
     );
 }
@@ -76,7 +77,11 @@ async fn more_than_ten_records_are_sent_in_several_batches() {
     let queue = moto.queue("dlq-batches").await;
     let slack = support::slack_says(404, "channel_not_found").await;
     let p = pipeline(&slack, SqsDeadLetter::with_client(&queue, moto.sqs()));
-    let summary = p.run(&fixture("sns-batch-25.json"), far()).await.unwrap();
+    let summary = p
+        .run(&fixture("sns-batch-25.json"), far())
+        .await
+        .unwrap()
+        .summary;
     assert_eq!(summary.dead_lettered, 25);
     let messages = moto.drain(&queue).await;
     let mut ids: Vec<String> = messages

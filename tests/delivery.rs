@@ -23,9 +23,10 @@ use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
 use sns_to_slack::outcome::Reason;
-use sns_to_slack::pipeline::{Pipeline, Summary};
+use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
 use sns_to_slack::slack::SlackClient;
+use sns_to_slack::summary::Summary;
 use sns_to_slack::webhook::Webhook;
 use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
@@ -125,9 +126,10 @@ impl Setup {
     async fn run(&self, event: &str, budget: Duration) -> Summary {
         let stop_at = tokio::time::Instant::now() + budget;
         self.pipeline
-            .run(event, stop_at)
+            .run(event, Until::post(stop_at))
             .await
             .expect("the event is handled")
+            .summary
     }
 
     fn dead_letters_text(&self) -> String {
@@ -240,7 +242,10 @@ fn clock_pipeline(slack: &FakeSlack, settings: DeliverySettings) -> Pipeline<Fak
 
 async fn run_for(p: &Pipeline<FakeSlack, Kept>, event: &str, budget: Duration) -> Summary {
     let stop_at = tokio::time::Instant::now() + budget;
-    p.run(event, stop_at).await.expect("the event is handled")
+    p.run(event, Until::post(stop_at))
+        .await
+        .expect("the event is handled")
+        .summary
 }
 
 fn kept(p: &Pipeline<FakeSlack, Kept>) -> Vec<Envelope> {
@@ -651,4 +656,70 @@ async fn the_client_reads_retry_after_from_a_429() {
     // `0` was read: the retry did not wait the backoff (at least 5 s here).
     let t = script.arrivals();
     assert!(t[1] - t[0] < Duration::from_secs(5), "{:?}", t[1] - t[0]);
+}
+
+/// A dead-letter store that takes a second per call, ten letters a call.
+#[derive(Default)]
+struct SlowStore(Mutex<Vec<Envelope>>, AtomicUsize);
+
+impl sns_to_slack::dead_letter::DeadLetter for SlowStore {
+    async fn store(
+        &self,
+        envelopes: &[Envelope],
+    ) -> Result<(), sns_to_slack::dead_letter::DeadLetterError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        self.0.lock().unwrap().extend(envelopes.iter().cloned());
+        Ok(())
+    }
+
+    fn batch_size(&self) -> usize {
+        10
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
+    // Finding 7: all were handed back and `dead_lettered` said 0, although
+    // some letters were stored before the cut; and the calls ran one by one.
+    let slack = FakeSlack::new(vec![accepted()]);
+    let webhook = Webhook::parse(&format!("https://hooks.slack.com/services/{SECRET}")).unwrap();
+    let p = Pipeline::new(
+        Delivery::new(slack.clone(), fast_settings()),
+        SlowStore::default(),
+        webhook,
+        Overrides::default(),
+    )
+    .with_max_receives(5);
+    let records = (0..100)
+        .map(|i| support::sqs_record(&format!("q-{i}"), "on its last receive", 5))
+        .collect();
+    let now = tokio::time::Instant::now();
+    let until = Until {
+        post: now,
+        store: Some(now + Duration::from_millis(1_500)),
+    };
+    let done = p
+        .run(&support::sqs_event(records), until)
+        .await
+        .expect("nothing is lost: SQS keeps what was not stored");
+    let stored = p.dead_letter().0.lock().unwrap().len();
+    // Eight calls at once finish at 1 s; the last two are cut at 1.5 s.
+    assert_eq!(stored, 80);
+    assert_eq!(p.dead_letter().1.load(Ordering::SeqCst), 10);
+    assert_eq!(
+        (done.summary.dead_lettered, done.summary.requeued),
+        (80, 20)
+    );
+    let requeue = done.requeue.unwrap();
+    assert_eq!(requeue.len(), 20);
+    let letters = p.dead_letter().0.lock().unwrap();
+    for letter in letters.iter() {
+        let record: Value = serde_json::from_str(letter.record.get()).unwrap();
+        let id = record["messageId"].as_str().unwrap();
+        assert!(
+            !requeue.iter().any(|r| r == id),
+            "{id} stored and handed back"
+        );
+    }
 }

@@ -514,3 +514,48 @@ fn a_large_json_message_renders_in_bounded_memory() {
     });
     assert!(peak < 6 << 20, "{peak} bytes at the peak");
 }
+
+/// A rule's `mention` reaches the message through the plan: in front of a
+/// bad record's text and first section, and nowhere on a good one.
+#[test]
+fn a_rules_mention_leads_a_danger_message_only() {
+    use sns_to_slack::plan::{Plan, plan};
+    use sns_to_slack::route::Routing;
+    use sns_to_slack::webhooks::Webhooks;
+    let table = r#"{"ops":"https://hooks.slack.com/services/T000/B000/SECRETSECRET"}"#;
+    let routes = r#"[{"match": {}, "to": ["ops"], "mention": "<!here> <@U0123ABCD>"}]"#;
+    let webhooks = Webhooks::parse(table, "WEBHOOKS", false).unwrap();
+    let routing = Routing::new(webhooks, Some(routes), kinds::KIND_NAMES).unwrap();
+    let fixtures = fixture_messages();
+    let event = |name: &str| {
+        let n = &fixtures.iter().find(|(f, _)| f == name).unwrap().1;
+        let event = json!({"Records": [{"EventSource": "aws:sns", "Sns": {
+            "MessageId": n.message_id, "TopicArn": n.topic_arn, "Subject": n.subject,
+            "Message": n.message, "Timestamp": n.timestamp}}]});
+        record::parse_event(&event.to_string()).unwrap()
+    };
+    let body = |name: &str| -> Value {
+        match &plan(&event(name), &routing, &Overrides::default(), 4_000)[0] {
+            Plan::Post { body, .. } => serde_json::from_slice(body).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let alarm = body("sns-cloudwatch-alarm");
+    assert!(
+        alarm["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<!here> <@U0123ABCD> ALARM: ")
+    );
+    let section = &alarm["attachments"][0]["blocks"][1]["text"]["text"];
+    assert!(
+        section
+            .as_str()
+            .unwrap()
+            .starts_with("<!here> <@U0123ABCD> "),
+        "{section}"
+    );
+    for good in ["sns-cloudwatch-ok", "sns-plain", "sns-codedeploy"] {
+        assert!(!body(good).to_string().contains("<!here>"), "{good}");
+    }
+}

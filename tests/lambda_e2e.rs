@@ -177,6 +177,11 @@ async fn an_sqs_batch_posts_every_body_shape_and_answers_with_no_failures() {
     let envelope = format!(
         r#"{{"record":{inner},"reason":"deadline","status":null,"detail":"d","attempts":1,"message_id":"m-env","version":1}}"#
     );
+    let payload = r#"{"Records":[{"EventSource":"aws:sns","Sns":{"MessageId":"m-inv","Message":"read at last"}}]}"#;
+    let invalid_event = format!(
+        r#"{{"record":{payload},"reason":"invalid_event","status":null,"detail":"d","attempts":0,"message_id":"","version":1}}"#
+    );
+    let confirmation = r#"{"Type":"SubscriptionConfirmation","MessageId":"c-1","Token":"TOKEN-2336412f37","TopicArn":"arn:aws:sns:eu-west-1:123456789012:alerts","Message":"You have chosen to subscribe. To confirm the subscription, visit the SubscribeURL included in this message.","SubscribeURL":"https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=TOKEN-2336412f37","Timestamp":"2026-11-24T09:15:02.123Z"}"#;
     let event = support::sqs_event(vec![
         support::sqs_record(
             "q-sns",
@@ -185,6 +190,17 @@ async fn an_sqs_batch_posts_every_body_shape_and_answers_with_no_failures() {
         ),
         support::sqs_record("q-raw", "a raw message", 1),
         support::sqs_record("q-env", &envelope, 1),
+        // Issue 15: an invalid_event letter moved back into the buffer is read
+        // (was refused as "missing field `Sns`") and posted.
+        support::sqs_record("q-invalid", &invalid_event, 1),
+        // Finding 10: `record` and `reason` alone do not make our envelope.
+        support::sqs_record(
+            "q-audit",
+            r#"{"record":{"user":"alice"},"reason":"audit trail entry"}"#,
+            1,
+        ),
+        // Finding 8: a confirmation is told without its token.
+        support::sqs_record("q-confirm", confirmation, 1),
     ]);
     let runtime = RuntimeApi::start(vec![invocation(event, WAIT)]).await;
     let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
@@ -198,12 +214,22 @@ async fn an_sqs_batch_posts_every_body_shape_and_answers_with_no_failures() {
         .iter()
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .collect();
-    assert_eq!(bodies.len(), 3);
-    for needle in ["disk full", "a raw message", "redriven by SQS"] {
+    assert_eq!(bodies.len(), 6);
+    for needle in [
+        "disk full",
+        "a raw message",
+        "redriven by SQS",
+        "read at last",
+        "audit trail entry",
+        "confirm the subscription of this queue to topic arn:aws:sns:eu-west-1:123456789012:alerts",
+    ] {
         assert!(
             bodies.iter().any(|b| b.contains(needle)),
             "{needle} not posted: {bodies:?}"
         );
+    }
+    for b in &bodies {
+        assert!(!b.contains("TOKEN-2336412f37"), "a token was posted: {b}");
     }
     assert!(moto.drain(&queue).await.is_empty());
 }
@@ -217,7 +243,15 @@ async fn an_sqs_batch_lists_what_may_post_later_and_dead_letters_the_rest() {
         support::sqs_record("q-ok", "fine", 1),
         support::sqs_record("q-refused", "permanent refusal", 1),
         support::sqs_record("q-later", "try later", 1),
+        // Finding 12: a repeated messageId is listed once.
+        support::sqs_record("q-later", "try later", 1),
         support::sqs_record("q-last", "try later, last time", 3),
+        // An ApproximateReceiveCount beyond u32 is a last receive.
+        {
+            let mut huge = support::sqs_record("q-huge", "try later, huge count", 1);
+            huge["attributes"]["ApproximateReceiveCount"] = json!("99999999999");
+            huge
+        },
     ]);
     let runtime = RuntimeApi::start(vec![invocation(event, WAIT)]).await;
     let mut vars = env(&moto, &slack, &queue);
@@ -242,6 +276,7 @@ async fn an_sqs_batch_lists_what_may_post_later_and_dead_letters_the_rest() {
     assert_eq!(
         letters,
         [
+            (Reason::ServerError, "q-huge".to_string()),
             (Reason::ServerError, "q-last".to_string()),
             (Reason::Rejected, "q-refused".to_string()),
         ]
@@ -259,7 +294,7 @@ async fn an_sqs_batch_lists_what_may_post_later_and_dead_letters_the_rest() {
             &emf["DeadLettered"],
             &emf["Requeued"]
         ),
-        (&json!(4), &json!(1), &json!(2), &json!(1))
+        (&json!(6), &json!(1), &json!(3), &json!(1))
     );
 }
 
@@ -384,6 +419,79 @@ async fn missing_configuration_stops_the_process_naming_the_variable() {
     .await;
     let output = function.output();
     assert!(output.contains("WEBHOOK_URL"), "{output}");
+    let report = runtime.wait_for_init_error(WAIT).await;
+    assert_eq!(report["errorType"], "NonRetryable");
+    assert!(
+        report["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("WEBHOOK_URL")),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_init_is_reported_to_the_runtime_api_without_the_url() {
+    // A name and its URL swapped: the error names the entry, never the URL.
+    let runtime = RuntimeApi::start(vec![]).await;
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    let vars = vec![
+        ("WEBHOOKS", json!({ url.clone(): "ops" }).to_string()),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ),
+    ];
+    let mut function = Function::start(BIN, &runtime, &vars);
+    let report = runtime.wait_for_init_error(WAIT).await;
+    assert_eq!(report["errorType"], "NonRetryable", "{report}");
+    let message = report["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("WEBHOOKS is invalid: the name of entry 0 (0-based) is a URL"),
+        "{message}"
+    );
+    support::eventually(WAIT, "the process to exit", async || {
+        (!function.is_running()).then_some(())
+    })
+    .await;
+    let output = function.output();
+    assert!(
+        !output.contains(SECRET) && !message.contains(SECRET),
+        "{output}"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_secrets_manager_is_reported_within_lambdas_init_limit() {
+    // Lambda stops an init at 10 s; the secret's bound must leave time to say why.
+    let hung = support::silent_server();
+    let runtime = RuntimeApi::start(vec![]).await;
+    let vars = vec![
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", format!("http://{hung}")),
+        ("AWS_REGION", support::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("WEBHOOKS_SECRET_ID", "sns-to-slack/webhooks".into()),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ),
+    ];
+    let started = SystemTime::now();
+    let _function = Function::start(BIN, &runtime, &vars);
+    let report = runtime.wait_for_init_error(WAIT).await;
+    let reported_after = SystemTime::now().duration_since(started).unwrap();
+    assert!(
+        reported_after < Duration::from_secs(10),
+        "reported {reported_after:?} after start, past Lambda's init limit"
+    );
+    assert_eq!(report["errorType"], "Retryable", "{report}");
+    assert!(
+        report["errorMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("WEBHOOKS_SECRET_ID") && m.contains("no answer within")),
+        "{report}"
+    );
 }
 
 #[tokio::test]

@@ -12,9 +12,15 @@ use sns_to_slack::config::{self, Config, Mode};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
 use sns_to_slack::kinds;
+use sns_to_slack::outcome::{Failure, Outcome, Reason};
+use sns_to_slack::plan::Plan;
 use sns_to_slack::record;
-use sns_to_slack::redrive::body;
+use sns_to_slack::record::body;
 use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
+use sns_to_slack::settle;
+use sns_to_slack::webhook::Webhook;
+use sns_to_slack::webhooks::Destination;
+use std::sync::Arc;
 
 /// JSON-ish text: fragments of the shapes we read, glued at random, so the
 /// parsers get deep into their code instead of failing at the first byte.
@@ -73,7 +79,7 @@ proptest! {
         if let Ok(records) = record::parse_event(&text) {
             prop_assert!(!records.is_empty());
             for r in &records {
-                let _ = (r.notification(), r.message_id(), r.raw());
+                let _ = (r.notification(), r.message_id(), r.kept());
             }
         }
     }
@@ -86,11 +92,15 @@ proptest! {
     ) {
         let records = record::parse_event(&event).unwrap();
         let n = records[0].notification().unwrap();
-        let overrides = Overrides { channel, message_format: MessageFormat::Attachments, ..Overrides::default() };
-        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
+        let overrides = Overrides {
+            channel,
+            message_format: MessageFormat::Attachments,
+            ..Overrides::default()
+        };
         let msg = render::render(&kinds::read(n, max), &overrides, None);
         let value = serde_json::to_value(&msg).unwrap();
         let text = value["attachments"][0]["fields"][0]["value"].as_str().unwrap();
+        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
         prop_assert!(text.chars().count() <= bound, "{} > {}", text.chars().count(), bound);
     }
 
@@ -123,10 +133,11 @@ proptest! {
     }
 
     #[test]
-    fn the_redrive_body_reader_never_panics(text in prop_oneof![any::<String>(), jsonish()]) {
-        if let Ok(parsed) = body::parse(&text) {
-            prop_assert!(!parsed.records.is_empty());
+    fn the_body_reader_never_panics(text in prop_oneof![any::<String>(), jsonish()]) {
+        if let Ok((_, records)) = body::read_letter(&text) {
+            prop_assert!(!records.is_empty());
         }
+        let _ = body::read(&text);
     }
 
     #[test]
@@ -169,4 +180,156 @@ proptest! {
         let wait = policy::backoff(retry, base, max, jitter);
         prop_assert!(wait >= base && wait <= max);
     }
+}
+
+/// One record of a generated batch: whether it came from SQS (its message id
+/// among a few, so ids repeat, and its receive count), and its plan: `None`
+/// dropped, `Some(Err(reason))` never attempted, `Some(Ok(posts))` posted to
+/// that many webhooks, each post ending with the given reason or posted.
+type Generated = (
+    Option<(u8, u32)>,
+    Option<Result<Vec<Option<Reason>>, Reason>>,
+);
+
+fn reason() -> impl Strategy<Value = Reason> {
+    prop_oneof![
+        Just(Reason::RateLimited),
+        Just(Reason::ServerError),
+        Just(Reason::Rejected),
+        Just(Reason::Transport),
+        Just(Reason::Timeout),
+        Just(Reason::Deadline),
+    ]
+}
+
+fn generated() -> impl Strategy<Value = Generated> {
+    (
+        proptest::option::of((0u8..4, 1u32..5)),
+        proptest::option::of(prop_oneof![
+            prop::collection::vec(proptest::option::of(reason()), 1..4).prop_map(Ok),
+            prop_oneof![Just(Reason::Unrouted), Just(Reason::InvalidRecord)].prop_map(Err),
+        ]),
+    )
+}
+
+fn failure(reason: Reason) -> Failure {
+    Failure {
+        reason,
+        status: None,
+        detail: reason.to_string(),
+    }
+}
+
+fn destinations(n: usize) -> Vec<Arc<Destination>> {
+    (0..n)
+        .map(|i| {
+            Arc::new(Destination {
+                name: format!("hook-{i}"),
+                webhook: Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+                rate_per_second: None,
+            })
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every record ends as exactly one of posted (each webhook), dead-lettered
+    /// (each failure), handed back, dropped; the summary's counts add up, and a
+    /// message id is listed at most once.
+    #[test]
+    fn the_books_balance_for_any_batch(
+        batch in prop::collection::vec(generated(), 1..12),
+        unsent in prop::collection::vec(any::<bool>(), 0..40),
+        max_receives in proptest::option::of(1u32..5),
+    ) {
+        let raws: Vec<serde_json::Value> = batch.iter().enumerate().map(|(i, (sqs, _))| match sqs {
+            Some((id, n)) => json!({"eventSource": "aws:sqs", "messageId": format!("q-{id}"),
+                "body": format!("record {i}"), "attributes": {"ApproximateReceiveCount": n.to_string()}}),
+            None => json!({"Sns": {"MessageId": format!("m-{i}"), "Message": "x"}}),
+        }).collect();
+        let records = record::parse_event(&json!({ "Records": raws }).to_string()).unwrap();
+        prop_assert_eq!(records.len(), batch.len());
+        let mut plans = Vec::new();
+        let mut outcomes = Vec::new();
+        for (_, plan) in &batch {
+            plans.push(match plan {
+                None => Plan::Drop { rule: 0 },
+                Some(Err(reason)) => Plan::Fail(failure(*reason)),
+                Some(Ok(posts)) => {
+                    outcomes.extend(posts.iter().map(|r| Outcome {
+                        attempts: 1,
+                        ..Outcome::unattempted(r.map_or(Ok(()), |r| Err(failure(r))))
+                    }));
+                    Plan::Post { body: bytes::Bytes::new(), to: destinations(posts.len()) }
+                }
+            });
+        }
+        let fates = settle::fates(&plans, &outcomes);
+        let settling = settle::settle(&records, &fates, max_receives);
+        let letters = settling.letters.len();
+        let unsent: Vec<usize> = (0..letters).filter(|&k| unsent.get(k) == Some(&true)).collect();
+        let (done, lost) = settling.stored(&unsent);
+        let s = &done.summary;
+
+        let posts: usize = fates.iter().map(|f| f.posted()).sum();
+        let failed: usize = fates.iter().map(|f| f.failures().len()).sum();
+        let dropped = batch.iter().filter(|(_, p)| p.is_none()).count();
+        let unrouted = batch.iter().filter(|(_, p)| matches!(p, Some(Err(Reason::Unrouted)))).count();
+        prop_assert_eq!(s.records, batch.len());
+        prop_assert_eq!((s.posted, s.dropped, s.unrouted), (posts, dropped, unrouted));
+        prop_assert_eq!(s.dead_lettered, letters - unsent.len());
+        prop_assert_eq!(s.reasons.values().sum::<usize>(), s.dead_lettered);
+        // Each failure is a letter, or its record's SQS message is handed back.
+        let handed_back: Vec<String> = done.requeue.clone().unwrap_or_default();
+        let failed_handed_back: usize = records.iter().zip(&fates)
+            .filter(|(r, _)| r.receipt().is_some_and(|rc| max_receives.is_some()
+                && handed_back.contains(&rc.message_id)))
+            .map(|(_, f)| f.failures().len())
+            .sum();
+        prop_assert!(letters <= failed);
+        prop_assert!(failed - letters <= failed_handed_back);
+        // Posted + failed (dead-lettered or handed back) + dropped: every branch.
+        let branches: usize = batch.iter().map(|(_, p)| match p {
+            None | Some(Err(_)) => 1,
+            Some(Ok(posts)) => posts.len(),
+        }).sum();
+        prop_assert_eq!(posts + failed + dropped, branches);
+        // Listed once each, and only SQS messages.
+        let mut unique = handed_back.clone();
+        unique.sort();
+        unique.dedup();
+        prop_assert_eq!(unique.len(), handed_back.len());
+        prop_assert_eq!(s.requeued, handed_back.len());
+        for id in &handed_back {
+            prop_assert!(records.iter().any(|r| r.receipt().is_some_and(|rc| &rc.message_id == id)));
+        }
+        // Letters are lost only when nobody can take them back.
+        if max_receives.is_some() {
+            let lost_expected = unsent.iter()
+                .filter(|&&k| settling_owner_is_sns(&records, &fates, max_receives, k))
+                .count();
+            prop_assert_eq!(lost, lost_expected);
+        } else {
+            prop_assert_eq!(lost, unsent.len());
+            prop_assert_eq!(done.requeue, None);
+        }
+    }
+}
+
+/// Whether letter `k` of the settling of `records` belongs to a record that
+/// did not come from SQS (so nobody can take it back when it is not stored).
+fn settling_owner_is_sns(
+    records: &[record::Record],
+    fates: &[settle::Fate<'_>],
+    max_receives: Option<u32>,
+    k: usize,
+) -> bool {
+    let settling = settle::settle(records, fates, max_receives);
+    let message_id = &settling.letters[k].message_id;
+    records
+        .iter()
+        .find(|r| r.message_id() == message_id)
+        .is_some_and(|r| r.receipt().is_none())
 }

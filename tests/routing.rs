@@ -18,7 +18,8 @@ use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
 use sns_to_slack::delivery::{Delivery, Post};
 use sns_to_slack::outcome::Reason;
-use sns_to_slack::pipeline::{self, Pipeline, Plan};
+use sns_to_slack::pipeline::{Pipeline, Until};
+use sns_to_slack::plan::{self, Plan};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
 use sns_to_slack::route::Routing;
@@ -138,9 +139,13 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
     );
     let started = Instant::now();
     let summary = p
-        .run(&first_records(6), started + Duration::from_secs(60))
+        .run(
+            &first_records(6),
+            Until::post(started + Duration::from_secs(60)),
+        )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.records, summary.posted), (6, 12));
     let ops = slack.arrivals_at(OPS);
     assert_eq!(ops.len(), 6);
@@ -183,10 +188,11 @@ async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
     let summary = p
         .run(
             &fixture("sns-plain.json"),
-            Instant::now() + Duration::from_secs(60),
+            Until::post(Instant::now() + Duration::from_secs(60)),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
     assert_eq!((summary.posted, summary.dead_lettered), (1, 1));
     let kept = p.dead_letter().0.lock().unwrap().clone();
     assert_eq!(kept.len(), 1);
@@ -208,7 +214,7 @@ fn records_are_routed_by_topic_attribute_kind_and_status() {
     let overrides = Overrides::default();
     let plan = |name: &str| {
         let records = parse_event(&fixture(name)).unwrap();
-        let plans = pipeline::plan(&records, &routing, &overrides, 4000);
+        let plans = plan::plan(&records, &routing, &overrides, 4000);
         match &plans[0] {
             Plan::Post { to, .. } => Ok(to.iter().map(|d| d.name.clone()).collect::<Vec<_>>()),
             Plan::Drop { rule } => Err(format!("drop {rule}")),
@@ -365,6 +371,50 @@ async fn the_function_routes_through_webhooks_from_secrets_manager() {
 }
 
 #[tokio::test]
+async fn a_secret_with_a_name_twice_or_a_url_for_a_name_stops_the_init_without_echoing_it() {
+    // Issue 16, findings 1 and 11, in the Secrets Manager secret.
+    let moto = Moto::start().await;
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    let twice = format!(r#"{{"ops":"{url}","ops":"{OPS}"}}"#);
+    let swapped = format!(r#"{{"ops":"{OPS}","{url}":"security"}}"#);
+    create_secret(&moto, "twice", &twice).await;
+    create_secret(&moto, "swapped", &swapped).await;
+    for (secret, needle) in [
+        (
+            "twice",
+            "WEBHOOKS_SECRET_ID is invalid: webhook \"ops\" is defined twice",
+        ),
+        (
+            "swapped",
+            "WEBHOOKS_SECRET_ID is invalid: the name of entry 1 (0-based) is a URL",
+        ),
+    ] {
+        let runtime = RuntimeApi::start(vec![]).await;
+        let mut env = moto.env();
+        env.push(("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.endpoint.clone()));
+        env.push(("WEBHOOKS_SECRET_ID", secret.into()));
+        env.push((
+            "DEAD_LETTER_QUEUE_URL",
+            "https://sqs.us-east-1.amazonaws.com/1/q".into(),
+        ));
+        let mut function = Function::start(BIN, &runtime, &env);
+        let report = runtime.wait_for_init_error(WAIT).await;
+        let message = report["errorMessage"].as_str().unwrap_or_default();
+        assert!(message.starts_with(needle), "{message}");
+        support::eventually(WAIT, "the process to exit", async || {
+            (!function.is_running()).then_some(())
+        })
+        .await;
+        let output = function.output();
+        assert!(output.contains(needle), "{output}");
+        assert!(
+            !output.contains(SECRET) && !message.contains(SECRET),
+            "{output}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_route_to_an_undefined_webhook_stops_the_function_naming_it() {
     let ops = support::slack(ResponseTemplate::new(200)).await;
     let runtime = RuntimeApi::start(vec![]).await;
@@ -403,7 +453,7 @@ async fn redrive_posts_each_envelope_to_the_webhook_it_names() {
     // One line per envelope in the file: the record without its line breaks.
     let record: Value = serde_json::from_str(
         parse_event(&fixture("sns-plain.json")).unwrap()[0]
-            .raw()
+            .kept()
             .get(),
     )
     .unwrap();

@@ -13,7 +13,7 @@ use crate::config::{Config, Mode};
 use crate::dead_letter::Store;
 use crate::delivery::Delivery;
 use crate::kinds;
-use crate::pipeline::{Pipeline, PipelineError};
+use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
 use crate::render;
 use crate::route::Routing;
@@ -61,8 +61,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
         .with_own_rates(routing.webhooks(), config.function_concurrency);
     let pipeline = Pipeline::new(delivery, store, routing, config.overrides);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
-    match pipeline.run_records(&records, stop_at).await {
-        Ok(summary) => {
+    match pipeline.run_records(&records, Until::post(stop_at)).await {
+        Ok(settlement) => {
+            let summary = settlement.summary;
             println!("{}", serde_json::to_string(&summary)?);
             if summary.dead_lettered > 0 {
                 eprintln!(

@@ -134,6 +134,7 @@ mod tests {
             last_attempt_at: None,
             message_id: id.into(),
             webhook: None,
+            history: Vec::new(),
             version: 1,
         }
     }

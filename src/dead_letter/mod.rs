@@ -14,13 +14,43 @@ use serde_json::value::RawValue;
 use crate::outcome::Reason;
 
 /// Version of the envelope layout, written in every envelope.
-pub const ENVELOPE_VERSION: u32 = 1;
+///
+/// - 1: `record` is the record as received (in buffered mode the SQS record,
+///   whose body escapes the SNS notification, or holds an earlier envelope).
+/// - 2: `record` is the innermost record (an SNS record, the SNS notification
+///   as JSON, or the SQS record of a raw message), never an envelope; earlier
+///   dead letters of it are listed in `history`, so nesting never grows with
+///   DLQ -> buffer round trips. Both versions are read.
+pub const ENVELOPE_VERSION: u32 = 2;
+
+/// Most earlier dead letters an envelope lists; the oldest are dropped.
+pub const MAX_HISTORY: usize = 20;
+
+/// An earlier dead letter of the same record (it went DLQ -> buffer and failed
+/// again): why, and how hard it was tried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Earlier {
+    /// Why it was not posted then.
+    pub reason: Reason,
+    /// Slack's last HTTP status then, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// HTTP attempts made then.
+    pub attempts: u32,
+    /// Its last attempt (RFC 3339, UTC), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The webhook it was meant for, if one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+}
 
 /// One record that was not posted, with why. Serialized as the body of an SQS
 /// message or one line of the dead-letter file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
-    /// The SNS record exactly as received.
+    /// The record (see [`ENVELOPE_VERSION`] for what each version keeps); for
+    /// `invalid_event`, the whole payload.
     pub record: Box<RawValue>,
     /// Why it was not posted.
     pub reason: Reason,
@@ -37,9 +67,13 @@ pub struct Envelope {
     /// The SNS message id, for search (empty when the record is unreadable).
     #[serde(default)]
     pub message_id: String,
-    /// The non-secret id of the webhook it was meant for (`wh-…`), if any.
+    /// The name of the webhook it was meant for (`ops`; the `wh-…` id in
+    /// letters of early versions), if one.
     #[serde(default)]
     pub webhook: Option<String>,
+    /// Earlier dead letters of this record, oldest first (version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Earlier>,
     /// Envelope layout version.
     #[serde(default = "default_version")]
     pub version: u32,
@@ -84,6 +118,13 @@ pub trait DeadLetter: Send + Sync {
         &self,
         envelopes: &[Envelope],
     ) -> impl Future<Output = Result<(), DeadLetterError>> + Send;
+
+    /// Envelopes worth handing over in one call: the pipeline stores larger
+    /// sets in groups of this size, several at once, so that a deadline cut
+    /// knows which groups were stored. Unbounded by default.
+    fn batch_size(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// The dead-letter store chosen at start-up: SQS when a queue URL is
@@ -120,6 +161,13 @@ impl DeadLetter for Store {
             Store::File(f) => f.store(envelopes).await,
         }
     }
+
+    fn batch_size(&self) -> usize {
+        match self {
+            Store::Sqs(q) => q.batch_size(),
+            Store::File(f) => f.batch_size(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,7 +186,8 @@ mod tests {
             first_attempt_at: Some(rfc3339(SystemTime::UNIX_EPOCH)),
             last_attempt_at: None,
             message_id: "m1".into(),
-            webhook: Some("wh-0011aabb".into()),
+            webhook: Some("ops".into()),
+            history: Vec::new(),
             version: ENVELOPE_VERSION,
         };
         let json = env.to_json();

@@ -175,6 +175,10 @@ fn message_size(body: &str, reason: &str) -> usize {
 }
 
 impl DeadLetter for SqsDeadLetter {
+    fn batch_size(&self) -> usize {
+        MAX_BATCH_ENTRIES
+    }
+
     async fn store(&self, envelopes: &[Envelope]) -> Result<(), DeadLetterError> {
         let messages: Vec<(String, &str)> = envelopes
             .iter()

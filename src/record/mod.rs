@@ -1,21 +1,23 @@
-//! Invocation payloads and their records: the raw JSON kept verbatim, plus the
-//! fields we read.
+//! Invocation payloads and their records: the fields we read, and what a dead
+//! letter keeps of each. Pure.
 //!
 //! A payload is an SNS event (SNS invokes the function) or an SQS event (the
 //! function consumes the buffer queue); [`parse_event`] takes either, decided
-//! per payload. A dead letter must carry the record exactly as Lambda handed it
-//! over, so each record keeps its raw text ([`RawValue`]). The fields we format
-//! are parsed leniently on the side: a record we cannot read is still kept,
-//! marked invalid with the reason, and dead-lettered rather than dropped.
-//!
-//! A record is read in one of these shapes (the first is the hot path):
-//! - a Lambda SNS record, `{"EventSource":"aws:sns","Sns":{...}}`;
-//! - an SQS record (see [`sqs`]): its body is an SNS notification, one of our
-//!   dead-letter envelopes, or a raw message posted as text;
+//! per record. Each record is read in one pass into [`shape::RecordShape`], whose
+//! fields cover every shape a record can take:
+//! - a Lambda SNS record, `{"EventSource":"aws:sns","Sns":{...}}` (the hot path);
+//! - an SQS record ([`sqs`]): its body is read by the one body reader,
+//!   [`body::read`] (an SNS notification, one of our dead-letter envelopes at
+//!   any version, an `invalid_event` envelope, a subscription confirmation,
+//!   or a raw message);
 //! - a bare SNS notification, `{"Type":"Notification","Message":...}`, as SNS
-//!   writes it into a queue (and SQS's own redrive moves it to a dead-letter
-//!   queue).
+//!   writes it into a queue (and as a dead letter keeps it).
+//!
+//! A record we cannot read is still kept, marked invalid with the reason, and
+//! dead-lettered rather than dropped.
 
+pub mod body;
+mod shape;
 pub mod sqs;
 
 use std::collections::HashMap;
@@ -23,6 +25,8 @@ use std::collections::HashMap;
 use aws_lambda_events::sns::MessageAttribute;
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::dead_letter::Earlier;
 
 /// Why an invocation payload is not an SNS event at all. Not retryable: the
 /// same payload will fail the same way.
@@ -41,7 +45,7 @@ pub enum EventError {
 /// Written here rather than taken from `aws_lambda_events::sns::SnsMessage`
 /// because that type requires the signature fields, which we never use; a
 /// hand-written event without them must still be posted.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Notification {
     /// SNS message id; empty when absent.
@@ -75,46 +79,93 @@ impl Notification {
     }
 }
 
-fn nullable_map<'de, D>(d: D) -> Result<HashMap<String, MessageAttribute>, D::Error>
+pub(crate) fn nullable_map<'de, D>(d: D) -> Result<HashMap<String, MessageAttribute>, D::Error>
 where
     D: serde::Deserializer<'de>,
 {
     Ok(Option::<HashMap<String, MessageAttribute>>::deserialize(d)?.unwrap_or_default())
 }
 
-#[derive(Deserialize)]
-struct RecordShape {
-    #[serde(rename = "Sns")]
-    sns: Notification,
+/// How SQS knows a record: what a partial batch response names it by, and how
+/// many times it has been received (this time included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// The SQS `messageId`: the `itemIdentifier` of a batch item failure.
+    pub message_id: String,
+    /// `attributes.ApproximateReceiveCount`: 1 when absent or unreadable,
+    /// `u32::MAX` when larger than that.
+    pub receive_count: u32,
 }
 
-/// One record of an SNS or SQS event.
+/// What a dead letter keeps of a record: the smallest JSON that reads back as
+/// the same record.
+#[derive(Debug, Clone)]
+enum Kept {
+    /// The record exactly as received (an SNS record, a bare notification, an
+    /// SQS record with a raw message, an earlier dead letter's record).
+    Raw(Box<RawValue>),
+    /// The SNS notification an SQS body held, as JSON (not as the escaped
+    /// string of the body): checked JSON, turned into a [`RawValue`] only
+    /// when a dead letter is written.
+    Json(String),
+}
+
+/// One record of an SNS or SQS event (or of a dead letter).
 #[derive(Debug, Clone)]
 pub struct Record {
-    raw: Box<RawValue>,
+    kept: Kept,
     parsed: Result<Notification, String>,
-    receipt: Option<sqs::Receipt>,
+    receipt: Option<Receipt>,
+    history: Vec<Earlier>,
+    webhook: Option<String>,
+    /// `kept` is a whole invocation payload that no version could read yet
+    /// (an `invalid_event` dead letter read back).
+    payload: bool,
 }
 
-/// Nesting allowed between a record and its notification (an SQS record whose
-/// body is an envelope whose record is an SQS record...): enough for every
-/// real shape, and a hostile payload cannot recurse deeper.
-const MAX_DEPTH: u8 = 4;
+/// Nesting allowed between a record and its notification in letters written
+/// by earlier versions (an SQS record whose body is an envelope whose record
+/// is an SQS record...). Letters written now never nest: an envelope keeps
+/// the innermost record. A hostile payload cannot recurse deeper.
+const MAX_DEPTH: u8 = 16;
 
 impl Record {
-    /// Wraps one raw record, parsing the fields we read.
-    pub fn from_raw(raw: Box<RawValue>) -> Self {
-        let (parsed, receipt) = read(raw.get(), MAX_DEPTH);
+    fn new(kept: Kept, parsed: Result<Notification, String>) -> Self {
         Self {
-            raw,
+            kept,
             parsed,
-            receipt,
+            receipt: None,
+            history: Vec::new(),
+            webhook: None,
+            payload: false,
         }
     }
 
-    /// The record exactly as received.
-    pub fn raw(&self) -> &RawValue {
-        &self.raw
+    /// Why this record is a whole payload that cannot be read yet (an
+    /// `invalid_event` dead letter: it is dead-lettered as one again), or
+    /// `None` for any other record.
+    pub fn unread_payload(&self) -> Option<&str> {
+        self.payload
+            .then(|| self.parsed.as_ref().err().map(String::as_str))?
+    }
+
+    /// Reads one raw record in any of its shapes. A record is usually one
+    /// record; an SQS record whose body is an `invalid_event` dead letter holds
+    /// the records of the whole payload it kept.
+    pub fn read(raw: Box<RawValue>) -> Vec<Record> {
+        read(raw, MAX_DEPTH)
+    }
+
+    /// What a dead letter keeps of this record: JSON that [`Record::read`]
+    /// reads back as this record (its history and webhook aside, which the
+    /// envelope carries).
+    pub fn kept(&self) -> Box<RawValue> {
+        match &self.kept {
+            Kept::Raw(raw) => raw.clone(),
+            Kept::Json(text) => RawValue::from_string(text.clone())
+                .or_else(|_| serde_json::value::to_raw_value(text))
+                .expect("a string always serializes"),
+        }
     }
 
     /// The notification, or why it could not be read.
@@ -132,32 +183,50 @@ impl Record {
 
     /// How SQS knows the record, when it came in an SQS event: the id a partial
     /// batch response names it by, and how often it was received.
-    pub fn receipt(&self) -> Option<&sqs::Receipt> {
+    pub fn receipt(&self) -> Option<&Receipt> {
         self.receipt.as_ref()
+    }
+
+    /// The earlier dead letters of this record, oldest first (empty for a
+    /// record that never was one).
+    pub fn history(&self) -> &[Earlier] {
+        &self.history
+    }
+
+    /// The webhook the dead letter it came in names (its name, or the `wh-…`
+    /// id of early versions); `None` for a record that was routed afresh.
+    pub fn webhook(&self) -> Option<&str> {
+        self.webhook.as_deref()
     }
 }
 
 /// Reads a record in any of its shapes; `depth` bounds the nesting left.
-fn read(text: &str, depth: u8) -> (Result<Notification, String>, Option<sqs::Receipt>) {
-    // The hot path: a Lambda SNS record, parsed once.
-    let sns_error = match serde_json::from_str::<RecordShape>(text) {
-        Ok(r) => return (Ok(r.sns), None),
-        Err(e) => e,
+fn read(raw: Box<RawValue>, depth: u8) -> Vec<Record> {
+    let mut shape = match serde_json::from_str::<shape::RecordShape>(raw.get()) {
+        Ok(shape) => shape,
+        Err(e) => {
+            let why = format!("record is not an SNS record: {e}");
+            return vec![Record::new(Kept::Raw(raw), Err(why))];
+        }
     };
-    if depth == 0 {
-        return (Err("the record is nested too deeply".into()), None);
+    if let Some(sns) = shape.sns {
+        return vec![Record::new(Kept::Raw(raw), Ok(sns))];
     }
-    match sqs::probe(text) {
-        sqs::Probe::SqsRecord => sqs::read_record(text, depth - 1),
-        sqs::Probe::Notification => (
-            serde_json::from_str::<Notification>(text)
-                .map_err(|e| format!("an SNS notification that cannot be read: {e}")),
-            None,
-        ),
-        sqs::Probe::Other => (
-            Err(format!("record is not an SNS record: {sns_error}")),
-            None,
-        ),
+    if shape.event_source.as_deref() == Some("aws:sqs") {
+        if depth == 0 {
+            return vec![Record::new(
+                Kept::Raw(raw),
+                Err("the record is nested too deeply".into()),
+            )];
+        }
+        return sqs::read(shape, raw, depth - 1);
+    }
+    match shape.take_notification().into_notification() {
+        Some(parsed) => vec![Record::new(Kept::Raw(raw), parsed)],
+        None => {
+            let why = "record is not an SNS record: missing field `Sns`".to_string();
+            vec![Record::new(Kept::Raw(raw), Err(why))]
+        }
     }
 }
 
@@ -173,6 +242,10 @@ struct EventShape {
 /// empty, or no record in it is readable. A mix of good and unreadable records
 /// succeeds; the unreadable ones are marked invalid.
 pub fn parse_event(payload: &str) -> Result<Vec<Record>, EventError> {
+    parse_event_at(payload, MAX_DEPTH)
+}
+
+fn parse_event_at(payload: &str, depth: u8) -> Result<Vec<Record>, EventError> {
     let shape: EventShape = serde_json::from_str(payload).map_err(|e| {
         if e.is_data() {
             EventError::NotSns("expected an object with a \"Records\" array".into())
@@ -186,12 +259,12 @@ pub fn parse_event(payload: &str) -> Result<Vec<Record>, EventError> {
     if raws.is_empty() {
         return Err(EventError::NotSns("its \"Records\" array is empty".into()));
     }
-    let records: Vec<Record> = raws.into_iter().map(Record::from_raw).collect();
+    let count = raws.len();
+    let records: Vec<Record> = raws.into_iter().flat_map(|r| read(r, depth)).collect();
     if records.iter().all(|r| r.notification().is_err()) {
         let first = records[0].notification().err().unwrap_or_default();
         return Err(EventError::NotSns(format!(
-            "none of its {} records is an SNS or SQS record ({first})",
-            records.len()
+            "none of its {count} records is an SNS or SQS record ({first})"
         )));
     }
     Ok(records)
@@ -226,7 +299,7 @@ mod tests {
             for r in &records {
                 assert!(r.notification().is_ok(), "{name}");
                 assert!(
-                    text.contains(r.raw().get()),
+                    text.contains(r.kept().get()),
                     "{name}: raw text not verbatim"
                 );
             }
@@ -299,7 +372,7 @@ mod tests {
         assert_eq!(records[0].message_id(), "m1");
         assert!(records[1].notification().unwrap_err().contains("Message"));
         assert_eq!(
-            records[1].raw().get(),
+            records[1].kept().get(),
             r#"{"Sns":{"Subject":"no message"}}"#
         );
     }

@@ -1,118 +1,80 @@
 //! SQS records: what the buffer queue hands the function, read into the same
-//! [`Notification`] an SNS record gives. Pure.
+//! records an SNS event gives. Pure.
 //!
-//! An SQS record's body is one of:
+//! The record is read once (with every other record shape, in
+//! [`super::read`]); its body by the one body reader, [`super::body`]:
 //! - an SNS notification (the topic delivers to the queue with raw message
-//!   delivery off, so `TopicArn`, `Subject` and the attributes survive);
-//! - one of our dead-letter envelopes (an operator moved dead letters back into
-//!   the buffer with SQS's "start DLQ redrive"): the record inside is posted;
+//!   delivery off, so `TopicArn`, `Subject` and the attributes survive); a dead
+//!   letter keeps the notification as JSON, not the SQS record that escapes it
+//!   once more, so every valid SNS message fits a letter;
+//! - one of our dead-letter envelopes, at any version (an operator moved dead
+//!   letters back into the buffer with SQS's "start DLQ redrive"): the records
+//!   inside are posted, keeping the envelope's history;
+//! - Lambda's on-failure record or a bare SNS event: their records;
 //! - anything else: a raw message (raw delivery on, or a producer writing to
 //!   the queue directly), posted as text with the SQS message attributes.
 
 use std::collections::HashMap;
 
 use aws_lambda_events::sns::MessageAttribute;
-use aws_lambda_events::sqs::SqsMessage;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::Notification;
+use super::body::{self, Shape};
+use super::shape::RecordShape;
+use super::{Kept, Notification, Receipt, Record};
 
-/// How SQS knows a record: what a partial batch response names it by, and how
-/// many times it has been received (this time included).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    /// The SQS `messageId`: the `itemIdentifier` of a batch item failure.
-    pub message_id: String,
-    /// `attributes.ApproximateReceiveCount`; 1 when absent or unreadable.
-    pub receive_count: u32,
-}
-
-/// Which shape a record that is not a Lambda SNS record has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Probe {
-    /// An SQS record (`eventSource` `aws:sqs`).
-    SqsRecord,
-    /// A bare SNS notification (`"Type": "Notification"`).
-    Notification,
-    /// Neither.
-    Other,
-}
-
-#[derive(Deserialize)]
-struct Keys<'a> {
-    #[serde(rename = "eventSource", borrow, default)]
-    event_source: Option<&'a str>,
-    #[serde(rename = "Type", borrow, default)]
-    kind: Option<&'a str>,
-}
-
-/// Tells an SQS record from a bare SNS notification by their keys.
-pub(super) fn probe(text: &str) -> Probe {
-    match serde_json::from_str::<Keys>(text) {
-        Ok(Keys {
-            event_source: Some("aws:sqs"),
-            ..
-        }) => Probe::SqsRecord,
-        Ok(Keys {
-            kind: Some("Notification"),
-            ..
-        }) => Probe::Notification,
-        _ => Probe::Other,
-    }
-}
-
-/// An envelope's two keys that tell it from any other body.
-#[derive(Deserialize)]
-struct EnvelopeKeys<'a> {
-    #[serde(borrow)]
-    record: &'a RawValue,
-    #[allow(dead_code)]
-    reason: serde::de::IgnoredAny,
-}
-
-/// Reads an SQS record: its receipt and the notification in its body.
-pub(super) fn read_record(
-    text: &str,
-    depth: u8,
-) -> (Result<Notification, String>, Option<Receipt>) {
-    let message: SqsMessage = match serde_json::from_str(text) {
-        Ok(m) => m,
-        Err(e) => return (Err(format!("an SQS record that cannot be read: {e}")), None),
-    };
-    let receipt = message.message_id.clone().map(|message_id| Receipt {
+/// Reads an SQS record (already parsed into `shape`): its receipt and the
+/// records its body holds. `raw` is the record as received.
+pub(super) fn read(mut shape: RecordShape, raw: Box<RawValue>, depth: u8) -> Vec<Record> {
+    let receipt = shape.message_id.clone().map(|message_id| Receipt {
         message_id,
-        receive_count: message
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(1),
+        receive_count: receive_count(shape.attributes.get("ApproximateReceiveCount")),
     });
-    let Some(body) = message.body.as_deref() else {
-        return (Err("an SQS record without a body".into()), receipt);
+    let with_receipt = |mut records: Vec<Record>| {
+        for record in &mut records {
+            record.receipt = receipt.clone();
+        }
+        records
     };
-    (read_body(body, &message, depth), receipt)
+    let Some(text) = shape.body.take() else {
+        let record = Record::new(Kept::Raw(raw), Err("an SQS record without a body".into()));
+        return with_receipt(vec![record]);
+    };
+    let read = body::read_at(&text, depth);
+    match (read.shape, read.records) {
+        (Shape::SnsNotification, Ok(mut records)) if records.len() == 1 => {
+            // Kept as the notification's JSON: the body itself, moved.
+            records[0].kept = Kept::Json(text);
+            with_receipt(records)
+        }
+        (Shape::Raw, _) | (Shape::LambdaFailure | Shape::SnsEvent, Err(_)) => {
+            let n = raw_message(text, &shape);
+            with_receipt(vec![Record::new(Kept::Raw(raw), Ok(n))])
+        }
+        (_, Ok(records)) => with_receipt(records),
+        (_, Err(why)) => with_receipt(vec![Record::new(Kept::Raw(raw), Err(why))]),
+    }
 }
 
-fn read_body(body: &str, message: &SqsMessage, depth: u8) -> Result<Notification, String> {
-    if body.trim_start().starts_with('{') {
-        if let Ok(envelope) = serde_json::from_str::<EnvelopeKeys>(body) {
-            return super::read(envelope.record.get(), depth).0;
-        }
-        if probe(body) == Probe::Notification {
-            return serde_json::from_str::<Notification>(body)
-                .map_err(|e| format!("an SNS notification that cannot be read: {e}"));
-        }
+/// `ApproximateReceiveCount`: 1 when absent or unreadable, `u32::MAX` when
+/// larger (it has been received more often than any limit).
+fn receive_count(text: Option<&String>) -> u32 {
+    let Some(text) = text.map(|t| t.trim()) else {
+        return 1;
+    };
+    match text.parse::<u32>() {
+        Ok(n) => n,
+        Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => u32::MAX,
+        Err(_) => 1,
     }
-    Ok(raw_message(body, message))
 }
 
 /// A raw message as a notification: the body is the message, the SQS message
 /// id and string attributes stand in for SNS's, the send time for the
 /// timestamp. There is no topic and no subject.
-fn raw_message(body: &str, message: &SqsMessage) -> Notification {
-    let message_attributes: HashMap<String, MessageAttribute> = message
-        .message_attributes
+fn raw_message(body: String, shape: &RecordShape) -> Notification {
+    let message_attributes: HashMap<String, MessageAttribute> = shape
+        .sqs_attributes
         .iter()
         .filter_map(|(name, a)| {
             let value = a.string_value.clone()?;
@@ -123,11 +85,11 @@ fn raw_message(body: &str, message: &SqsMessage) -> Notification {
         })
         .collect();
     Notification {
-        message_id: message.message_id.clone().unwrap_or_default(),
+        message_id: shape.message_id.clone().unwrap_or_default(),
         topic_arn: String::new(),
         subject: None,
-        message: body.to_string(),
-        timestamp: message
+        message: body,
+        timestamp: shape
             .attributes
             .get("SentTimestamp")
             .and_then(|ms| ms.parse::<i64>().ok())
@@ -164,10 +126,19 @@ mod tests {
 
     const NOTIFICATION: &str = r#"{"Type":"Notification","MessageId":"sns-1","TopicArn":"arn:aws:sns:eu-west-1:123456789012:alerts","Subject":"Disk full","Message":"/var is 97% full","Timestamp":"2026-11-24T09:15:02.123Z","SignatureVersion":"1","Signature":"c2ln","SigningCertURL":"https://sns.example/cert.pem","UnsubscribeURL":"https://sns.example/unsub","MessageAttributes":{"severity":{"Type":"String","Value":"critical"}}}"#;
 
+    /// One of our envelopes (version 1) around `record`.
+    fn letter(record: &str, reason: &str, attempts: u32) -> String {
+        format!(
+            r#"{{"record":{record},"reason":"{reason}","status":null,"detail":"d","attempts":{attempts},"message_id":"m","version":1}}"#
+        )
+    }
+
     fn one(value: serde_json::Value) -> Record {
         let payload = json!({ "Records": [value] }).to_string();
         let mut records = parse_event(&payload).unwrap();
-        assert!(payload.contains(records[0].raw().get()), "raw not verbatim");
+        // What a dead letter keeps reads back as the same notification.
+        let kept = Record::read(records[0].kept());
+        assert_eq!(kept[0].notification(), records[0].notification());
         records.remove(0)
     }
 
@@ -185,6 +156,21 @@ mod tests {
             (receipt.message_id.as_str(), receipt.receive_count),
             ("q-1", 2)
         );
+        // Finding 9: a dead letter keeps the notification as JSON, not the
+        // SQS record whose body escapes it once more.
+        assert_eq!(r.kept().get(), NOTIFICATION);
+    }
+
+    #[test]
+    fn a_dead_letter_of_the_largest_sns_message_fits_sqs() {
+        // Finding 9: 262,000 `"` made a 1,049,140-byte letter.
+        let message = "\"".repeat(262_000);
+        let notification = serde_json::json!({"Type": "Notification", "MessageId": "big",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts", "Message": message})
+        .to_string();
+        let r = one(sqs_record("q-big", &notification, 1));
+        assert_eq!(r.notification().unwrap().message.len(), 262_000);
+        assert!(r.kept().get().len() < 530_000, "{}", r.kept().get().len());
     }
 
     #[test]
@@ -229,16 +215,19 @@ mod tests {
     #[test]
     fn an_envelope_of_an_sqs_record_is_read_through() {
         let first = sqs_record("q-5", NOTIFICATION, 5).to_string();
-        let envelope = format!(r#"{{"record":{first},"reason":"rate_limited"}}"#);
+        let envelope = letter(&first, "rate_limited", 3);
         let r = one(sqs_record("q-6", &envelope, 1));
         assert_eq!(r.message_id(), "sns-1");
         assert_eq!(r.receipt().unwrap().message_id, "q-6");
+        // A new letter of it keeps the notification, not the SQS record.
+        assert_eq!(r.kept().get(), NOTIFICATION);
+        assert_eq!(r.history().len(), 1);
     }
 
     #[test]
     fn a_bare_notification_is_a_record() {
         let raw = serde_json::value::RawValue::from_string(NOTIFICATION.into()).unwrap();
-        let r = Record::from_raw(raw);
+        let r = Record::read(raw).remove(0);
         assert_eq!(r.message_id(), "sns-1");
         assert!(r.receipt().is_none());
     }
@@ -246,9 +235,9 @@ mod tests {
     #[test]
     fn hostile_nesting_is_refused_not_followed() {
         let mut body = NOTIFICATION.to_string();
-        for i in 0..10 {
+        for i in 0..20 {
             let record = sqs_record(&format!("q-{i}"), &body, 1).to_string();
-            body = format!(r#"{{"record":{record},"reason":"deadline"}}"#);
+            body = letter(&record, "deadline", 1);
         }
         let payload =
             json!({ "Records": [sqs_record("outer", &body, 1), sqs_record("ok", "fine", 1)] });
@@ -266,5 +255,38 @@ mod tests {
         let mut record = sqs_record("q-7", "x", 1);
         record["attributes"] = json!({});
         assert_eq!(one(record).receipt().unwrap().receive_count, 1);
+    }
+
+    #[test]
+    fn a_receive_count_beyond_u32_counts_as_the_most() {
+        let mut record = sqs_record("q-8", "x", 1);
+        record["attributes"]["ApproximateReceiveCount"] = json!("4294967296");
+        assert_eq!(one(record).receipt().unwrap().receive_count, u32::MAX);
+    }
+
+    #[test]
+    fn an_invalid_event_letter_moved_back_into_the_buffer_is_read() {
+        // Issue 15: refused as "missing field `Sns`" before.
+        let payload =
+            r#"{"Records":[{"EventSource":"aws:sns","Sns":{"MessageId":"m-i","Message":"late"}}]}"#;
+        let r = one(sqs_record("q-9", &letter(payload, "invalid_event", 0), 1));
+        assert_eq!(r.notification().unwrap().message, "late");
+        assert_eq!(r.receipt().unwrap().message_id, "q-9");
+    }
+
+    #[test]
+    fn nesting_does_not_grow_with_round_trips() {
+        // Finding 5: letters of earlier versions nested one level a trip;
+        // after six trips the innermost record still posts, with the history.
+        let mut body = NOTIFICATION.to_string();
+        for trip in 0..6 {
+            let record = sqs_record(&format!("q-{trip}"), &body, 5).to_string();
+            body = letter(&record, "server_error", trip + 1);
+        }
+        let r = one(sqs_record("outer", &body, 1));
+        assert_eq!(r.notification().unwrap().message, "/var is 97% full");
+        assert_eq!(r.kept().get(), NOTIFICATION);
+        let attempts: Vec<u32> = r.history().iter().map(|e| e.attempts).collect();
+        assert_eq!(attempts, [1, 2, 3, 4, 5, 6]);
     }
 }

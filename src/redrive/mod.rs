@@ -6,7 +6,6 @@
 //! new reason: the queue lets only the function send to it, and a rewrite is a
 //! send plus a delete, which is not atomic; the new reason is reported instead.
 
-pub mod body;
 pub mod file;
 pub mod sqs;
 
@@ -16,12 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
-use crate::delivery::{Delivery, Job, Post};
+use crate::delivery::{Delivery, Post};
 use crate::outcome::Failure;
-use crate::pipeline::{self, Plan};
-use crate::record::Record;
+use crate::pipeline;
+use crate::plan::{self, Plan};
+use crate::record::{Record, body};
 use crate::render::Overrides;
 use crate::route::Routing;
+use crate::settle;
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
@@ -208,14 +209,18 @@ async fn handle_batch<S: Source, P: Post>(
     totals: &mut Totals,
     report: &mut impl FnMut(&Report),
 ) -> Result<(), SourceError> {
-    // Parse and plan every message, then deliver all their records in one go
+    // Read and plan every message, then deliver all their records in one go
     // so the limiters and the concurrency serve the whole batch.
-    let mut planned: Vec<(&Message, Vec<Record>, Vec<Plan>)> = Vec::new();
+    let mut planned: Vec<(&Message, Vec<Record>)> = Vec::new();
+    let mut plans: Vec<Plan> = Vec::new();
     for message in batch {
-        let parsed =
-            body::parse(&message.body).and_then(|p| Ok((plans(&p, routing, options)?, p.records)));
-        match parsed {
-            Ok((plans, records)) => planned.push((message, records, plans)),
+        let read = body::read_letter(&message.body)
+            .and_then(|(_, records)| Ok((plan_all(&records, routing, options)?, records)));
+        match read {
+            Ok((mut more, records)) => {
+                plans.append(&mut more);
+                planned.push((message, records));
+            }
             Err(why) => {
                 totals.skipped += 1;
                 report(&Report::Skipped {
@@ -226,51 +231,31 @@ async fn handle_batch<S: Source, P: Post>(
         }
     }
     if routing.is_none() || options.dry_run {
-        for (message, _, plans) in &planned {
+        let mut plans = plans.iter();
+        for (message, records) in &planned {
             totals.dry_run += 1;
             report(&Report::WouldPost {
                 id: message.id.clone(),
-                payloads: plans.iter().map(preview).collect(),
+                payloads: plans.by_ref().take(records.len()).map(preview).collect(),
             });
         }
         return Ok(());
     }
-    let mut jobs = Vec::new();
-    for (_, _, plans) in &planned {
-        for plan in plans {
-            if let Plan::Post { body, to } = plan {
-                jobs.extend(to.iter().map(|d| Job {
-                    destination: d.clone(),
-                    body: body.clone(),
-                }));
-            }
-        }
-    }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
-    let outcomes = delivery
-        .deliver(
-            &jobs,
-            budget::later(Instant::now(), Duration::from_secs(86_400)),
-        )
-        .await;
-    let mut outcomes = outcomes.iter();
-    for (message, records, plans) in &planned {
+    let until = budget::later(Instant::now(), Duration::from_secs(86_400));
+    let outcomes = pipeline::deliver(delivery, &plans, until).await;
+    let mut fates = settle::fates(&plans, &outcomes).into_iter();
+    for (message, records) in &planned {
         let mut posted = 0;
         let mut failures: Vec<(String, Failure)> = Vec::new();
-        for (record, plan) in records.iter().zip(plans) {
-            let id = record.message_id().to_string();
-            match plan {
-                Plan::Post { to, .. } => {
-                    for outcome in outcomes.by_ref().take(to.len()) {
-                        match &outcome.result {
-                            Ok(()) => posted += 1,
-                            Err(f) => failures.push((id.clone(), f.clone())),
-                        }
-                    }
-                }
-                Plan::Drop { .. } => {}
-                Plan::Fail(f) => failures.push((id, f.clone())),
-            }
+        for (record, fate) in records.iter().zip(fates.by_ref()) {
+            posted += fate.posted();
+            let id = record.message_id();
+            failures.extend(
+                fate.failures()
+                    .into_iter()
+                    .map(|(_, f, _)| (id.to_string(), f.clone())),
+            );
         }
         totals.records_posted += posted;
         if failures.is_empty() {
@@ -292,32 +277,34 @@ async fn handle_batch<S: Source, P: Post>(
     Ok(())
 }
 
-/// What to do with each record of a parsed message: to `--webhook` or the
-/// webhook its envelope names, else as `ROUTES` decides. Without routing (a
-/// dry run with no webhook configured) every record is shown as it would look.
-fn plans(
-    parsed: &body::Parsed,
+/// What to do with each record of a message: to `--webhook` or the webhook
+/// its envelope names, else as `ROUTES` decides. Without routing (a dry run
+/// with no webhook configured) every record is shown as it would look.
+fn plan_all(
+    records: &[Record],
     routing: Option<&Routing>,
     options: &Options,
 ) -> Result<Vec<Plan>, String> {
     let (overrides, max) = (&options.overrides, options.max_message_chars);
     let Some(routing) = routing else {
-        return Ok(pipeline::plan_to(&parsed.records, &[], overrides, max));
+        return Ok(plan::plan_to(records, &[], overrides, max));
     };
-    match options.webhook.as_deref().or(parsed.webhook.as_deref()) {
-        None => Ok(pipeline::plan(&parsed.records, routing, overrides, max)),
-        Some(name) => {
-            let destination = routing.webhooks().resolve(name).ok_or_else(|| {
-                format!("it names webhook {name:?}, which the configured webhooks do not define")
-            })?;
-            Ok(pipeline::plan_to(
-                &parsed.records,
-                std::slice::from_ref(destination),
-                overrides,
-                max,
-            ))
-        }
+    let mut plans = Vec::with_capacity(records.len());
+    for record in records {
+        let one = std::slice::from_ref(record);
+        plans.extend(match options.webhook.as_deref().or(record.webhook()) {
+            None => plan::plan(one, routing, overrides, max),
+            Some(name) => {
+                let destination = routing.webhooks().resolve(name).ok_or_else(|| {
+                    format!(
+                        "it names webhook {name:?}, which the configured webhooks do not define"
+                    )
+                })?;
+                plan::plan_to(one, std::slice::from_ref(destination), overrides, max)
+            }
+        });
     }
+    Ok(plans)
 }
 
 fn preview(plan: &Plan) -> Result<String, String> {

@@ -381,6 +381,24 @@ impl RuntimeApi {
             .collect()
     }
 
+    /// The bodies the function posted to `/runtime/init/error`, in order.
+    pub async fn init_errors(&self) -> Vec<serde_json::Value> {
+        let requests = self.server.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/init/error"))
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null))
+            .collect()
+    }
+
+    /// Waits for the function's report to `/runtime/init/error`.
+    pub async fn wait_for_init_error(&self, limit: Duration) -> serde_json::Value {
+        eventually(limit, "a report to /runtime/init/error", async || {
+            self.init_errors().await.into_iter().next()
+        })
+        .await
+    }
+
     /// Waits for `n` answers.
     pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Answer> {
         eventually(

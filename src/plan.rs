@@ -1,0 +1,260 @@
+//! Planning: what becomes of each record before delivery. Pure.
+//!
+//! Each record is read, formatted and routed once ([`plan`]), or sent to fixed
+//! webhooks whatever `ROUTES` says ([`plan_to`]: a dead letter that names its
+//! webhook, a preview). [`jobs`] lays the posts out for delivery: record by
+//! record, one job per webhook, in plan order, so that the outcomes come back
+//! in the same order and [`crate::settle`] reads them without an index map.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::delivery::Job;
+use crate::kinds;
+use crate::outcome::{Failure, Reason};
+use crate::record::{Notification, Record};
+use crate::render::{self, Overrides};
+use crate::route::{Facts, Route, Routing};
+use crate::webhooks::Destination;
+
+/// What becomes of one record before delivery.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// Post `body` to each of `to`.
+    Post {
+        /// The Slack message as JSON, shared by every webhook it goes to.
+        body: Bytes,
+        /// The webhooks (none only in a preview).
+        to: Vec<Arc<Destination>>,
+    },
+    /// Muted by rule number `rule` of `ROUTES`.
+    Drop {
+        /// The rule's index.
+        rule: usize,
+    },
+    /// Not posted: dead-lettered with this failure (unreadable, unrouted).
+    Fail(Failure),
+}
+
+impl Plan {
+    /// The plan of a record that cannot be read: `invalid_record`, or
+    /// `invalid_event` for a whole payload kept by such a dead letter.
+    pub fn unreadable(record: &Record, why: &str) -> Self {
+        let reason = match record.unread_payload() {
+            Some(_) => Reason::InvalidEvent,
+            None => Reason::InvalidRecord,
+        };
+        Plan::Fail(Failure {
+            reason,
+            status: None,
+            detail: why.to_string(),
+        })
+    }
+}
+
+/// Plans each record: detects its kind and status, routes it, and writes its
+/// Slack message once for all the webhooks it goes to.
+pub fn plan(
+    records: &[Record],
+    routing: &Routing,
+    overrides: &Overrides,
+    max_message_chars: usize,
+) -> Vec<Plan> {
+    plan_each(records, |n| {
+        formatted(n, overrides, max_message_chars, |facts| {
+            routing.decide(facts)
+        })
+    })
+}
+
+/// Plans each record to go to exactly `to`, whatever `ROUTES` says (a dead
+/// letter that names its webhook; an empty `to` for a preview).
+pub fn plan_to(
+    records: &[Record],
+    to: &[Arc<Destination>],
+    overrides: &Overrides,
+    max_message_chars: usize,
+) -> Vec<Plan> {
+    plan_each(records, |n| {
+        formatted(n, overrides, max_message_chars, |_| Route::To {
+            to: to.to_vec(),
+            rule: 0,
+            mention: None,
+        })
+    })
+}
+
+fn plan_each(records: &[Record], each: impl Fn(&Notification) -> Plan) -> Vec<Plan> {
+    records
+        .iter()
+        .map(|record| match record.notification() {
+            Ok(n) => each(n),
+            Err(why) => Plan::unreadable(record, why),
+        })
+        .collect()
+}
+
+/// The one place planning calls the formatter: reads `n` once (kind, status,
+/// topic), lets `route` decide from those facts, and renders the Slack message
+/// only when it is to be posted.
+fn formatted(
+    n: &Notification,
+    overrides: &Overrides,
+    max_message_chars: usize,
+    route: impl FnOnce(&Facts) -> Route,
+) -> Plan {
+    let notice = kinds::read(n, max_message_chars);
+    let facts = Facts {
+        topic: n.topic_name(),
+        subject: n.subject.as_deref().unwrap_or(""),
+        kind: notice.kind.as_str(),
+        status: notice.status.as_deref().unwrap_or(""),
+        attributes: &n.message_attributes,
+        now: crate::route::published_at(n.timestamp.as_deref()),
+    };
+    match route(&facts) {
+        Route::To { to, mention, .. } => {
+            let payload = render::render(&notice, overrides, mention.as_deref());
+            Plan::Post {
+                body: serialize(&payload, n, max_message_chars),
+                to,
+            }
+        }
+        Route::Drop { rule } => Plan::Drop { rule },
+        Route::Unrouted => Plan::Fail(unrouted(&facts)),
+    }
+}
+
+fn unrouted(facts: &Facts) -> Failure {
+    Failure {
+        reason: Reason::Unrouted,
+        status: None,
+        detail: format!(
+            "no rule of ROUTES matched (topic {:?}, subject {:?}, kind {}, status {:?})",
+            facts.topic, facts.subject, facts.kind, facts.status
+        ),
+    }
+}
+
+fn serialize(payload: &impl serde::Serialize, n: &Notification, max_message_chars: usize) -> Bytes {
+    // Sized for the message plus the layout, so it is usually written without
+    // growing; capped near the message's cut, since the body keeps this
+    // allocation while it waits.
+    let estimate = n.message.len().min(2 * max_message_chars) + 512;
+    let mut body = Vec::with_capacity(estimate);
+    serde_json::to_writer(&mut body, payload).expect("a Slack message always serializes");
+    body.into()
+}
+
+/// The deliveries `plans` ask for, record by record and webhook by webhook in
+/// plan order: record r's jobs follow those of the records before it.
+pub fn jobs(plans: &[Plan]) -> Vec<Job> {
+    plans
+        .iter()
+        .flat_map(|plan| match plan {
+            Plan::Post { body, to } => to
+                .iter()
+                .map(|destination| Job {
+                    destination: destination.clone(),
+                    body: body.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::parse_event;
+    use crate::webhook::Webhook;
+    use crate::webhooks::Webhooks;
+
+    const HOOK: &str = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
+
+    fn records(messages: &[&str]) -> Vec<Record> {
+        let records: Vec<String> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                serde_json::json!({"EventSource": "aws:sns", "Sns": {"MessageId": format!("m{i}"),
+                    "TopicArn": "arn:aws:sns:eu-west-1:123456789012:alerts", "Subject": m, "Message": m}})
+                .to_string()
+            })
+            .collect();
+        parse_event(&format!(r#"{{"Records":[{}]}}"#, records.join(","))).unwrap()
+    }
+
+    fn routing(routes: &str) -> Routing {
+        let table = format!(r#"{{"ops":"{HOOK}","security":"{HOOK}"}}"#);
+        let webhooks = Webhooks::parse(&table, "WEBHOOKS", false).unwrap();
+        Routing::new(webhooks, Some(routes), kinds::KIND_NAMES).unwrap()
+    }
+
+    #[test]
+    fn each_record_is_posted_dropped_or_failed_by_the_rules() {
+        let routing = routing(
+            r#"[{"match":{"subject":"mute*"},"drop":true},{"match":{"subject":"page*"},"to":["ops","security"]}]"#,
+        );
+        let mut recs = records(&["page me", "mute this", "nobody"]);
+        recs.extend(
+            parse_event(r#"{"Records":[{"Sns":{"MessageId":"x"}},{"Sns":{"Message":"y"}}]}"#)
+                .unwrap(),
+        );
+        let plans = plan(&recs, &routing, &Overrides::default(), 4000);
+        let Plan::Post { body, to } = &plans[0] else {
+            panic!("{:?}", plans[0]);
+        };
+        let names: Vec<&str> = to.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["ops", "security"]);
+        assert!(String::from_utf8_lossy(body).contains("page me"));
+        assert!(matches!(plans[1], Plan::Drop { rule: 0 }));
+        assert!(
+            matches!(&plans[2], Plan::Fail(f) if f.reason == Reason::Unrouted
+            && f.detail.contains("alerts"))
+        );
+        assert!(matches!(&plans[3], Plan::Fail(f) if f.reason == Reason::InvalidRecord));
+        assert!(matches!(&plans[4], Plan::Fail(f) if f.reason == Reason::Unrouted));
+    }
+
+    #[test]
+    fn a_fixed_destination_ignores_the_rules() {
+        let destination = Arc::new(Destination {
+            name: "payments".into(),
+            webhook: Webhook::parse(HOOK).unwrap(),
+            rate_per_second: None,
+        });
+        let plans = plan_to(
+            &records(&["a", "b"]),
+            std::slice::from_ref(&destination),
+            &Overrides::default(),
+            4000,
+        );
+        for p in &plans {
+            assert!(matches!(p, Plan::Post { to, .. } if to[0].name == "payments"));
+        }
+        assert!(
+            matches!(&plan_to(&records(&["a"]), &[], &Overrides::default(), 4000)[0],
+            Plan::Post { to, .. } if to.is_empty())
+        );
+    }
+
+    #[test]
+    fn jobs_follow_the_plans_record_by_record() {
+        let routing =
+            routing(r#"[{"match":{"subject":"two*"},"to":["ops","security"]},{"drop":true}]"#);
+        let plans = plan(
+            &records(&["two", "none", "two again"]),
+            &routing,
+            &Overrides::default(),
+            4000,
+        );
+        let names: Vec<String> = jobs(&plans)
+            .iter()
+            .map(|j| j.destination.name.clone())
+            .collect();
+        assert_eq!(names, ["ops", "security", "ops", "security"]);
+    }
+}
