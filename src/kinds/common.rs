@@ -38,6 +38,44 @@ pub fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// A fact with a time given in milliseconds since the epoch (Step Functions'
+/// `startDate`), none when absent or not a number.
+pub fn epoch_ms_field(label: &'static str, v: Option<&Value>) -> Option<Fact> {
+    let t = chrono::DateTime::from_timestamp_millis(v?.as_i64()?)?;
+    Some(Fact {
+        label: Cow::Borrowed(label),
+        value: Rich(vec![crate::notice::Span::Time(crate::notice::Stamp::At(t))]),
+    })
+}
+
+/// `what: name`, or `what` alone when the name is blank (never a dangling
+/// colon).
+pub fn named(what: &str, name: &str) -> String {
+    match (what.trim(), name.trim()) {
+        (what, "") => what.to_string(),
+        ("", name) => name.to_string(),
+        (what, name) => format!("{what}: {name}"),
+    }
+}
+
+/// ` (status)`, or nothing when the status is blank (never an empty `()`).
+pub fn paren(status: &str) -> String {
+    match status.trim() {
+        "" => String::new(),
+        status => format!(" ({status})"),
+    }
+}
+
+/// The words that are not blank, joined by spaces.
+pub fn words(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A fact with a time as its value (none when the value is blank).
 pub fn time_field(label: &'static str, raw: Option<&str>) -> Option<Fact> {
     let raw = raw?.trim();

@@ -1,10 +1,13 @@
-//! `health_event`, `ecs_task`, `ec2_state`, `autoscaling` (EventBridge
-//! events) and `rds_event` (RDS's own JSON): what changed, why, and which
-//! resources it touches.
+//! `health_event`, `ecs_task`, `ec2_state`, `autoscaling`, `step_functions`
+//! (EventBridge events; Auto Scaling's own SNS notifications too) and
+//! `rds_event` (RDS's own JSON): what changed, why, and which resources it
+//! touches.
 
 use serde_json::Value;
 
-use super::common::{self, code_field, field, fields, scalar, text_at, tone_of};
+use super::common::{
+    self, code_field, field, fields, named, paren, scalar, text_at, tone_of, words,
+};
 use super::generic::{first_line, is_eventbridge, resources};
 use super::{Detection, Kind};
 use crate::notice::{Draft, List, Part, Rich, Tone};
@@ -18,6 +21,15 @@ pub fn detect(v: &Value) -> Option<Detection> {
             status: rds_event_id(v),
         });
     }
+    if let Some(event) = text_at(v, &["Event"])
+        && event.starts_with("autoscaling:")
+        && v.get("AutoScalingGroupName").is_some_and(Value::is_string)
+    {
+        return Some(Detection {
+            kind: Kind::Autoscaling,
+            status: text_at(v, &["StatusCode"]),
+        });
+    }
     if !is_eventbridge(v) {
         return None;
     }
@@ -29,6 +41,9 @@ pub fn detect(v: &Value) -> Option<Detection> {
         ("aws.ecs", "ECS Task State Change") => (Kind::EcsTask, text_at(d, &["lastStatus"])),
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             (Kind::Ec2State, text_at(d, &["state"]))
+        }
+        ("aws.states", "Step Functions Execution Status Change") => {
+            (Kind::StepFunctions, text_at(d, &["status"]))
         }
         ("aws.autoscaling", _) => (
             Kind::Autoscaling,
@@ -63,6 +78,8 @@ pub fn read(detection: &Detection, v: &Value) -> Draft {
         Kind::HealthEvent => health(detection, v),
         Kind::EcsTask => ecs(detection, v),
         Kind::Ec2State => ec2(detection, v),
+        Kind::StepFunctions => step_functions(detection, v),
+        _ if !is_eventbridge(v) => autoscaling_sns(detection, v),
         _ => autoscaling(detection, v),
     }
 }
@@ -161,8 +178,21 @@ fn health(detection: &Detection, v: &Value) -> Draft {
     let summary = description.as_deref().map(first_line).unwrap_or_default();
     let updated = text_at(d, &["lastUpdatedTime"]);
     Draft::new(
-        Some(format!("AWS Health: {service} {category} ({status})")),
-        format!("AWS Health {service} {category} ({status}): {summary}"),
+        Some(format!(
+            "AWS Health: {}{}",
+            words(&[&service, &category]),
+            paren(&status)
+        )),
+        format!(
+            "AWS Health {}{}{}",
+            words(&[&service, &category]),
+            paren(&status),
+            if summary.is_empty() {
+                String::new()
+            } else {
+                format!(": {summary}")
+            }
+        ),
         Some(tone),
         blocks,
     )
@@ -197,7 +227,10 @@ fn ecs(detection: &Detection, v: &Value) -> Draft {
     let cluster = short(text_at(d, &["clusterArn"])).unwrap_or_default();
     let task = short(text_at(d, &["taskArn"])).unwrap_or_default();
     let group = text_at(d, &["group"]);
-    let title = format!("ECS task {last}: {}", group.as_deref().unwrap_or(&task));
+    let title = named(
+        &words(&["ECS task", &last]),
+        group.as_deref().unwrap_or(&task),
+    );
     let mut blocks = Vec::new();
     if let Some(reason) = text_at(d, &["stoppedReason"]) {
         blocks.push(Part::Text(
@@ -251,7 +284,16 @@ fn ecs(detection: &Detection, v: &Value) -> Draft {
     let time = text_at(v, &["time"]);
     Draft::new(
         Some(title),
-        format!("ECS task {last} in {cluster}{}", reason.unwrap_or_default()),
+        format!(
+            "{}{}{}",
+            words(&["ECS task", &last]),
+            if cluster.is_empty() {
+                String::new()
+            } else {
+                format!(" in {cluster}")
+            },
+            reason.unwrap_or_default()
+        ),
         Some(tone),
         blocks,
     )
@@ -292,8 +334,17 @@ fn ec2(detection: &Detection, v: &Value) -> Draft {
     let thread = (!instance.is_empty()).then(|| format!("ec2:{}:{instance}", place(v)));
     let time = text_at(v, &["time"]);
     Draft::new(
-        Some(format!("EC2 instance {state}: {instance}")),
-        format!("EC2 instance {instance} is {state} ({region})"),
+        Some(named(&words(&["EC2 instance", &state]), &instance)),
+        format!(
+            "{}{}",
+            words(&[
+                "EC2 instance",
+                &instance,
+                if state.is_empty() { "" } else { "is" },
+                &state
+            ]),
+            paren(&region)
+        ),
         Some(tone),
         blocks,
     )
@@ -325,6 +376,8 @@ fn autoscaling(detection: &Detection, v: &Value) -> Draft {
     }
     blocks.extend(fields([
         field("Status", Some(&status)),
+        code_field("Lifecycle hook", text_at(d, &["LifecycleHookName"])),
+        field("Transition", text_at(d, &["LifecycleTransition"])),
         code_field("Instance", text_at(d, &["EC2InstanceId"])),
         code_field("Activity", text_at(d, &["ActivityId"])),
         common::time_field("Start", text_at(d, &["StartTime"]).as_deref()),
@@ -338,8 +391,8 @@ fn autoscaling(detection: &Detection, v: &Value) -> Draft {
         .map(|a| format!("autoscaling:{}:{a}", place(v)));
     let time = text_at(v, &["time"]);
     Draft::new(
-        Some(format!("{detail_type}: {group}")),
-        format!("{detail_type}: {group} ({status})"),
+        Some(named(&detail_type, &group)),
+        format!("{}{}", named(&detail_type, &group), paren(&status)),
         Some(tone),
         blocks,
     )
@@ -350,6 +403,170 @@ fn autoscaling(detection: &Detection, v: &Value) -> Draft {
         time.clone(),
     ])
     .thread(thread)
+    .at(time.as_deref())
+}
+
+/// Auto Scaling's own SNS notification (`Event` `autoscaling:...`): the
+/// same reading as its EventBridge form, from the notification's fields.
+fn autoscaling_sns(detection: &Detection, v: &Value) -> Draft {
+    let status = detection.status.clone().unwrap_or_default();
+    let event = text_at(v, &["Event"]).unwrap_or_default();
+    let group = text_at(v, &["AutoScalingGroupName"]).unwrap_or_default();
+    let what = match event.trim_start_matches("autoscaling:") {
+        "EC2_INSTANCE_LAUNCH" => "EC2 Instance Launch",
+        "EC2_INSTANCE_LAUNCH_ERROR" => "EC2 Instance Launch Unsuccessful",
+        "EC2_INSTANCE_TERMINATE" => "EC2 Instance Terminate",
+        "EC2_INSTANCE_TERMINATE_ERROR" => "EC2 Instance Terminate Unsuccessful",
+        "TEST_NOTIFICATION" => "Auto Scaling test notification",
+        _ => "Auto Scaling",
+    };
+    let tone = if event.ends_with("_ERROR") {
+        Tone::Danger
+    } else if status.is_empty() {
+        Tone::Info
+    } else {
+        tone_of(&status)
+    };
+    let arn = text_at(v, &["AutoScalingGroupARN"]);
+    let parsed = arn.as_deref().and_then(common::arn);
+    let region = parsed.as_ref().map(|a| a.region.to_string());
+    let account =
+        text_at(v, &["AccountId"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
+    let mut blocks = Vec::new();
+    let mut md = Rich::new();
+    if let Some(description) = text_at(v, &["Description"]) {
+        md = md.text(description);
+    }
+    if let Some(cause) = text_at(v, &["Cause"]) {
+        md = md.line().bold("Cause:").text(" ").text(cause);
+    }
+    if let Some(message) = text_at(v, &["StatusMessage"]) {
+        md = md.line().bold("Status message:").text(" ").text(message);
+    }
+    if !md.is_empty() {
+        blocks.push(Part::Text(md));
+    }
+    let details = v.get("Details").and_then(Value::as_object);
+    let detail = |key: &str| details.and_then(|d| d.get(key)).and_then(scalar);
+    blocks.extend(fields([
+        field("Status", Some(&status)),
+        code_field("Instance", text_at(v, &["EC2InstanceId"])),
+        code_field("Activity", text_at(v, &["ActivityId"])),
+        field("Availability zone", detail("Availability Zone")),
+        code_field("Subnet", detail("Subnet ID")),
+        common::time_field("Start", text_at(v, &["StartTime"]).as_deref()),
+        common::time_field("End", text_at(v, &["EndTime"]).as_deref()),
+        code_field("Account", account.clone()),
+        code_field("Region", region.clone()),
+    ]));
+    let link = region.as_deref().and_then(|r| {
+        common::console_link(
+            r,
+            "ec2",
+            &format!(
+                "AutoScalingGroupDetails:id={};view=activity",
+                common::encode(&group)
+            ),
+        )
+    });
+    blocks.extend(common::link_line(
+        link,
+        "Open the group's activity in the EC2 console",
+    ));
+    let activity = text_at(v, &["ActivityId"]);
+    let thread = activity.as_ref().map(|a| {
+        format!(
+            "autoscaling:{}:{}:{a}",
+            region.as_deref().unwrap_or(""),
+            account.as_deref().unwrap_or("")
+        )
+    });
+    let time = text_at(v, &["EndTime"])
+        .or_else(|| text_at(v, &["StartTime"]))
+        .or_else(|| text_at(v, &["Time"]));
+    Draft::new(
+        Some(named(what, &group)),
+        format!("{}{}", named(what, &group), paren(&status)),
+        Some(tone),
+        blocks,
+    )
+    .says([
+        thread.clone().or(Some(group.clone())),
+        Some(event),
+        Some(status),
+        text_at(v, &["RequestId"]),
+    ])
+    .thread(thread)
+    .at(time.as_deref())
+}
+
+/// A Step Functions execution status change; its thread is the execution
+/// (its ARN), what it says is its status.
+fn step_functions(detection: &Detection, v: &Value) -> Draft {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let status = detection.status.clone().unwrap_or_default();
+    let tone = match status.as_str() {
+        "SUCCEEDED" => Tone::Good,
+        "FAILED" | "TIMED_OUT" | "ABORTED" => Tone::Danger,
+        "PENDING_REDRIVE" => Tone::Warning,
+        _ => Tone::Info,
+    };
+    let execution = text_at(d, &["executionArn"]);
+    let machine = text_at(d, &["stateMachineArn"])
+        .map(|arn| arn.rsplit(':').next().unwrap_or(&arn).to_string())
+        .unwrap_or_default();
+    let region = text_at(v, &["region"]).unwrap_or_default();
+    let mut blocks = Vec::new();
+    let mut md = Rich::new();
+    if let Some(error) = text_at(d, &["error"]) {
+        md = md.bold("Error:").text(" ").code(error);
+    }
+    if let Some(cause) = text_at(d, &["cause"]) {
+        if !md.is_empty() {
+            md = md.line();
+        }
+        md = md
+            .bold("Cause:")
+            .text(" ")
+            .text(super::generic::clip(&cause, 1_500));
+    }
+    if !md.is_empty() {
+        blocks.push(Part::Text(md));
+    }
+    blocks.extend(fields([
+        field("Status", Some(&status)),
+        code_field("Execution", text_at(d, &["name"])),
+        common::epoch_ms_field("Started", d.get("startDate")),
+        common::epoch_ms_field("Stopped", d.get("stopDate")),
+        field(
+            "Redrives",
+            text_at(d, &["redriveCount"]).filter(|c| c != "0"),
+        ),
+    ]));
+    blocks.push(where_line(v));
+    let link = execution.as_ref().and_then(|arn| {
+        common::console_link(
+            &region,
+            "states",
+            &format!("/v2/executions/details/{}", common::encode(arn)),
+        )
+    });
+    blocks.extend(common::link_line(
+        link,
+        "Open the execution in the Step Functions console",
+    ));
+    let error = text_at(d, &["error"])
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(named(&status, &machine)),
+        format!("Step Functions {}{error}", named(&status, &machine)),
+        Some(tone),
+        blocks,
+    )
+    .says([execution.clone(), Some(status)])
+    .thread(execution)
     .at(time.as_deref())
 }
 
@@ -368,9 +585,9 @@ pub fn read_rds(v: &Value) -> Draft {
     } else {
         Tone::Info
     };
-    let title = format!(
-        "RDS {}: {source}",
-        text_at(v, &["Event Source"]).unwrap_or_default()
+    let title = named(
+        &words(&["RDS", &text_at(v, &["Event Source"]).unwrap_or_default()]),
+        &source,
     );
     let mut blocks = vec![Part::Text(Rich::new().text(message.clone()))];
     let arn = text_at(v, &["Source ARN"]);
@@ -394,7 +611,7 @@ pub fn read_rds(v: &Value) -> Draft {
     let time = text_at(v, &["Event Time"]);
     Draft::new(
         Some(title),
-        format!("RDS {source}: {}", first_line(&message)),
+        named(&words(&["RDS", &source]), &first_line(&message)),
         Some(tone),
         blocks,
     )

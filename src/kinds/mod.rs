@@ -53,6 +53,8 @@ pub enum Kind {
     Ec2State,
     /// An EC2 Auto Scaling launch or termination.
     Autoscaling,
+    /// A Step Functions execution status change.
+    StepFunctions,
     /// A CloudFormation stack event (`Key='value'` lines).
     CloudformationStack,
     /// An RDS event notification.
@@ -79,7 +81,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order detection tries them.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::CloudwatchAlarm,
         Kind::CloudwatchCompositeAlarm,
         Kind::GuarddutyFinding,
@@ -91,6 +93,7 @@ impl Kind {
         Kind::EcsTask,
         Kind::Ec2State,
         Kind::Autoscaling,
+        Kind::StepFunctions,
         Kind::CloudformationStack,
         Kind::RdsEvent,
         Kind::Budgets,
@@ -118,6 +121,7 @@ impl Kind {
             Kind::EcsTask => "ecs_task",
             Kind::Ec2State => "ec2_state",
             Kind::Autoscaling => "autoscaling",
+            Kind::StepFunctions => "step_functions",
             Kind::CloudformationStack => "cloudformation_stack",
             Kind::RdsEvent => "rds_event",
             Kind::Budgets => "budgets",
@@ -153,7 +157,7 @@ pub const KIND_NAMES: &[&str] = &{
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
+    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, step_functions, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
 )]
 pub struct UnknownKind(pub String);
 
@@ -260,13 +264,19 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
     };
     let detection = Detection { kind, status };
     let draft = match kind {
+        Kind::CloudwatchAlarm | Kind::CloudwatchCompositeAlarm if generic::is_eventbridge(v) => {
+            alarm::read_event(v)
+        }
         Kind::CloudwatchAlarm | Kind::CloudwatchCompositeAlarm => alarm::read(v),
         Kind::GuarddutyFinding | Kind::SecurityhubFinding => security::read(&detection, v),
+        Kind::Codedeploy if !generic::is_eventbridge(v) => deploy::read_trigger(&detection, v),
         Kind::Codepipeline | Kind::Codebuild | Kind::Codedeploy => deploy::read(&detection, v),
         Kind::CloudformationStack => deploy::read_stack(n),
-        Kind::HealthEvent | Kind::EcsTask | Kind::Ec2State | Kind::Autoscaling => {
-            compute::read(&detection, v)
-        }
+        Kind::HealthEvent
+        | Kind::EcsTask
+        | Kind::Ec2State
+        | Kind::Autoscaling
+        | Kind::StepFunctions => compute::read(&detection, v),
         Kind::RdsEvent => compute::read_rds(v),
         Kind::Budgets => billing::read_budget(n),
         Kind::CostAnomaly => billing::read_anomaly(v),

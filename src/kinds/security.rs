@@ -32,8 +32,7 @@ pub fn detect(v: &Value) -> Option<Detection> {
     if detail_type == "Security Hub Findings - Imported" {
         let worst = findings(v)
             .iter()
-            .filter_map(|f| text_at(f, &["Severity", "Label"]))
-            .map(|l| label_case(&l))
+            .filter_map(severity_label)
             .max_by_key(|l| rank(l));
         return Some(Detection {
             kind: Kind::SecurityhubFinding,
@@ -54,6 +53,27 @@ pub fn guardduty_label(severity: f64) -> &'static str {
     } else {
         "Low"
     }
+}
+
+/// A Security Hub finding's severity label, title case: its `Severity.Label`,
+/// or for older findings that only carry `Severity.Normalized` (0-100), the
+/// label AWS derives from it: 0 Informational, 1-39 Low, 40-69 Medium, 70-89
+/// High, 90-100 Critical.
+fn severity_label(f: &Value) -> Option<String> {
+    if let Some(label) = text_at(f, &["Severity", "Label"]) {
+        return Some(label_case(&label));
+    }
+    let normalized = f.pointer("/Severity/Normalized")?.as_f64()?;
+    Some(
+        match normalized {
+            n if n >= 90.0 => "Critical",
+            n if n >= 70.0 => "High",
+            n if n >= 40.0 => "Medium",
+            n if n >= 1.0 => "Low",
+            _ => "Informational",
+        }
+        .to_string(),
+    )
 }
 
 /// `HIGH` -> `High`.
@@ -234,10 +254,12 @@ fn securityhub(detection: &Detection, v: &Value) -> Draft {
         "Open findings in the Security Hub console",
     ));
     let headline = match all {
-        [one] => format!(
-            "Security Hub {}: {}",
-            detection.status.as_deref().unwrap_or("finding"),
-            first_line(&text_at(one, &["Title"]).unwrap_or_default())
+        [one] => common::named(
+            &format!(
+                "Security Hub {}",
+                detection.status.as_deref().unwrap_or("finding")
+            ),
+            &first_line(&text_at(one, &["Title"]).unwrap_or_default()),
         ),
         _ => format!(
             "{n} Security Hub findings, worst {}",
@@ -266,7 +288,7 @@ fn securityhub(detection: &Detection, v: &Value) -> Draft {
 /// One finding: title (when several), description, facts, remediation.
 fn finding(f: &Value, with_title: bool) -> Vec<Part> {
     let mut parts = Vec::new();
-    let label = text_at(f, &["Severity", "Label"]).map(|l| label_case(&l));
+    let label = severity_label(f);
     let mut md = Rich::new();
     if with_title {
         md = md
@@ -331,6 +353,22 @@ mod tests {
         assert_eq!(guardduty_label(8.0), "High");
         assert_eq!(guardduty_label(5.0), "Medium");
         assert_eq!(guardduty_label(2.0), "Low");
+    }
+
+    #[test]
+    fn older_findings_take_their_label_from_the_normalized_severity() {
+        let label = |n: f64| {
+            severity_label(&serde_json::json!({"Severity": {"Normalized": n, "Product": 8}}))
+        };
+        assert_eq!(label(0.0).as_deref(), Some("Informational"));
+        assert_eq!(label(1.0).as_deref(), Some("Low"));
+        assert_eq!(label(39.0).as_deref(), Some("Low"));
+        assert_eq!(label(40.0).as_deref(), Some("Medium"));
+        assert_eq!(label(71.0).as_deref(), Some("High"));
+        assert_eq!(label(90.0).as_deref(), Some("Critical"));
+        let labelled = serde_json::json!({"Severity": {"Label": "LOW", "Normalized": 95}});
+        assert_eq!(severity_label(&labelled).as_deref(), Some("Low"));
+        assert_eq!(severity_label(&serde_json::json!({})), None);
     }
 
     #[test]
