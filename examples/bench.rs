@@ -13,6 +13,7 @@
 //! | floor | the same number of raw keep-alive POSTs to the same sink from a blocking socket: the kernel's share |
 //! | instructions per record | callgrind, 2,000 records minus 200, when valgrind is installed |
 //! | peak memory | the highest peak RSS of those runs (`VmHWM` of the function's process) |
+//! | peak memory, 256 MB answer | `send` of one record to a loopback Slack answering 200, then 404, with a 256 MB body: the higher `ru_maxrss` |
 //! | deploy size | `cargo lambda build --release --arm64` bootstrap, when built |
 
 #[path = "../tests/support/mod.rs"]
@@ -56,6 +57,7 @@ struct Results {
     floor_user: Duration,
     instructions: Option<f64>,
     peak_rss_kb: i64,
+    huge_answer_rss_kb: i64,
     deploy_size: Option<u64>,
 }
 
@@ -111,6 +113,8 @@ async fn main() {
     }
     eprintln!("pipeline CPU and memory: {} records", settings.cpu_records);
     pipeline_cpu(&ours, settings.cpu_records, settings.cpu_runs, &mut r).await;
+    eprintln!("memory against a 256 MB answer");
+    r.huge_answer_rss_kb = huge_answer_peak_kb(&ours);
     r.deploy_size = std::fs::metadata(dir.join("../lambda/sns-to-slack/bootstrap"))
         .ok()
         .map(|m| m.len());
@@ -372,6 +376,40 @@ async fn delivery_span(ours: &Path, n: usize, rate: f64, r: &mut Results) {
     r.span_rate = rate;
 }
 
+/// The peak RSS (KiB) of `send` posting one record to a loopback Slack that
+/// answers with a 256 MB body, as 200 and as 404: the higher of the two.
+fn huge_answer_peak_kb(ours: &Path) -> i64 {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sns-plain.json");
+    let mut peak = 0;
+    for status in [200, 404] {
+        let (addr, _) = support::huge_answer_server(status, 256 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        // Reaped by wait4 below, which also gives its rusage.
+        #[allow(clippy::zombie_processes)]
+        let child = Command::new(ours)
+            .arg("send")
+            .arg(&fixture)
+            .env_clear()
+            .env("WEBHOOK_URL", format!("http://{addr}/services/T0/B0/bench"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let mut status_code = 0;
+        // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: pid is our child, not yet reaped; both pointers are valid.
+        let got = unsafe { libc::wait4(pid, &mut status_code, 0, &mut usage) };
+        assert_eq!(got, pid, "wait4 failed");
+        eprintln!("  answer {status}: peak RSS {} KiB", usage.ru_maxrss);
+        peak = peak.max(usage.ru_maxrss);
+    }
+    peak
+}
+
 /// The machine is noisy (the same run varies by a third): the figure is the
 /// run with the median CPU of `runs`, and the peak memory the highest seen.
 async fn pipeline_cpu(ours: &Path, n: usize, runs: usize, r: &mut Results) {
@@ -563,6 +601,7 @@ fn report(r: &Results, profile: &str) -> String {
          | floor under it: {cpu_n} raw keep-alive POSTs to the same sink (blocking socket, no HTTP library, no logs) | {floor_us:.1} us/record (user {floor_user_us:.1}, sys {floor_sys_us:.1}); ours is {floor_x:.1}x | - | - |\n\
          | instructions per record (callgrind, {cpu_n} records minus {tenth}: fixed costs drop out) | {instructions} | - | - |\n\
          | peak memory (highest of those runs) | {rss:.1} MB | <= 20 MB | {v4} |\n\
+         | peak memory of `send` against a Slack answering 256 MB (200 and 404) | {huge:.1} MB | <= 64 MB | {v6} |\n\
          | deploy size (`cargo lambda build --release --arm64`) | {size} | <= 8 MB | {v5} |\n",
         machine = machine(),
         starts = r.starts,
@@ -594,5 +633,7 @@ fn report(r: &Results, profile: &str) -> String {
         rss = rss_mb,
         v4 = verdict(rss_mb <= 20.0),
         v5 = size_ok.map_or("-", verdict),
+        huge = r.huge_answer_rss_kb as f64 / 1024.0,
+        v6 = verdict(r.huge_answer_rss_kb as f64 / 1024.0 <= 64.0),
     )
 }

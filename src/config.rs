@@ -232,6 +232,7 @@ impl Config {
                 MAX_RETRY_AFTER_MS,
             )?,
             max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+            max_in_flight: defaults.max_in_flight,
             max_message_chars: parse_int(
                 &get,
                 "MAX_MESSAGE_CHARS",
@@ -299,10 +300,12 @@ fn parse_f64(
 ) -> Result<f64, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| invalid(name, &format!("expected a number, got {v:?}"))),
+        Some(v) => v.trim().parse::<f64>().map_err(|_| {
+            invalid(
+                name,
+                &format!("expected a number, got {}", webhooks::describe(&v)),
+            )
+        }),
     }
 }
 
@@ -319,10 +322,12 @@ where
     let Some(v) = get(name) else {
         return Ok(default);
     };
-    let n: T = v
-        .trim()
-        .parse()
-        .map_err(|_| invalid(name, &format!("expected a whole number, got {v:?}")))?;
+    let n: T = v.trim().parse().map_err(|_| {
+        invalid(
+            name,
+            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+        )
+    })?;
     if n < min || n > max {
         return Err(invalid(
             name,

@@ -4,12 +4,11 @@
 //! SNS or SQS event, or dead letter ([`record`]: one reader for every body) ->
 //! kind, status and what it says, a target-neutral [`notice`] ([`kinds`]) ->
 //! routes ([`route`]) -> Slack message ([`render`]: Block Kit, or the Go
-//! sample's layout), together the [`plan`] ->
-//! delivery under the limiter, retry policy and deadline ([`delivery`],
-//! [`budget`], [`slack`]) -> outcomes -> [`settle`]: dead letters
-//! ([`dead_letter`]), batch item failures, [`summary`] -> [`metrics`]. The
-//! [`pipeline`] runs those steps for the Lambda handler ([`lambda`]) and the
-//! command line ([`cli`]).
+//! sample's layout), together the [`plan`] -> delivery under the limiter, retry
+//! policy and deadline ([`delivery`], [`budget`], [`slack`]) -> outcomes ->
+//! [`settle`]: dead letters ([`dead_letter`]), batch item failures, [`summary`]
+//! -> [`metrics`]. The [`pipeline`] runs those steps for the Lambda handler
+//! ([`lambda`]) and the command line ([`cli`]).
 
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes

@@ -14,7 +14,7 @@ use crate::delivery::Job;
 use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
-use crate::render::{self, Overrides};
+use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
 use crate::webhooks::Destination;
 
@@ -137,14 +137,12 @@ fn unrouted(facts: &Facts) -> Failure {
     }
 }
 
-fn serialize(payload: &impl serde::Serialize, n: &Notification, max_message_chars: usize) -> Bytes {
+fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> Bytes {
     // Sized for the message plus the layout, so it is usually written without
     // growing; capped near the message's cut, since the body keeps this
     // allocation while it waits.
     let estimate = n.message.len().min(2 * max_message_chars) + 512;
-    let mut body = Vec::with_capacity(estimate);
-    serde_json::to_writer(&mut body, payload).expect("a Slack message always serializes");
-    body.into()
+    payload.to_json(estimate).into()
 }
 
 /// The deliveries `plans` ask for, record by record and webhook by webhook in

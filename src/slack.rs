@@ -15,8 +15,20 @@ use crate::delivery::Post;
 use crate::delivery::policy::Attempt;
 use crate::webhook::Webhook;
 
-/// Longest part of an error body kept (Slack's are a short code like `channel_not_found`).
+/// Longest part of an error body kept, in bytes, after redaction (Slack's are
+/// a short code like `channel_not_found`).
 const MAX_ERROR_BODY: usize = 200;
+
+/// Most bytes of an error body read to keep [`MAX_ERROR_BODY`] of it: enough
+/// that redacting can shrink it (a URL becomes an 11-character id) and still
+/// leave more than is kept, so the cut never falls inside a secret. The rest
+/// is never read: the response is dropped, closing its connection.
+const ERROR_BODY_READ: usize = 4 * 1024;
+
+/// Most bytes of a success body read to hand its connection back to the
+/// pool (Slack answers `ok`). A longer body is dropped unread, closing the
+/// connection, so no answer can make the process buffer it.
+const SUCCESS_BODY_DRAIN: usize = 64 * 1024;
 
 /// The client could not be built (TLS set-up failed). Not retryable.
 #[derive(Debug, thiserror::Error)]
@@ -31,7 +43,9 @@ pub struct SlackClient {
 
 impl SlackClient {
     /// Builds the process's one HTTP client (rustls, no redirects, pooled
-    /// keep-alive connections).
+    /// keep-alive connections, at most
+    /// [`DEFAULT_MAX_IN_FLIGHT`](crate::delivery::DEFAULT_MAX_IN_FLIGHT) idle
+    /// per host).
     ///
     /// It trusts the Mozilla root certificates compiled in (`webpki-root-certs`)
     /// rather than the system store: reading and parsing the ~150 files of
@@ -48,6 +62,8 @@ impl SlackClient {
             .user_agent(concat!("sns-to-slack/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true)
             .pool_idle_timeout(Duration::from_secs(55))
+            // No more idle sockets than attempts may be in flight at once.
+            .pool_max_idle_per_host(crate::delivery::DEFAULT_MAX_IN_FLIGHT)
             .build()
             .map_err(|e| ClientError(describe(&e.without_url())))?;
         Ok(Self {
@@ -71,10 +87,17 @@ impl Post for SlackClient {
             Err(reqwest_middleware::Error::Reqwest(e)) => return from_error(e, webhook),
             Err(e) => return Attempt::Transport(redact(&format!("{e:#}"), webhook)),
         };
+        let mut response = response;
         let status = response.status();
         if status.is_success() {
-            // Drain the short "ok" body so the connection goes back to the pool.
-            let _ = response.bytes().await;
+            // Drain the short "ok" body so the connection goes back to the
+            // pool; a long one is dropped unread instead.
+            if response
+                .content_length()
+                .is_none_or(|n| n <= SUCCESS_BODY_DRAIN as u64)
+            {
+                let _ = read_at_most(&mut response, SUCCESS_BODY_DRAIN, false).await;
+            }
             return Attempt::Accepted;
         }
         let retry_after = response
@@ -82,19 +105,52 @@ impl Post for SlackClient {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = match response.bytes().await {
-            Ok(bytes) => {
-                String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)]).into_owned()
-            }
+        let body = match read_at_most(&mut response, ERROR_BODY_READ, true).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.is_timeout() => return Attempt::TimedOut,
             Err(_) => String::new(),
         };
         Attempt::Status {
             status: status.as_u16(),
-            body: redact(&body, webhook),
+            body: cut(redact(&body, webhook), MAX_ERROR_BODY),
             retry_after,
         }
     }
+}
+
+/// Reads the body chunk by chunk until it ends or `limit` bytes came, keeping
+/// them when `keep` (else only counting): memory stays within `limit` plus
+/// one chunk whatever the server sends. What lies beyond is left unread.
+async fn read_at_most(
+    response: &mut reqwest::Response,
+    limit: usize,
+    keep: bool,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while seen < limit {
+        let Some(chunk) = response.chunk().await? else {
+            break;
+        };
+        let take = chunk.len().min(limit - seen);
+        if keep {
+            kept.extend_from_slice(&chunk[..take]);
+        }
+        seen += take;
+    }
+    Ok(kept)
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }
 
 fn from_error(e: reqwest::Error, webhook: &Webhook) -> Attempt {
@@ -120,15 +176,105 @@ fn describe(e: &reqwest::Error) -> String {
     text
 }
 
-/// Removes the webhook URL (and its secret path) from text that left the
-/// adapter, as a second guard behind `without_url()`.
+/// Removes the webhook URL and its secret path from text that left the
+/// adapter (as a second guard behind `without_url()`), in every form a server
+/// may echo it: plain, JSON-escaped (`\/services\/…`), percent-encoded
+/// (`%2Fservices%2F…`), and any part of the path after `/services/`, even
+/// cut short at the end of the text. Redact before cutting: a cut made first
+/// could split the secret so that no form of it matches any more.
 fn redact(text: &str, webhook: &Webhook) -> String {
     let url = webhook.expose_url();
-    let mut out = text.replace(url.as_str(), webhook.id());
     let path = url.path();
-    if path.len() > 1 {
-        out = out.replace(path, "/[redacted]");
+    let secret = path
+        .split_once("/services/")
+        .map_or(path.trim_start_matches('/'), |(_, after)| after);
+    let mut out = text.to_string();
+    let replace_forms = |out: &mut String, plain: &str, with: &str| {
+        if plain.len() < 2 {
+            return;
+        }
+        for form in forms(plain) {
+            if out.contains(&form) {
+                *out = out.replace(&form, with);
+            }
+        }
+    };
+    replace_forms(&mut out, url.as_str(), webhook.id());
+    replace_forms(&mut out, path, "/[redacted]");
+    replace_forms(&mut out, secret, "[redacted]");
+    out = redact_after_services(&out);
+    for segment in secret.split('/').filter(|s| s.len() >= 6) {
+        replace_forms(&mut out, segment, "[redacted]");
     }
+    // A form cut short by the end of the text (a body read only in part).
+    for plain in [url.as_str(), path, secret] {
+        for form in forms(plain) {
+            if let Some(k) = (4..form.len())
+                .rev()
+                .find(|&k| form.is_char_boundary(k) && out.ends_with(&form[..k]))
+            {
+                out.truncate(out.len() - k);
+                out.push_str("[redacted]");
+            }
+        }
+    }
+    out
+}
+
+/// `plain` as written, JSON-escaped (`/` as `\/`), and percent-encoded
+/// (upper- and lower-case hex).
+fn forms(plain: &str) -> Vec<String> {
+    let encoded = percent_encoding::utf8_percent_encode(plain, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    let mut forms = vec![
+        plain.to_string(),
+        plain.replace('/', "\\/"),
+        encoded.to_lowercase(),
+        encoded,
+    ];
+    forms.dedup();
+    forms
+}
+
+/// Replaces whatever follows `/services/` (in any of its forms) up to the end
+/// of the path with `[redacted]`, whoever's path it is.
+fn redact_after_services(text: &str) -> String {
+    const MARKERS: [&str; 4] = [
+        "/services/",
+        "\\/services\\/",
+        "%2Fservices%2F",
+        "%2fservices%2f",
+    ];
+    const SEPARATORS: [&str; 4] = ["/", "\\/", "%2F", "%2f"];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, marker)) = MARKERS
+        .iter()
+        .filter_map(|m| rest.find(m).map(|at| (at, *m)))
+        .min_by_key(|(at, _)| *at)
+    {
+        out.push_str(&rest[..at + marker.len()]);
+        let mut tail = &rest[at + marker.len()..];
+        let start_len = tail.len();
+        loop {
+            if let Some(sep) = SEPARATORS.iter().find(|s| tail.starts_with(**s)) {
+                tail = &tail[sep.len()..];
+            } else if let Some(c) = tail
+                .chars()
+                .next()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+            {
+                tail = &tail[c.len_utf8()..];
+            } else {
+                break;
+            }
+        }
+        if tail.len() < start_len {
+            out.push_str("[redacted]");
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
     out
 }
 
@@ -145,5 +291,54 @@ mod tests {
         );
         assert!(!text.contains("SECRET"), "{text}");
         assert!(text.contains(hook.id()), "{text}");
+    }
+
+    const URL: &str = "https://hooks.slack.com/services/T0AB12CD/B0EF34GH/XyZsecretTOKEN1234567890";
+
+    /// Whether `text` holds any piece of the secret path longer than 3 characters.
+    fn leaks(text: &str) -> bool {
+        let secret = "T0AB12CD/B0EF34GH/XyZsecretTOKEN1234567890";
+        (0..secret.len()).any(|i| (i + 4..=secret.len()).any(|j| text.contains(&secret[i..j])))
+    }
+
+    #[test]
+    fn every_form_of_the_path_is_redacted() {
+        let hook = Webhook::parse(URL).unwrap();
+        for body in [
+            r#"{"error":"no_service","path":"\/services\/T0AB12CD\/B0EF34GH\/XyZsecretTOKEN1234567890"}"#,
+            "GET%20%2Fservices%2FT0AB12CD%2FB0EF34GH%2FXyZsecretTOKEN1234567890%20404",
+            "lower %2fservices%2ft0ab12cd%2fb0ef34gh%2fXyZsecretTOKEN1234567890",
+            "no route to /services/T0AB12CD/B0EF34GH/XyZsecretTOKEN1234567890?x=1",
+            "token XyZsecretTOKEN1234567890 revoked",
+            "other hook /services/T9/B9/ANOTHERsecretTOKEN and https://hooks.slack.com/services/T0AB12CD/B0EF34GH/XyZsecretTOKEN1234567890",
+            // Cut by the end of what was read, inside the path.
+            "echo: /services/T0AB12CD/B0EF34GH/XyZsec",
+            "echo: https://hooks.slack.com/servi",
+        ] {
+            let text = redact(body, &hook);
+            assert!(!leaks(&text), "{body} -> {text}");
+            assert!(!text.contains("ANOTHERsecret"), "{body} -> {text}");
+        }
+    }
+
+    #[test]
+    fn a_cut_after_redaction_keeps_no_part_of_the_path() {
+        // The path straddles byte 200: cutting first kept its first half.
+        let hook = Webhook::parse(URL).unwrap();
+        for pad in 150..200 {
+            let body = format!(
+                "{}{}",
+                "x".repeat(pad),
+                r#"\/services\/T0AB12CD\/B0EF34GH\/XyZsecretTOKEN1234567890"#
+            );
+            let kept = cut(redact(&body, &hook), MAX_ERROR_BODY);
+            assert!(kept.len() <= MAX_ERROR_BODY);
+            assert!(!leaks(&kept), "{kept}");
+        }
+        assert_eq!(
+            cut("é".repeat(150), 201).len(),
+            200,
+            "cut on a char boundary"
+        );
     }
 }

@@ -385,3 +385,157 @@ fn plain_http_to_a_real_host_is_refused_naming_the_webhook() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_body_echoing_the_path_keeps_no_part_of_it() {
+    // Issue 16, finding 2: the body was cut at 200 bytes, then redacted, so a
+    // JSON-escaped path, or one the cut went through, stayed in the dead letter.
+    let server = wiremock::MockServer::start().await;
+    let url = support::webhook_url(&server);
+    let path = url.trim_start_matches(&server.uri());
+    let escaped = path.replace('/', "\\/");
+    let bodies = [
+        format!(r#"{{"ok":false,"error":"no_service","path":"{escaped}"}}"#),
+        format!("{}{path}", "x".repeat(190)),
+        format!("{}{escaped}", "y".repeat(180)),
+    ];
+    for body in &bodies {
+        server.reset().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .respond_with(wiremock::ResponseTemplate::new(404).set_body_string(body.as_str()))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = send(
+            dir.path(),
+            &[&fixture_path("sns-plain.json")],
+            &[("WEBHOOK_URL", &url), ("RUST_LOG", "debug")],
+        );
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let letters = std::fs::read_to_string(dir.path().join("dead-letters.jsonl")).unwrap();
+        let env: Envelope = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
+        assert_eq!(env.status, Some(404));
+        for shown in [&letters, &text(&out.stderr), &text(&out.stdout)] {
+            for part in SECRET.split('/') {
+                assert!(!shown.contains(&part[..8]), "{body}\n{shown}");
+            }
+        }
+        assert!(env.detail.contains("[redacted"), "{}", env.detail);
+    }
+}
+
+#[test]
+fn a_huge_answer_is_never_read_whole() {
+    // Issue 16, finding 3: a 256 MB answer drove `send` to 267 MB.
+    const SIZE: u64 = 256 << 20;
+    for (status, exit) in [(200, 0), (404, 1)] {
+        let (addr, written) = support::huge_answer_server(status, SIZE);
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("http://{addr}/services/{SECRET}");
+        let out = send(
+            dir.path(),
+            &[&fixture_path("sns-plain.json")],
+            &[("WEBHOOK_URL", &url)],
+        );
+        assert_eq!(out.status.code(), Some(exit), "{}", text(&out.stderr));
+        let peak = support::children_peak_rss();
+        assert!(peak < 64 << 20, "send peaked at {} MB", peak >> 20);
+        let written = written.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            written < SIZE,
+            "the whole answer was read ({written} bytes)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wide_fan_out_to_a_slow_slack_fits_in_lambdas_1024_descriptors() {
+    // Issue 16, finding 6: 10 records to 300 webhooks opened a socket per post
+    // in flight (300 x MAX_CONCURRENCY); at 1,024 descriptors posts failed with
+    // "Too many open files" and send exited 2.
+    use std::os::unix::process::CommandExt;
+    let slack = support::slack(
+        wiremock::ResponseTemplate::new(200)
+            .set_body_string("ok")
+            .set_delay(std::time::Duration::from_millis(200)),
+    )
+    .await;
+    let names: Vec<String> = (0..300).map(|i| format!("team-{i}")).collect();
+    let table: serde_json::Map<String, Value> = names
+        .iter()
+        .map(|n| {
+            let url = format!(
+                "{}/services/T0/{n}/{}",
+                slack.uri(),
+                SECRET.replace('/', "")
+            );
+            (n.clone(), Value::String(url))
+        })
+        .collect();
+    let routes = serde_json::json!([{ "to": names }]).to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut event: Value = serde_json::from_str(&fixture("sns-batch-25.json")).unwrap();
+    event["Records"].as_array_mut().unwrap().truncate(10);
+    std::fs::write(dir.path().join("event.json"), event.to_string()).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+    command
+        .args(["send", "event.json"])
+        .env_clear()
+        .env("WEBHOOKS", Value::Object(table).to_string())
+        .env("ROUTES", &routes)
+        .env("RATE_PER_SECOND", "1000")
+        .env("RATE_BURST", "100")
+        // No retry to hide a post that failed for want of a descriptor.
+        .env("MAX_ATTEMPTS", "1")
+        .current_dir(dir.path());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 1024,
+                rlim_max: 1024,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["records"], &summary["posted"]),
+        (&serde_json::json!(10), &serde_json::json!(3000))
+    );
+    assert!(!dir.path().join("dead-letters.jsonl").exists());
+    assert_eq!(slack.received_requests().await.unwrap().len(), 3000);
+}
+
+#[test]
+fn a_url_where_a_number_or_a_word_belongs_is_not_echoed() {
+    // A webhook URL pasted into the wrong variable.
+    let url = format!("https://hooks.slack.com/services/{SECRET}");
+    for (name, needle) in [
+        (
+            "RATE_PER_SECOND",
+            "RATE_PER_SECOND is invalid: expected a number, got a URL",
+        ),
+        (
+            "MAX_ATTEMPTS",
+            "MAX_ATTEMPTS is invalid: expected a whole number, got a URL",
+        ),
+        (
+            "MESSAGE_FORMAT",
+            "MESSAGE_FORMAT is invalid: expected blocks or attachments, got a URL",
+        ),
+    ] {
+        let (code, stderr) = start_up(&[(name, &url)]);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(needle), "{stderr}");
+        assert!(!stderr.contains(SECRET), "{stderr}");
+    }
+}

@@ -171,6 +171,133 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
+    // The overall cap (two places for both webhooks) binds here: security's
+    // records waiting out their 3 s pause must not keep ops waiting.
+    let slack = FakeSlack::new(
+        vec![
+            (
+                SECURITY,
+                vec![status(429, "rate_limited", Some("3")), Attempt::Accepted],
+            ),
+            (OPS, vec![Attempt::Accepted]),
+        ],
+        Duration::from_millis(10),
+    );
+    let settings = DeliverySettings {
+        max_in_flight: 2,
+        ..settings()
+    };
+    let p = Pipeline::new(
+        Delivery::new(slack.clone(), settings),
+        Kept::default(),
+        routing(r#"[{"to": ["security", "ops"]}]"#),
+        Overrides::default(),
+    );
+    let started = Instant::now();
+    let summary = p
+        .run(
+            &first_records(6),
+            Until::post(started + Duration::from_secs(60)),
+        )
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((summary.records, summary.posted), (6, 12));
+    let ops = slack.arrivals_at(OPS);
+    assert_eq!(ops.len(), 6);
+    // At worst security's first two posts go first (10 ms), then ops's six,
+    // two at a time.
+    let ops_done = *ops.last().unwrap() - started;
+    assert!(
+        ops_done <= Duration::from_millis(40),
+        "ops took {ops_done:?}"
+    );
+}
+
+/// A Slack that answers every post after `delay` and counts the posts in
+/// flight at once.
+#[derive(Clone, Default)]
+struct Crowd {
+    delay: Duration,
+    now: Arc<Mutex<(usize, usize)>>,
+    by_url: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Post for Crowd {
+    async fn post(&self, webhook: &Webhook, _body: Bytes, _timeout: Duration) -> Attempt {
+        {
+            let mut now = self.now.lock().unwrap();
+            now.0 += 1;
+            now.1 = now.1.max(now.0);
+        }
+        *self
+            .by_url
+            .lock()
+            .unwrap()
+            .entry(webhook.expose_url().to_string())
+            .or_default() += 1;
+        tokio::time::sleep(self.delay).await;
+        self.now.lock().unwrap().0 -= 1;
+        Attempt::Accepted
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
+    // Issue 16, finding 6: 10 records to 300 webhooks had 300 x MAX_CONCURRENCY
+    // posts (sockets) in flight, past Lambda's 1,024 descriptors.
+    let names: Vec<String> = (0..300).map(|i| format!("team-{i}")).collect();
+    let table: serde_json::Map<String, Value> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                json!(format!("https://hooks.slack.com/services/T0/{n}/SECRET")),
+            )
+        })
+        .collect();
+    let webhooks = Webhooks::parse(&Value::Object(table).to_string(), "WEBHOOKS", false).unwrap();
+    let routes = json!([{ "to": names }]).to_string();
+    let routing = Routing::new(webhooks, Some(&routes), sns_to_slack::kinds::KIND_NAMES).unwrap();
+    let slack = Crowd {
+        delay: Duration::from_secs(1),
+        ..Crowd::default()
+    };
+    let settings = DeliverySettings {
+        rate_per_second: 1000.0,
+        rate_burst: 100,
+        ..DeliverySettings::default()
+    };
+    let p = Pipeline::new(
+        Delivery::new(slack.clone(), settings),
+        Kept::default(),
+        routing,
+        Overrides::default(),
+    );
+    let started = Instant::now();
+    let summary = p
+        .run(
+            &first_records(10),
+            Until::post(started + Duration::from_secs(600)),
+        )
+        .await
+        .unwrap()
+        .summary;
+    assert_eq!((summary.records, summary.posted), (10, 3000));
+    let most = slack.now.lock().unwrap().1;
+    assert_eq!(
+        most,
+        sns_to_slack::delivery::DEFAULT_MAX_IN_FLIGHT,
+        "posts in flight at once"
+    );
+    // 3,000 posts of 1 s, 64 at a time: 47 rounds, none wasted.
+    assert_eq!(Instant::now() - started, Duration::from_secs(47));
+    let by_url = slack.by_url.lock().unwrap();
+    assert!(by_url.len() == 300 && by_url.values().all(|n| *n == 10));
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
     let slack = FakeSlack::new(
         vec![

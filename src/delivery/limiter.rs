@@ -142,6 +142,11 @@ impl Limiter {
         pace.paused_until = Some(pace.paused_until.map_or(until, |p| p.max(until)));
     }
 
+    /// Whether a 429 holds `webhook` now.
+    pub fn is_paused(&self, webhook: &str) -> bool {
+        self.paused_at(webhook, Instant::now()).is_some()
+    }
+
     /// The pause in force on `webhook` at `now`, if any.
     fn paused_at(&self, webhook: &str, now: Instant) -> Option<Instant> {
         self.lock()

@@ -6,6 +6,13 @@
 //! paused by a 429, or a slow one, holds only its own slots, so the records of
 //! another webhook in the same event are not delayed behind it.
 //!
+//! Bounded overall: whatever the fan-out, at most `max_in_flight` HTTP
+//! attempts are in flight at once across every webhook (each holds a socket).
+//! A post takes its place in that queue only after its webhook's limiter let
+//! it go, and gives it back as soon as Slack answered, so a webhook waiting on
+//! its rate or on a 429 holds none. The queue is first come, first served
+//! (tokio's semaphore is fair), so webhooks keep their turn.
+//!
 //! The loop per message is ours rather than `reqwest-retry`'s middleware: that
 //! middleware's policy never sees the response, so it cannot obey a 429's
 //! `Retry-After`, and it knows nothing of the invocation deadline. The waits
@@ -31,6 +38,14 @@ use crate::webhooks::{Destination, Webhooks};
 use limiter::Limiter;
 use policy::{Attempt, Decision};
 
+/// The most HTTP attempts in flight at once across every webhook of a
+/// process. Each holds a socket; Lambda gives a process 1,024 file
+/// descriptors, which also serve the runtime, SQS and the logs. 64 keeps the
+/// sockets (these and the pool's idle ones, bounded to the same number) far
+/// below that, and far above what Slack's pace needs: at 1 post per second per
+/// webhook and a slow 1 s answer, 64 webhooks at full rate.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
 /// Settings for delivering records to Slack.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliverySettings {
@@ -49,8 +64,11 @@ pub struct DeliverySettings {
     /// Longest wait a 429's `Retry-After` may impose, on the record and on
     /// its webhook's limiter (`RETRY_AFTER_MAX_MS`).
     pub retry_after_max: Duration,
-    /// Records of one event in flight at once (`MAX_CONCURRENCY`).
+    /// Posts to one webhook in flight at once (`MAX_CONCURRENCY`).
     pub max_concurrency: usize,
+    /// Posts in flight at once across every webhook, whatever the fan-out
+    /// ([`DEFAULT_MAX_IN_FLIGHT`]).
+    pub max_in_flight: usize,
     /// Longest `Message` text put in a Slack message before it is cut with a
     /// visible marker (`MAX_MESSAGE_CHARS`).
     pub max_message_chars: usize,
@@ -82,6 +100,7 @@ impl Default for DeliverySettings {
             retry_max: Duration::from_millis(8_000),
             retry_after_max: Duration::from_millis(60_000),
             max_concurrency: 8,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_message_chars: crate::render::DEFAULT_MAX_MESSAGE_CHARS,
         }
     }
@@ -117,6 +136,8 @@ pub struct Delivery<P> {
     limiter: Limiter,
     /// Webhooks with a rate of their own, by name.
     own_rates: HashMap<String, Limiter>,
+    /// Places for attempts in flight, across every webhook.
+    in_flight: tokio::sync::Semaphore,
     settings: DeliverySettings,
 }
 
@@ -130,6 +151,7 @@ impl<P: Post> Delivery<P> {
                 settings.retry_after_max,
             ),
             own_rates: HashMap::new(),
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1)),
             poster,
             settings,
         }
@@ -169,8 +191,9 @@ impl<P: Post> Delivery<P> {
 
     /// Delivers `jobs`, each to its webhook, and returns one outcome per job in
     /// the same order. Each webhook has at most `max_concurrency` posts in
-    /// flight, independently of the others. Nothing is started that could not
-    /// end before `stop_at`; what is left fails with [`Reason::Deadline`].
+    /// flight, independently of the others, and all of them together at most
+    /// `max_in_flight`. Nothing is started that could not end before
+    /// `stop_at`; what is left fails with [`Reason::Deadline`].
     pub async fn deliver(&self, jobs: &[Job], stop_at: Instant) -> Vec<Outcome> {
         let mut by_webhook: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
@@ -227,6 +250,18 @@ impl<P: Post> Delivery<P> {
                 );
                 break Err(deadline_failure(last.as_ref(), &why));
             }
+            let Some(place) = self.place_in_flight(stop_at).await else {
+                let why = format!(
+                    "all {} posts in flight stayed busy",
+                    self.settings.max_in_flight
+                );
+                break Err(deadline_failure(last.as_ref(), &why));
+            };
+            if limiter.is_paused(name) {
+                // A 429 came while this post queued for its place: wait it out.
+                drop(place);
+                continue;
+            }
             let left = stop_at.saturating_duration_since(Instant::now());
             let Some(timeout) = budget::attempt_timeout(self.settings.attempt_timeout, left) else {
                 break Err(deadline_failure(
@@ -239,6 +274,7 @@ impl<P: Post> Delivery<P> {
             outcome.last_attempt_at = Some(now);
             outcome.attempts = outcome.attempts.saturating_add(1);
             let attempt = self.poster.post(webhook, body.clone(), timeout).await;
+            drop(place);
             let cut_by_deadline =
                 attempt == Attempt::TimedOut && timeout < self.settings.attempt_timeout;
             if matches!(attempt, Attempt::Status { status: 429, .. }) {
@@ -283,6 +319,19 @@ impl<P: Post> Delivery<P> {
         };
         outcome.result = result;
         outcome
+    }
+
+    /// A place among the `max_in_flight` attempts, waiting (first come, first
+    /// served) no later than leaves an attempt time before `stop_at`.
+    async fn place_in_flight(&self, stop_at: Instant) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(place) = self.in_flight.try_acquire() {
+            return Some(place);
+        }
+        let latest = stop_at.checked_sub(budget::MIN_ATTEMPT)?;
+        tokio::time::timeout_at(latest, self.in_flight.acquire())
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Jittered exponential backoff before retry number `retry` (1-based),

@@ -70,7 +70,10 @@ impl FromStr for MessageFormat {
         match s.trim().to_ascii_lowercase().as_str() {
             "blocks" => Ok(MessageFormat::Blocks),
             "attachments" => Ok(MessageFormat::Attachments),
-            _ => Err(format!("expected blocks or attachments, got {s:?}")),
+            _ => Err(format!(
+                "expected blocks or attachments, got {}",
+                crate::webhooks::describe(s)
+            )),
         }
     }
 }

@@ -224,6 +224,80 @@ pub fn silent_server() -> SocketAddr {
     addr
 }
 
+/// A loopback HTTP server that answers every request with `status` and a
+/// body of `size` bytes, streamed (it never holds the body); the counter
+/// says how many body bytes it managed to write before the client hung up.
+pub fn huge_answer_server(
+    status: u16,
+    size: u64,
+) -> (SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let written = Arc::new(AtomicU64::new(0));
+    let counter = written.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                let mut stream = stream;
+                let head = format!(
+                    "HTTP/1.1 {status} Whatever\r\ncontent-type: text/plain\r\ncontent-length: {size}\r\n\r\n"
+                );
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                let chunk = vec![b'a'; 64 * 1024];
+                let mut left = size;
+                while left > 0 {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    if stream.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    counter.fetch_add(n as u64, Ordering::Relaxed);
+                    left -= n as u64;
+                }
+            });
+        }
+    });
+    (addr, written)
+}
+
+/// The largest peak resident set size, in bytes, of the child processes this
+/// process has waited for (`getrusage(RUSAGE_CHILDREN)`).
+pub fn children_peak_rss() -> u64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    let usage = unsafe {
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
+            0
+        );
+        usage.assume_init()
+    };
+    // Linux reports ru_maxrss in KiB.
+    (usage.ru_maxrss as u64) * 1024
+}
+
 /// An SQS event record, as Lambda's event source mapping hands it over, with
 /// `body` received `receives` times.
 pub fn sqs_record(message_id: &str, body: &str, receives: u32) -> serde_json::Value {
