@@ -42,6 +42,7 @@ pub fn detect(v: &Value) -> Option<Detection> {
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             (Kind::Ec2State, text_at(d, &["state"]))
         }
+        ("aws.rds", t) if t.starts_with("RDS ") => (Kind::RdsEvent, text_at(d, &["EventID"])),
         ("aws.states", "Step Functions Execution Status Change") => {
             (Kind::StepFunctions, text_at(d, &["status"]))
         }
@@ -572,14 +573,36 @@ fn step_functions(detection: &Detection, v: &Value) -> Draft {
 
 /// Reads an RDS event notification. It has no thread (an instance's events
 /// are not one lifecycle); what it says is the source, event and time.
+///
+/// The EventBridge form (`RDS DB Instance Event`, `RDS DB Cluster Event`,
+/// snapshot events...) reads the same, from its `detail`.
 pub fn read_rds(v: &Value) -> Draft {
+    if is_eventbridge(v) {
+        let d = v.get("detail").unwrap_or(&Value::Null);
+        let source_type = text_at(d, &["SourceType"])
+            .map(|t| t.to_ascii_lowercase().replace('_', "-"))
+            .unwrap_or_default();
+        let sns_form = serde_json::json!({
+            "Event Source": source_type,
+            "Source ID": text_at(d, &["SourceIdentifier"]),
+            "Event Message": text_at(d, &["Message"]),
+            "Event ID": text_at(d, &["EventID"]),
+            "Source ARN": text_at(d, &["SourceArn"]),
+            "Event Time": text_at(d, &["Date"]).or_else(|| text_at(v, &["time"])),
+        });
+        return read_rds(&sns_form);
+    }
     let source = text_at(v, &["Source ID"]).unwrap_or_default();
     let message = text_at(v, &["Event Message"]).unwrap_or_default();
     let event_id = rds_event_id(v);
     let lower = message.to_ascii_lowercase();
-    let tone = if lower.contains("fail") || lower.contains("error") {
+    let failover = lower.contains("failover");
+    let tone = if lower.replace("failover", "").contains("fail") || lower.contains("error") {
         Tone::Danger
-    } else if lower.contains("low storage") || lower.contains("reboot") || lower.contains("restart")
+    } else if failover
+        || lower.contains("low storage")
+        || lower.contains("reboot")
+        || lower.contains("restart")
     {
         Tone::Warning
     } else {

@@ -210,7 +210,19 @@ impl Content {
             };
         }
         match serde_json::from_str::<Value>(message) {
-            Ok(v @ Value::Object(_)) => Content::Object(v),
+            Ok(Value::Object(mut map)) => {
+                // A developer-tools notification rule (CodeStar
+                // Notifications) sends the EventBridge event with
+                // `detailType` in camel case: read it as the event it is.
+                if !map.contains_key("detail-type")
+                    && map.contains_key("detail")
+                    && map.get("source").is_some_and(Value::is_string)
+                    && let Some(t) = map.get("detailType").filter(|t| t.is_string()).cloned()
+                {
+                    map.insert("detail-type".into(), t);
+                }
+                Content::Object(Value::Object(map))
+            }
             Ok(v) => Content::OtherJson(v),
             Err(_) => Content::Text,
         }
@@ -283,7 +295,7 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
         Kind::Backup => messaging::read_backup(n),
         Kind::SesNotification => messaging::read_ses(v),
         Kind::ChatbotCustom => messaging::read_chatbot(v),
-        Kind::Eventbridge => generic::read_eventbridge(v),
+        Kind::Eventbridge => generic::read_eventbridge(&detection, v),
         Kind::SlackPayload | Kind::Json => {
             let parsed = match &content {
                 Content::Object(v) | Content::OtherJson(v) => Some(v),
