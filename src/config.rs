@@ -1,12 +1,16 @@
 //! Typed configuration, read once from the environment at start-up.
 //!
-//! This is the only module that reads the process environment. Every value is
-//! validated here; a bad value fails at init with an error that names the
-//! variable (and never echoes the webhook URL, which is a secret).
+//! This is the only module that reads the process environment, each variable
+//! once. Every value is validated here; a bad value fails at init with an
+//! error that names the variable (and never echoes the webhook URL, which is a
+//! secret). Typed per mode: [`Config`] holds what both modes share,
+//! [`LambdaConfig`] adds what the function requires (none of it optional),
+//! [`CliConfig`] what the command line may use. [`Config::delivery`] is the one
+//! place the per-process share of the rates is applied.
 
 use std::time::Duration;
 
-use crate::delivery::DeliverySettings;
+use crate::delivery::{Delivery, DeliverySettings, Post};
 use crate::render::Overrides;
 use crate::webhook::{Webhook, WebhookError};
 use crate::webhooks::check_rate_per_second;
@@ -82,24 +86,34 @@ pub enum ConfigError {
     },
 }
 
-/// The whole configuration of one process.
+/// What both modes share: webhooks, routes, overrides and delivery.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the named webhooks come from: `WEBHOOKS`, `WEBHOOKS_SECRET_ID`,
-    /// or `WEBHOOK_URL` alone as `default`; [`webhooks::Source::None`] means
-    /// preview only (CLI).
+    /// or `WEBHOOK_URL` alone as `default`; [`webhooks::Source::None`] (only
+    /// on the command line) means preview only.
     pub webhooks: webhooks::Source,
     /// `ROUTES`: the routing rules as written (checked against the webhook
     /// names once they are known, still at start-up).
     pub routes: Option<String>,
     /// Channel, username and icon overrides.
     pub overrides: Overrides,
-    /// `DEAD_LETTER_QUEUE_URL`: the SQS queue for records that were not posted.
-    pub dead_letter_queue_url: Option<String>,
-    /// `DEAD_LETTER_FILE`: JSON-lines file used by the CLI when no queue is set.
-    pub dead_letter_file: String,
-    /// Rate, retry, timeout and concurrency settings.
+    /// Rate, retry, timeout and concurrency settings, as configured: the
+    /// rates are those of all instances together ([`Config::delivery`] takes
+    /// this process's share).
     pub delivery: DeliverySettings,
+    /// `FUNCTION_CONCURRENCY`: how many instances of the function may run at
+    /// once, sharing the rates.
+    pub function_concurrency: u32,
+}
+
+/// The function's configuration: what it requires is not optional.
+#[derive(Debug, Clone)]
+pub struct LambdaConfig {
+    /// What both modes share (its webhooks are never [`webhooks::Source::None`]).
+    pub config: Config,
+    /// `DEAD_LETTER_QUEUE_URL`: the SQS queue for records that were not posted.
+    pub dead_letter_queue_url: String,
     /// `DEADLINE_MARGIN_MS`: time kept free before the invocation deadline.
     pub deadline_margin: Duration,
     /// `DEFAULT_BUDGET_MS`: time allowed for an invocation whose deadline is
@@ -109,9 +123,6 @@ pub struct Config {
     /// that could still post later is dead-lettered instead of handed back to
     /// SQS (the buffer's `maxReceiveCount`).
     pub max_receives: u32,
-    /// `FUNCTION_CONCURRENCY`: how many instances of the function may run at
-    /// once; `delivery` already holds this process's share of the rate.
-    pub function_concurrency: u32,
     /// `METRICS_NAMESPACE`: CloudWatch namespace of the EMF metrics.
     pub metrics_namespace: String,
     /// `METRICS_SERVICE`: value of the `Service` dimension (the function's name
@@ -119,13 +130,97 @@ pub struct Config {
     pub metrics_service: String,
 }
 
-/// Where the process runs; decides which variables are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Inside Lambda (`AWS_LAMBDA_RUNTIME_API` is set).
-    Lambda,
-    /// The command-line tool.
-    Cli,
+/// The command line's configuration: nothing is required.
+#[derive(Debug, Clone)]
+pub struct CliConfig {
+    /// What both modes share.
+    pub config: Config,
+    /// `DEAD_LETTER_QUEUE_URL`: where `send` dead-letters, when set.
+    pub dead_letter_queue_url: Option<String>,
+    /// `DEAD_LETTER_FILE`: JSON-lines file `send` uses when no queue is set.
+    pub dead_letter_file: String,
+}
+
+/// The variables that name the webhooks; Lambda requires one of them.
+const WEBHOOK_VARIABLES: &str = "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID";
+
+/// Empty values count as unset.
+fn getter(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name| lookup(name).filter(|v| !v.trim().is_empty())
+}
+
+impl LambdaConfig {
+    /// Reads the function's configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads it through `lookup` (a variable name to its value), so tests need
+    /// not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = getter(lookup);
+        let config = Config::read(&get)?;
+        if config.webhooks == webhooks::Source::None {
+            return Err(ConfigError::Missing(WEBHOOK_VARIABLES));
+        }
+        let dead_letter_queue_url =
+            queue_url(&get)?.ok_or(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
+        Ok(Self {
+            config,
+            dead_letter_queue_url,
+            deadline_margin: millis(
+                &get,
+                "DEADLINE_MARGIN_MS",
+                Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
+                0,
+                MAX_MS,
+            )?,
+            default_budget: millis(
+                &get,
+                "DEFAULT_BUDGET_MS",
+                Duration::from_secs(30),
+                1,
+                MAX_MS,
+            )?,
+            max_receives: parse_int(&get, "MAX_RECEIVES", DEFAULT_MAX_RECEIVES, 1, 1_000)?,
+            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
+            metrics_service: get("METRICS_SERVICE")
+                .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
+                .unwrap_or_else(|| "sns-to-slack".into()),
+        })
+    }
+}
+
+impl CliConfig {
+    /// Reads the command line's configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads it through `lookup` (a variable name to its value).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = getter(lookup);
+        Ok(Self {
+            config: Config::read(&get)?,
+            dead_letter_queue_url: queue_url(&get)?,
+            dead_letter_file: get("DEAD_LETTER_FILE")
+                .unwrap_or_else(|| "dead-letters.jsonl".into()),
+        })
+    }
+}
+
+/// `DEAD_LETTER_QUEUE_URL`, checked.
+fn queue_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let url = get("DEAD_LETTER_QUEUE_URL");
+    if let Some(url) = &url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(invalid(
+            "DEAD_LETTER_QUEUE_URL",
+            "expected a queue URL starting with https://",
+        ));
+    }
+    Ok(url)
 }
 
 /// True when the process was started by a Lambda Runtime API.
@@ -134,20 +229,40 @@ pub fn running_in_lambda() -> bool {
 }
 
 impl Config {
-    /// Reads the configuration from the process environment.
-    pub fn from_env(mode: Mode) -> Result<Self, ConfigError> {
-        Self::from_lookup(mode, |name| std::env::var(name).ok())
+    /// This process's delivery over `poster`: the one place the rates are
+    /// shared. With `FUNCTION_CONCURRENCY` = N, each instance paces at most
+    /// `RATE_PER_SECOND / N` per webhook (the burst split likewise, at least
+    /// one post), and each of `webhooks` with a rate of its own at its share,
+    /// so the sum Slack sees from all instances stays within the rates.
+    pub fn delivery<P: Post>(&self, poster: P, webhooks: &Webhooks) -> Delivery<P> {
+        let processes = self.function_concurrency.max(1);
+        let settings = self.delivery.clone().shared_by(processes);
+        webhooks
+            .iter()
+            .fold(Delivery::new(poster, settings), |delivery, d| {
+                match d.rate_per_second {
+                    Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes)),
+                    None => delivery,
+                }
+            })
     }
 
-    /// Reads the configuration through `lookup` (a variable name to its value),
-    /// so tests need not touch the process environment. Empty values count as
-    /// unset.
-    pub fn from_lookup(
-        mode: Mode,
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let webhooks = match (
+    /// Reads the shared settings through `get` (empty values already unset).
+    fn read(get: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            webhooks: webhook_source(get)?,
+            routes: get("ROUTES"),
+            overrides: overrides(get)?,
+            delivery: delivery_settings(get)?,
+            function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
+        })
+    }
+}
+
+/// `WEBHOOK_URL`, `WEBHOOKS` or `WEBHOOKS_SECRET_ID`: at most one.
+fn webhook_source(get: &impl Fn(&str) -> Option<String>) -> Result<webhooks::Source, ConfigError> {
+    let source =
+        match (
             get("WEBHOOK_URL"),
             get("WEBHOOKS"),
             get("WEBHOOKS_SECRET_ID"),
@@ -170,11 +285,6 @@ impl Config {
                 })?,
             ),
             (None, None, Some(id)) => webhooks::Source::Secret(id.trim().to_string()),
-            (None, None, None) if mode == Mode::Lambda => {
-                return Err(ConfigError::Missing(
-                    "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID",
-                ));
-            }
             (None, None, None) => webhooks::Source::None,
             _ => {
                 return Err(invalid(
@@ -183,107 +293,75 @@ impl Config {
                 ));
             }
         };
-        let dead_letter_queue_url = get("DEAD_LETTER_QUEUE_URL");
-        if mode == Mode::Lambda && dead_letter_queue_url.is_none() {
-            return Err(ConfigError::Missing("DEAD_LETTER_QUEUE_URL"));
-        }
-        if let Some(url) = &dead_letter_queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(invalid(
-                "DEAD_LETTER_QUEUE_URL",
-                "expected a queue URL starting with https://",
-            ));
-        }
-        let defaults = DeliverySettings::default();
-        let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
-        let rate_per_second = check_rate_per_second(rate_per_second)
-            .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
-        let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
-        let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
-        if retry_max < retry_base {
-            return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
-        }
-        let function_concurrency = parse_int(&get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?;
-        let delivery = DeliverySettings {
-            rate_per_second,
-            rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
-            max_attempts: parse_int(
-                &get,
-                "MAX_ATTEMPTS",
-                defaults.max_attempts,
-                1,
-                MAX_MAX_ATTEMPTS,
-            )?,
-            attempt_timeout: millis(
-                &get,
-                "ATTEMPT_TIMEOUT_MS",
-                defaults.attempt_timeout,
-                1,
-                MAX_MS,
-            )?,
-            retry_base,
-            retry_max,
-            retry_after_max: millis(
-                &get,
-                "RETRY_AFTER_MAX_MS",
-                defaults.retry_after_max,
-                1,
-                MAX_RETRY_AFTER_MS,
-            )?,
-            max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
-            max_in_flight: defaults.max_in_flight,
-            max_message_chars: parse_int(
-                &get,
-                "MAX_MESSAGE_CHARS",
-                defaults.max_message_chars,
-                crate::render::MIN_MAX_MESSAGE_CHARS,
-                crate::render::SLACK_TEXT_LIMIT,
-            )?,
-        }
-        .shared_by(function_concurrency);
-        let message_format = match get("MESSAGE_FORMAT") {
-            None => crate::render::MessageFormat::default(),
-            Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
-                name: "MESSAGE_FORMAT",
-                problem,
-            })?,
-        };
-        Ok(Self {
-            webhooks,
-            routes: get("ROUTES"),
-            overrides: Overrides {
-                message_format,
-                channel: get("CHANNEL"),
-                username: get("USERNAME"),
-                icon_emoji: get("ICONEMOJI"),
-            },
-            dead_letter_queue_url,
-            dead_letter_file: get("DEAD_LETTER_FILE")
-                .unwrap_or_else(|| "dead-letters.jsonl".into()),
-            delivery,
-            deadline_margin: millis(
-                &get,
-                "DEADLINE_MARGIN_MS",
-                Duration::from_millis(DEFAULT_DEADLINE_MARGIN_MS),
-                0,
-                MAX_MS,
-            )?,
-            default_budget: millis(
-                &get,
-                "DEFAULT_BUDGET_MS",
-                Duration::from_secs(30),
-                1,
-                MAX_MS,
-            )?,
-            max_receives: parse_int(&get, "MAX_RECEIVES", DEFAULT_MAX_RECEIVES, 1, 1_000)?,
-            function_concurrency,
-            metrics_namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "SnsToSlack".into()),
-            metrics_service: get("METRICS_SERVICE")
-                .or_else(|| get("AWS_LAMBDA_FUNCTION_NAME"))
-                .unwrap_or_else(|| "sns-to-slack".into()),
-        })
+    Ok(source)
+}
+
+/// Rate, retry, timeout and concurrency settings, as configured.
+fn delivery_settings(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<DeliverySettings, ConfigError> {
+    let defaults = DeliverySettings::default();
+    let rate_per_second = parse_f64(&get, "RATE_PER_SECOND", defaults.rate_per_second)?;
+    let rate_per_second = check_rate_per_second(rate_per_second)
+        .map_err(|problem| invalid("RATE_PER_SECOND", &problem))?;
+    let retry_base = millis(&get, "RETRY_BASE_MS", defaults.retry_base, 1, MAX_MS)?;
+    let retry_max = millis(&get, "RETRY_MAX_MS", defaults.retry_max, 1, MAX_MS)?;
+    if retry_max < retry_base {
+        return Err(invalid("RETRY_MAX_MS", "must not be below RETRY_BASE_MS"));
     }
+    Ok(DeliverySettings {
+        rate_per_second,
+        rate_burst: parse_int(&get, "RATE_BURST", defaults.rate_burst, 1, MAX_RATE_BURST)?,
+        max_attempts: parse_int(
+            &get,
+            "MAX_ATTEMPTS",
+            defaults.max_attempts,
+            1,
+            MAX_MAX_ATTEMPTS,
+        )?,
+        attempt_timeout: millis(
+            &get,
+            "ATTEMPT_TIMEOUT_MS",
+            defaults.attempt_timeout,
+            1,
+            MAX_MS,
+        )?,
+        retry_base,
+        retry_max,
+        retry_after_max: millis(
+            &get,
+            "RETRY_AFTER_MAX_MS",
+            defaults.retry_after_max,
+            1,
+            MAX_RETRY_AFTER_MS,
+        )?,
+        max_concurrency: parse_int(&get, "MAX_CONCURRENCY", defaults.max_concurrency, 1, 256)?,
+        max_in_flight: defaults.max_in_flight,
+        max_message_chars: parse_int(
+            &get,
+            "MAX_MESSAGE_CHARS",
+            defaults.max_message_chars,
+            crate::render::MIN_MAX_MESSAGE_CHARS,
+            crate::render::SLACK_TEXT_LIMIT,
+        )?,
+    })
+}
+
+/// `MESSAGE_FORMAT`, `CHANNEL`, `USERNAME`, `ICONEMOJI`.
+fn overrides(get: &impl Fn(&str) -> Option<String>) -> Result<Overrides, ConfigError> {
+    let message_format = match get("MESSAGE_FORMAT") {
+        None => crate::render::MessageFormat::default(),
+        Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+            name: "MESSAGE_FORMAT",
+            problem,
+        })?,
+    };
+    Ok(Overrides {
+        message_format,
+        channel: get("CHANNEL"),
+        username: get("USERNAME"),
+        icon_emoji: get("ICONEMOJI"),
+    })
 }
 
 fn invalid(name: &'static str, problem: &str) -> ConfigError {
@@ -364,47 +442,60 @@ mod tests {
     const HOOK: &str = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
     const QUEUE: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/dlq";
 
+    fn cli(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        CliConfig::from_lookup(lookup).map(|c| c.config)
+    }
+
+    /// The function's configuration with `name` set to `value` (Lambda reads
+    /// every variable).
+    fn in_lambda(name: &str, value: &str) -> Result<LambdaConfig, ConfigError> {
+        LambdaConfig::from_lookup(lookup(&[
+            ("WEBHOOK_URL", HOOK),
+            ("DEAD_LETTER_QUEUE_URL", QUEUE),
+            (name, value),
+        ]))
+    }
+
     #[test]
     fn lambda_mode_requires_webhook_and_queue() {
-        let err = Config::from_lookup(Mode::Lambda, lookup(&[])).unwrap_err();
+        let err = LambdaConfig::from_lookup(lookup(&[])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID is required but not set"
         );
-        let err = Config::from_lookup(Mode::Lambda, lookup(&[("WEBHOOK_URL", HOOK)])).unwrap_err();
+        let err = LambdaConfig::from_lookup(lookup(&[("WEBHOOK_URL", HOOK)])).unwrap_err();
         assert_eq!(err, ConfigError::Missing("DEAD_LETTER_QUEUE_URL"));
     }
 
     #[test]
     fn cli_mode_needs_nothing_and_uses_defaults() {
-        let c = Config::from_lookup(Mode::Cli, lookup(&[])).unwrap();
+        let cli = CliConfig::from_lookup(lookup(&[])).unwrap();
+        let c = &cli.config;
         assert_eq!(c.webhooks, webhooks::Source::None);
         assert_eq!(c.routes, None);
         assert_eq!(c.delivery, DeliverySettings::default());
-        assert_eq!(c.dead_letter_file, "dead-letters.jsonl");
-        assert_eq!(c.deadline_margin, Duration::from_millis(2000));
+        assert_eq!(cli.dead_letter_file, "dead-letters.jsonl");
+        assert_eq!(cli.dead_letter_queue_url, None);
     }
 
     #[test]
     fn reads_every_setting() {
-        let c = Config::from_lookup(
-            Mode::Lambda,
-            lookup(&[
-                ("WEBHOOK_URL", HOOK),
-                ("DEAD_LETTER_QUEUE_URL", QUEUE),
-                ("CHANNEL", "#ops"),
-                ("USERNAME", "bot"),
-                ("ICONEMOJI", ":bell:"),
-                ("RATE_PER_SECOND", "2.5"),
-                ("RATE_BURST", "3"),
-                ("MAX_ATTEMPTS", "2"),
-                ("ATTEMPT_TIMEOUT_MS", "900"),
-                ("DEADLINE_MARGIN_MS", "0"),
-                ("MAX_CONCURRENCY", "4"),
-                ("MESSAGE_FORMAT", "Attachments"),
-            ]),
-        )
+        let lambda = LambdaConfig::from_lookup(lookup(&[
+            ("WEBHOOK_URL", HOOK),
+            ("DEAD_LETTER_QUEUE_URL", QUEUE),
+            ("CHANNEL", "#ops"),
+            ("USERNAME", "bot"),
+            ("ICONEMOJI", ":bell:"),
+            ("RATE_PER_SECOND", "2.5"),
+            ("RATE_BURST", "3"),
+            ("MAX_ATTEMPTS", "2"),
+            ("ATTEMPT_TIMEOUT_MS", "900"),
+            ("DEADLINE_MARGIN_MS", "0"),
+            ("MAX_CONCURRENCY", "4"),
+            ("MESSAGE_FORMAT", "Attachments"),
+        ]))
         .unwrap();
+        let c = &lambda.config;
         assert_eq!(
             c.overrides.message_format,
             crate::render::MessageFormat::Attachments
@@ -416,28 +507,50 @@ mod tests {
         assert_eq!(c.delivery.max_attempts, 2);
         assert_eq!(c.delivery.attempt_timeout, Duration::from_millis(900));
         assert_eq!(c.delivery.max_concurrency, 4);
-        assert_eq!(c.deadline_margin, Duration::ZERO);
-        assert_eq!(c.dead_letter_queue_url.as_deref(), Some(QUEUE));
+        assert_eq!(lambda.deadline_margin, Duration::ZERO);
+        assert_eq!(lambda.default_budget, Duration::from_secs(30));
+        assert_eq!(lambda.dead_letter_queue_url, QUEUE);
     }
 
     #[test]
     fn each_instance_paces_its_share_of_the_rate() {
-        let c = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[
-                ("RATE_PER_SECOND", "1"),
-                ("RATE_BURST", "4"),
-                ("FUNCTION_CONCURRENCY", "5"),
-                ("MAX_RECEIVES", "3"),
-            ]),
-        )
+        let table =
+            format!(r#"{{"ops":"{HOOK}","slow":{{"url":"{HOOK}","rate_per_second":0.5}}}}"#);
+        let lambda = LambdaConfig::from_lookup(lookup(&[
+            ("WEBHOOKS", &table),
+            ("ROUTES", r#"[{"to":["ops"]}]"#),
+            ("DEAD_LETTER_QUEUE_URL", QUEUE),
+            ("RATE_PER_SECOND", "1"),
+            ("RATE_BURST", "4"),
+            ("FUNCTION_CONCURRENCY", "5"),
+            ("MAX_RECEIVES", "3"),
+        ]))
         .unwrap();
-        assert_eq!(c.delivery.rate_per_second, 0.2);
-        assert_eq!(c.delivery.rate_burst, 1);
-        assert_eq!((c.function_concurrency, c.max_receives), (5, 3));
-        let alone = Config::from_lookup(Mode::Cli, lookup(&[("RATE_BURST", "4")])).unwrap();
+        let c = &lambda.config;
+        // As configured: the share is taken once, by `delivery`.
         assert_eq!(
-            (alone.delivery.rate_per_second, alone.delivery.rate_burst),
+            (c.delivery.rate_per_second, c.delivery.rate_burst),
+            (1.0, 4)
+        );
+        assert_eq!((c.function_concurrency, lambda.max_receives), (5, 3));
+        let webhooks::Source::Table(table) = &c.webhooks else {
+            panic!("{:?}", c.webhooks);
+        };
+        let delivery = c.delivery(crate::slack::SlackClient::new().unwrap(), table);
+        assert_eq!(delivery.settings().rate_per_second, 0.2);
+        assert_eq!(delivery.settings().rate_burst, 1);
+        let alone = CliConfig::from_lookup(lookup(&[("RATE_BURST", "4")]))
+            .unwrap()
+            .config;
+        let delivery = alone.delivery(
+            crate::slack::SlackClient::new().unwrap(),
+            &Webhooks::default(),
+        );
+        assert_eq!(
+            (
+                delivery.settings().rate_per_second,
+                delivery.settings().rate_burst
+            ),
             (1.0, 4)
         );
         let two = DeliverySettings {
@@ -463,7 +576,7 @@ mod tests {
             ("FUNCTION_CONCURRENCY", "two"),
             ("MESSAGE_FORMAT", "markdown"),
         ] {
-            let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
+            let err = in_lambda(name, value).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
     }
@@ -493,16 +606,13 @@ mod tests {
             ("DEADLINE_MARGIN_MS", "86400001"),
             ("DEFAULT_BUDGET_MS", "18446744073709551615"),
         ] {
-            let err = Config::from_lookup(Mode::Cli, lookup(&[(name, value)])).unwrap_err();
+            let err = in_lambda(name, value).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
         }
-        let c = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[
-                ("RATE_PER_SECOND", "0.001"),
-                ("RETRY_AFTER_MAX_MS", "900000"),
-            ]),
-        )
+        let c = cli(lookup(&[
+            ("RATE_PER_SECOND", "0.001"),
+            ("RETRY_AFTER_MAX_MS", "900000"),
+        ]))
         .unwrap();
         assert_eq!(
             c.delivery.rate_per_second,
@@ -512,52 +622,65 @@ mod tests {
     }
 
     #[test]
-    fn variables_lists_exactly_what_is_read() {
-        let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
-        Config::from_lookup(Mode::Cli, |name| {
-            asked.borrow_mut().insert(name.to_string());
-            None
+    fn variables_lists_exactly_what_is_read_and_each_is_read_once() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        LambdaConfig::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_string());
+            match name {
+                "WEBHOOK_URL" => Some(HOOK.to_string()),
+                "DEAD_LETTER_QUEUE_URL" => Some(QUEUE.to_string()),
+                _ => None,
+            }
         })
         .unwrap();
         let mut asked = asked.into_inner();
-        asked.remove("DEAD_LETTER_FILE");
-        asked.remove("AWS_LAMBDA_FUNCTION_NAME");
-        let listed: std::collections::BTreeSet<String> =
-            VARIABLES.iter().map(|v| v.to_string()).collect();
+        asked.sort();
+        let count = asked.len();
+        asked.dedup();
+        assert_eq!(count, asked.len(), "a variable read twice: {asked:?}");
+        asked.retain(|name| name != "AWS_LAMBDA_FUNCTION_NAME");
+        let mut listed: Vec<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
+        listed.sort();
         assert_eq!(asked, listed);
+        let asked = std::cell::RefCell::new(Vec::new());
+        CliConfig::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_string());
+            None
+        })
+        .unwrap();
+        let asked = asked.into_inner();
+        assert_eq!(asked.iter().filter(|n| *n == "DEAD_LETTER_FILE").count(), 1);
+        assert!(
+            !asked
+                .iter()
+                .any(|n| n == "MAX_RECEIVES" || n == "METRICS_NAMESPACE")
+        );
     }
 
     #[test]
     fn webhooks_come_from_exactly_one_place() {
         let table = format!(r#"{{"ops":"{HOOK}"}}"#);
-        let c = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[("WEBHOOKS", &table), ("ROUTES", r#"[{"to":["ops"]}]"#)]),
-        )
+        let c = cli(lookup(&[
+            ("WEBHOOKS", &table),
+            ("ROUTES", r#"[{"to":["ops"]}]"#),
+        ]))
         .unwrap();
         let webhooks::Source::Table(t) = &c.webhooks else {
             panic!("{:?}", c.webhooks);
         };
         assert!(t.get("ops").is_some());
         assert_eq!(c.routes.as_deref(), Some(r#"[{"to":["ops"]}]"#));
-        let single = Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOK_URL", HOOK)])).unwrap();
+        let single = cli(lookup(&[("WEBHOOK_URL", HOOK)])).unwrap();
         assert!(
             matches!(&single.webhooks, webhooks::Source::Table(t) if t.get("default").is_some())
         );
-        let secret =
-            Config::from_lookup(Mode::Cli, lookup(&[("WEBHOOKS_SECRET_ID", "hooks ")])).unwrap();
+        let secret = cli(lookup(&[("WEBHOOKS_SECRET_ID", "hooks ")])).unwrap();
         assert_eq!(secret.webhooks, webhooks::Source::Secret("hooks".into()));
-        let both = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[("WEBHOOK_URL", HOOK), ("WEBHOOKS", &table)]),
-        );
+        let both = cli(lookup(&[("WEBHOOK_URL", HOOK), ("WEBHOOKS", &table)]));
         let text = both.unwrap_err().to_string();
         assert!(text.contains("only one of"), "{text}");
         assert!(!text.contains("SECRETSECRET"), "{text}");
-        let bad = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[("WEBHOOKS", r#"{"ops":"ftp://x/SECRETSECRET"}"#)]),
-        );
+        let bad = cli(lookup(&[("WEBHOOKS", r#"{"ops":"ftp://x/SECRETSECRET"}"#)]));
         let text = bad.unwrap_err().to_string();
         assert!(
             text.starts_with("WEBHOOKS is invalid: webhook \"ops\""),
@@ -568,10 +691,10 @@ mod tests {
 
     #[test]
     fn a_bad_webhook_url_is_named_but_not_echoed() {
-        let err = Config::from_lookup(
-            Mode::Cli,
-            lookup(&[("WEBHOOK_URL", "hooks.slack.com/services/SECRETSECRET")]),
-        )
+        let err = cli(lookup(&[(
+            "WEBHOOK_URL",
+            "hooks.slack.com/services/SECRETSECRET",
+        )]))
         .unwrap_err();
         let text = err.to_string();
         assert!(text.starts_with("WEBHOOK_URL is invalid"), "{text}");

@@ -226,7 +226,7 @@ const INIT_REPORT_TIMEOUT: Duration = Duration::from_secs(2);
 /// up, the error is posted to `/runtime/init/error` (so Lambda shows it as the
 /// init failure instead of a bare exit) and returned.
 pub async fn serve(
-    config: Result<crate::config::Config, crate::config::ConfigError>,
+    config: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
 ) -> Result<(), lambda_runtime::Error> {
     let handler = match init(config).await {
         Ok(handler) => handler,
@@ -245,29 +245,31 @@ pub async fn serve(
 type LambdaHandler = Handler<crate::slack::SlackClient, crate::dead_letter::sqs::SqsDeadLetter>;
 
 async fn init(
-    config: Result<crate::config::Config, crate::config::ConfigError>,
+    lambda: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
 ) -> Result<LambdaHandler, InitError> {
-    let config = config?;
-    let routing = crate::route::Routing::configured(&config).await?.ok_or(
-        crate::config::ConfigError::Missing("one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID"),
-    )?;
-    let queue_url = config
-        .dead_letter_queue_url
-        .ok_or(crate::config::ConfigError::Missing("DEAD_LETTER_QUEUE_URL"))?;
-    let delivery =
-        crate::delivery::Delivery::new(crate::slack::SlackClient::new()?, config.delivery)
-            .with_own_rates(routing.webhooks(), config.function_concurrency);
-    let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(queue_url);
+    let lambda = lambda?;
+    let config = lambda.config;
+    let webhooks = config
+        .webhooks
+        .clone()
+        .resolve(&crate::webhooks::SecretsManager)
+        .await
+        .map_err(crate::route::SetupError::from)?;
+    let routing =
+        crate::route::Routing::new(webhooks, config.routes.as_deref(), crate::kinds::KIND_NAMES)
+            .map_err(crate::route::SetupError::from)?;
+    let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
+    let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
-        .with_max_receives(config.max_receives);
+        .with_max_receives(lambda.max_receives);
     let metrics = MetricsTarget {
-        namespace: config.metrics_namespace,
-        service: config.metrics_service,
+        namespace: lambda.metrics_namespace,
+        service: lambda.metrics_service,
     };
     Ok(Handler::new(
         pipeline,
-        config.deadline_margin,
-        config.default_budget,
+        lambda.deadline_margin,
+        lambda.default_budget,
         metrics,
     ))
 }

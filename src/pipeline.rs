@@ -22,7 +22,7 @@ pub enum PipelineError {
     /// Some records were neither posted, dead-lettered nor handed back to SQS.
     /// Retryable: Lambda should deliver the event again (records already
     /// posted will post twice).
-    #[error("{source}; {posted} posts of {records} records were made", posted = summary.posted, records = summary.records)]
+    #[error("{source}; {records} records, {posted} posts made before it", posted = summary.posted, records = summary.records)]
     DeadLetter {
         /// What was done before dead-lettering failed.
         summary: Summary,

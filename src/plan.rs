@@ -148,19 +148,16 @@ fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> B
 /// The deliveries `plans` ask for, record by record and webhook by webhook in
 /// plan order: record r's jobs follow those of the records before it.
 pub fn jobs(plans: &[Plan]) -> Vec<Job> {
-    plans
-        .iter()
-        .flat_map(|plan| match plan {
-            Plan::Post { body, to } => to
-                .iter()
-                .map(|destination| Job {
-                    destination: destination.clone(),
-                    body: body.clone(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect()
+    let mut jobs = Vec::with_capacity(plans.len());
+    for plan in plans {
+        if let Plan::Post { body, to } = plan {
+            jobs.extend(to.iter().map(|destination| Job {
+                destination: destination.clone(),
+                body: body.clone(),
+            }));
+        }
+    }
+    jobs
 }
 
 #[cfg(test)]

@@ -123,7 +123,11 @@ pub struct Settling {
 /// records of one SQS message are handed back together or not at all, and only
 /// when none of them posted (what posted would post again). Everything else
 /// that failed becomes a dead letter.
-pub fn settle(records: &[Record], fates: &[Fate<'_>], max_receives: Option<u32>) -> Settling {
+pub fn settle<'r>(
+    records: &'r [Record],
+    fates: &[Fate<'_>],
+    max_receives: Option<u32>,
+) -> Settling {
     let mut summary = Summary {
         records: records.len(),
         ..Summary::default()
@@ -131,7 +135,11 @@ pub fn settle(records: &[Record], fates: &[Fate<'_>], max_receives: Option<u32>)
     for fate in fates {
         count(&mut summary, fate);
     }
-    let sqs_id = |r: &Record| max_receives.and(r.receipt().map(|rc| rc.message_id.clone()));
+    let sqs_id = |r: &'r Record| {
+        max_receives
+            .and(r.receipt())
+            .map(|rc| rc.message_id.as_str())
+    };
     let handed_back = hand_back(records, fates, max_receives);
     let mut settling = Settling {
         summary,
@@ -142,14 +150,13 @@ pub fn settle(records: &[Record], fates: &[Fate<'_>], max_receives: Option<u32>)
     };
     for (record, fate) in records.iter().zip(fates) {
         let id = sqs_id(record);
-        match &id {
-            Some(id) if handed_back.get(id.as_str()) == Some(&true) => settling.requeue_once(id),
+        match id {
+            Some(id) if handed_back.get(id) == Some(&true) => settling.requeue_once(id),
             _ => {
                 for (outcome, failure, webhook) in fate.failures() {
-                    settling
-                        .letters
-                        .push(envelope(record, outcome, failure, webhook));
-                    settling.fallback.push(id.clone());
+                    let letter = envelope(record, outcome, failure, webhook);
+                    settling.letters.push(letter);
+                    settling.fallback.push(id.map(str::to_string));
                 }
             }
         }
@@ -233,11 +240,6 @@ impl Settling {
         if !self.requeue.iter().any(|r| r == id) {
             self.requeue.push(id.to_string());
         }
-    }
-
-    /// The counts so far (the letters not yet counted).
-    pub fn summary(&self) -> &Summary {
-        &self.summary
     }
 
     /// Counts the letters stored (all but `unsent`, indices into

@@ -529,3 +529,106 @@ async fn json_logs_carry_the_request_id_and_the_emf_document_stays_whole() {
     );
     assert!(!output.contains(SECRET));
 }
+
+/// An SQS endpoint that stores the first `answered` `SendMessageBatch` calls
+/// (keeping their bodies) and never answers the others.
+struct ScriptedSqs {
+    answered: usize,
+    calls: std::sync::atomic::AtomicUsize,
+    stored: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl wiremock::Respond for ScriptedSqs {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if call >= self.answered {
+            return ResponseTemplate::new(200).set_delay(Duration::from_secs(120));
+        }
+        let sent: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+        let entries = sent["Entries"].as_array().unwrap();
+        let mut stored = self.stored.lock().unwrap();
+        let successful: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                stored.push(e["MessageBody"].as_str().unwrap().to_string());
+                json!({"Id": e["Id"], "MessageId": format!("sqs-{}", stored.len()), "MD5OfMessageBody": "0"})
+            })
+            .collect();
+        ResponseTemplate::new(200)
+            .insert_header("content-type", "application/x-amz-json-1.0")
+            .set_body_string(json!({"Successful": successful, "Failed": []}).to_string())
+    }
+}
+
+#[tokio::test]
+async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
+    // Finding 7: letters stored before the cut were listed in
+    // batchItemFailures too (and reached the DLQ twice), `dead_lettered` said
+    // 0, and the store sent its batches one at a time.
+    let stored = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sqs = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ScriptedSqs {
+            answered: 3,
+            calls: Default::default(),
+            stored: stored.clone(),
+        })
+        .mount(&sqs)
+        .await;
+    let slack = support::slack(ResponseTemplate::new(503).set_body_string("down")).await;
+    let records = (0..100)
+        .map(|i| support::sqs_record(&format!("q-{i}"), "on its last receive", 5))
+        .collect();
+    let deadline_in = Duration::from_secs(6);
+    let runtime =
+        RuntimeApi::start(vec![invocation(support::sqs_event(records), deadline_in)]).await;
+    let vars = vec![
+        ("AWS_ENDPOINT_URL_SQS", sqs.uri()),
+        ("AWS_REGION", support::REGION.into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("WEBHOOK_URL", support::webhook_url(&slack)),
+        (
+            "DEAD_LETTER_QUEUE_URL",
+            format!("{}/123456789012/dlq", sqs.uri()),
+        ),
+        ("RATE_PER_SECOND", "1000".into()),
+        ("RATE_BURST", "100".into()),
+        ("MAX_ATTEMPTS", "1".into()),
+        ("MAX_CONCURRENCY", "100".into()),
+        ("DEADLINE_MARGIN_MS", "3000".into()),
+        ("MAX_RECEIVES", "5".into()),
+    ];
+    let function = Function::start(BIN, &runtime, &vars);
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    let listed = failures(&answers[0]);
+    let stored: Vec<String> = stored
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|body| {
+            let letter: Envelope = serde_json::from_str(body).unwrap();
+            let record: serde_json::Value = serde_json::from_str(letter.record.get()).unwrap();
+            record["messageId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(stored.len(), 30, "three calls of ten were answered");
+    assert_eq!(listed.len(), 70, "{listed:?}");
+    for id in &stored {
+        assert!(!listed.contains(id), "{id} was stored and handed back");
+    }
+    let emf = function
+        .output()
+        .lines()
+        .find(|l| l.contains("\"_aws\"") && l.contains("\"Requeued\""))
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .expect("an EMF document");
+    assert_eq!(
+        (&emf["DeadLettered"], &emf["Requeued"]),
+        (&json!(30), &json!(70))
+    );
+    // The store's calls ran side by side: more than the three answered began.
+    assert!(sqs.received_requests().await.unwrap().len() >= 8);
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use serde_json::json;
-use sns_to_slack::config::{self, Config, Mode};
+use sns_to_slack::config::{self, CliConfig, LambdaConfig};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
 use sns_to_slack::kinds;
@@ -159,8 +159,13 @@ proptest! {
     ) {
         let env: HashMap<&str, String> =
             config::VARIABLES.iter().copied().zip(values).collect();
-        let mode = if lambda { Mode::Lambda } else { Mode::Cli };
-        if let Ok(c) = Config::from_lookup(mode, |name| env.get(name).cloned()) {
+        let get = |name: &str| env.get(name).cloned();
+        let config = if lambda {
+            LambdaConfig::from_lookup(get).map(|c| c.config)
+        } else {
+            CliConfig::from_lookup(get).map(|c| c.config)
+        };
+        if let Ok(c) = config {
             let d = &c.delivery;
             prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sns_to_slack::config::{self, Config, Mode};
+use sns_to_slack::config::{self, CliConfig, LambdaConfig};
 use sns_to_slack::delivery::limiter::Limiter;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,14 +17,18 @@ fuzz_target!(|data: &[u8]| {
         .copied()
         .zip(lines.map(str::to_string))
         .collect();
-    let mode = if lambda { Mode::Lambda } else { Mode::Cli };
     let lookup = |name: &str| {
         values
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.clone())
     };
-    if let Ok(c) = Config::from_lookup(mode, lookup) {
+    let config = if lambda {
+        LambdaConfig::from_lookup(lookup).map(|c| c.config)
+    } else {
+        CliConfig::from_lookup(lookup).map(|c| c.config)
+    };
+    if let Ok(c) = config {
         let d = &c.delivery;
         let limiter = Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max);
         limiter.pause("wh-a", std::time::Duration::MAX);

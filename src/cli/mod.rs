@@ -34,7 +34,8 @@ enum Command {
     Send(send::SendArgs),
     /// Post dead letters again, from the SQS dead-letter queue or the local file.
     ///
-    /// Reads envelopes, Lambda's failure records and bare SNS events; posts
+    /// Reads envelopes (any version), Lambda's failure records, bare SNS events
+    /// and SNS notifications, with the same reader as the function; posts
     /// them through the same limiter and retries as the function; deletes a
     /// message only when every record in it posted. Exit code: 0 nothing left,
     /// 1 something left (failed again, skipped, or a dry run), 2 error,

@@ -10,7 +10,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{EXIT_DEAD_LETTERED, EXIT_OK};
-use crate::config::{self, Config, Mode};
+use crate::config::{self, CliConfig};
 use crate::dead_letter::sqs::default_client;
 use crate::delivery::Delivery;
 use crate::redrive::file::FileSource;
@@ -60,11 +60,13 @@ pub struct RedriveArgs {
     /// are secrets: they are never taken on the command line.
     #[arg(long, value_name = "PATH")]
     webhooks_file: Option<PathBuf>,
-    /// Posts per second to the webhook, 0.001 to 1000000 (default:
-    /// RATE_PER_SECOND, else 1).
+    /// Posts per second to each webhook, 0.001 to 1000000, in place of
+    /// RATE_PER_SECOND (default: RATE_PER_SECOND, else 1); shared by
+    /// FUNCTION_CONCURRENCY like it. Webhooks with a rate of their own keep it.
     #[arg(long, value_name = "N", value_parser = parse_rate)]
     rate_per_second: Option<f64>,
-    /// Burst of the rate limit, 1 to 1000000 (default: RATE_BURST, else 1).
+    /// Burst of the rate limit, 1 to 1000000, in place of RATE_BURST (default:
+    /// RATE_BURST, else 1); shared by FUNCTION_CONCURRENCY like it.
     #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(1..=i64::from(config::MAX_RATE_BURST)))]
     rate_burst: Option<u32>,
@@ -76,14 +78,15 @@ pub struct RedriveArgs {
 
 /// Runs `redrive`; returns the exit code.
 pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
-    let mut config = Config::from_env(Mode::Cli)?;
+    let mut config = CliConfig::from_env()?.config;
     if let Some(path) = &args.webhooks_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--webhooks-file {}", path.display()))?;
         let setting = format!("--webhooks-file {}", path.display());
         config.webhooks = webhooks::Source::Table(Webhooks::parse(&text, &setting, true)?);
     }
-    // clap has range-checked each flag (see their value parsers).
+    // clap has range-checked each flag (see their value parsers). They replace
+    // the configured values; `Config::delivery` then takes this process's share.
     if let Some(r) = args.rate_per_second {
         config.delivery.rate_per_second = r;
     }
@@ -116,10 +119,9 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         max_message_chars: config.delivery.max_message_chars,
         webhook: args.webhook.clone(),
     };
-    let mut delivery = Delivery::new(SlackClient::new()?, config.delivery.clone());
-    if let Some(r) = &routing {
-        delivery = delivery.with_own_rates(r.webhooks(), config.function_concurrency);
-    }
+    let no_webhooks = Webhooks::default();
+    let webhooks = routing.as_ref().map_or(&no_webhooks, Routing::webhooks);
+    let delivery = config.delivery(SlackClient::new()?, webhooks);
     let routes = routing.as_ref();
     let totals = match (&args.queue_url, &args.file) {
         (Some(url), _) => {

@@ -9,9 +9,8 @@ use tokio::time::Instant;
 
 use super::{EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK};
 use crate::budget;
-use crate::config::{Config, Mode};
+use crate::config::{CliConfig, Config};
 use crate::dead_letter::Store;
-use crate::delivery::Delivery;
 use crate::kinds;
 use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
@@ -34,8 +33,9 @@ pub struct SendArgs {
     /// (on standard error), to see it rendered.
     #[arg(long)]
     builder: bool,
-    /// JSON-lines file for dead letters when DEAD_LETTER_QUEUE_URL is not set.
-    #[arg(long, env = "DEAD_LETTER_FILE", value_name = "PATH")]
+    /// JSON-lines file for dead letters when DEAD_LETTER_QUEUE_URL is not set
+    /// (default: DEAD_LETTER_FILE, else dead-letters.jsonl).
+    #[arg(long, value_name = "PATH")]
     dead_letter_file: Option<String>,
     /// Time allowed for posting before what is left is dead-lettered (1 to 86400).
     #[arg(long, value_name = "SECONDS", default_value_t = 600,
@@ -45,7 +45,8 @@ pub struct SendArgs {
 
 /// Runs `send`; returns the exit code.
 pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
-    let config = Config::from_env(Mode::Cli)?;
+    let cli = CliConfig::from_env()?;
+    let config = cli.config;
     let payload = read_input(&args.file)?;
     let records =
         record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
@@ -55,10 +56,9 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
         (Some(routing), false) => routing,
         _ => return Ok(preview(&records, &config, args.builder)),
     };
-    let file = args.dead_letter_file.unwrap_or(config.dead_letter_file);
-    let store = Store::choose(config.dead_letter_queue_url.as_deref(), &file);
-    let delivery = Delivery::new(SlackClient::new()?, config.delivery)
-        .with_own_rates(routing.webhooks(), config.function_concurrency);
+    let file = args.dead_letter_file.unwrap_or(cli.dead_letter_file);
+    let store = Store::choose(cli.dead_letter_queue_url.as_deref(), &file);
+    let delivery = config.delivery(SlackClient::new()?, routing.webhooks());
     let pipeline = Pipeline::new(delivery, store, routing, config.overrides);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
     match pipeline.run_records(&records, Until::post(stop_at)).await {

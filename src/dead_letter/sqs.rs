@@ -63,20 +63,22 @@ impl SqsDeadLetter {
     }
 
     /// Sends one batch (entries: index into the caller's list, body, reason)
-    /// and sorts what failed into retryable and refused.
-    async fn send_batch(&self, batch: &[(usize, String, &str)]) -> BatchFailures {
+    /// and sorts what failed into retryable and refused. The bodies are moved
+    /// into the request, not copied.
+    async fn send_batch(&self, batch: Vec<(usize, String, &str)>) -> BatchFailures {
+        let indices: Vec<usize> = batch.iter().map(|(i, ..)| *i).collect();
         let entries: Vec<SendMessageBatchRequestEntry> = batch
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, (_, body, reason))| {
                 SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(body.clone())
+                    .message_body(body)
                     .message_attributes(
                         "reason",
                         MessageAttributeValue::builder()
                             .data_type("String")
-                            .string_value(*reason)
+                            .string_value(reason)
                             .build()
                             .expect("data type is set"),
                     )
@@ -95,7 +97,7 @@ impl SqsDeadLetter {
         let mut failures = BatchFailures::default();
         match sent {
             Err(e) => {
-                failures.retry = batch.iter().map(|(i, ..)| *i).collect();
+                failures.retry = indices;
                 failures.cause = Some(format!(
                     "SendMessageBatch failed: {}",
                     DisplayErrorContext(&e)
@@ -103,7 +105,7 @@ impl SqsDeadLetter {
             }
             Ok(out) => {
                 for f in out.failed() {
-                    let Some((index, ..)) = f.id().parse::<usize>().ok().and_then(|i| batch.get(i))
+                    let Some(index) = f.id().parse::<usize>().ok().and_then(|i| indices.get(i))
                     else {
                         continue;
                     };
@@ -180,11 +182,15 @@ impl DeadLetter for SqsDeadLetter {
     }
 
     async fn store(&self, envelopes: &[Envelope]) -> Result<(), DeadLetterError> {
-        let messages: Vec<(String, &str)> = envelopes
+        // Each envelope serialized once; a body moves into its first request,
+        // and only an entry sent again is serialized again.
+        let mut bodies: Vec<Option<String>> = envelopes.iter().map(|e| Some(e.to_json())).collect();
+        let sizes: Vec<usize> = envelopes
             .iter()
-            .map(|e| (e.to_json(), e.reason.as_str()))
+            .zip(&bodies)
+            .map(|(e, b)| message_size(b.as_deref().unwrap_or_default(), e.reason.as_str()))
             .collect();
-        let mut pending: Vec<usize> = (0..messages.len()).collect();
+        let mut pending: Vec<usize> = (0..envelopes.len()).collect();
         // Entries that sending again cannot help: (index, why).
         let mut refused: Vec<(usize, String)> = Vec::new();
         let mut cause = String::new();
@@ -195,16 +201,13 @@ impl DeadLetter for SqsDeadLetter {
             if round > 0 {
                 tokio::time::sleep(Duration::from_millis(100 << round)).await;
             }
-            let sizes: Vec<usize> = pending
-                .iter()
-                .map(|&i| message_size(&messages[i].0, messages[i].1))
-                .collect();
-            let (batches, too_large) = plan_batches(&sizes);
+            let pending_sizes: Vec<usize> = pending.iter().map(|&i| sizes[i]).collect();
+            let (batches, too_large) = plan_batches(&pending_sizes);
             refused.extend(too_large.iter().map(|&k| {
                 let i = pending[k];
                 let why = format!(
                     "a dead letter of {} bytes is larger than SQS's {MAX_BATCH_BYTES}-byte message limit",
-                    sizes[k]
+                    pending_sizes[k]
                 );
                 (i, why)
             }));
@@ -214,10 +217,11 @@ impl DeadLetter for SqsDeadLetter {
                     .iter()
                     .map(|&k| {
                         let i = pending[k];
-                        (i, messages[i].0.clone(), messages[i].1)
+                        let body = bodies[i].take().unwrap_or_else(|| envelopes[i].to_json());
+                        (i, body, envelopes[i].reason.as_str())
                     })
                     .collect();
-                let failures = self.send_batch(&entries).await;
+                let failures = self.send_batch(entries).await;
                 if let Some(why) = failures.cause {
                     cause = why;
                 }

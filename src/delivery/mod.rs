@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use crate::budget;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::webhook::Webhook;
-use crate::webhooks::{Destination, Webhooks};
+use crate::webhooks::Destination;
 use limiter::Limiter;
 use policy::{Attempt, Decision};
 
@@ -76,7 +76,7 @@ pub struct DeliverySettings {
 
 impl DeliverySettings {
     /// This process's share of a rate that `processes` function instances
-    /// share: each paces at most `rate_per_second / processes` per webhook, with
+    /// share (taken once, by `config::Config::delivery`): each paces at most `rate_per_second / processes` per webhook, with
     /// the burst split likewise (at least one post), so the sum Slack sees from
     /// all of them stays within the configured rate.
     pub fn shared_by(self, processes: u32) -> Self {
@@ -167,17 +167,6 @@ impl<P: Post> Delivery<P> {
         );
         self.own_rates.insert(name.to_string(), limiter);
         self
-    }
-
-    /// The same delivery, pacing each of `webhooks` that has a rate of its own
-    /// at its share among `processes` instances (like `RATE_PER_SECOND`).
-    pub fn with_own_rates(self, webhooks: &Webhooks, processes: u32) -> Self {
-        webhooks
-            .iter()
-            .fold(self, |delivery, d| match d.rate_per_second {
-                Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes.max(1))),
-                None => delivery,
-            })
     }
 
     fn limiter_for(&self, name: &str) -> &Limiter {

@@ -49,7 +49,13 @@ pub struct Body {
 
 /// Reads a body. `Shape::Raw` when it is none of the shapes above.
 pub fn read(body: &str) -> Body {
-    read_at(body, super::MAX_DEPTH)
+    let mut read = read_at(body, super::MAX_DEPTH);
+    if read.shape == Shape::SnsNotification
+        && let Ok([record]) = read.records.as_deref_mut()
+    {
+        record.kept = Kept::Json(body.to_owned());
+    }
+    read
 }
 
 /// Reads a dead letter as `redrive` takes it: its records, or why it is not
@@ -77,6 +83,9 @@ pub fn read_letter(body: &str) -> Result<(Shape, Vec<Record>), String> {
     }
 }
 
+/// [`read`] with `depth` nesting left. The record of an SNS notification
+/// keeps nothing yet: the caller moves the body in ([`Kept::Json`]), so that
+/// the SQS source does not copy it.
 pub(super) fn read_at(body: &str, depth: u8) -> Body {
     let raw = |shape| Body {
         shape,
@@ -94,7 +103,7 @@ pub(super) fn read_at(body: &str, depth: u8) -> Body {
                 Ok(TypeOnly { kind: Some(kind) }) if kind == "Notification" => Body {
                     shape: Shape::SnsNotification,
                     records: Ok(vec![Record::new(
-                        Kept::Json(body.to_owned()),
+                        Kept::Json(String::new()),
                         Err(format!("an SNS notification that cannot be read: {e}")),
                     )]),
                 },
@@ -109,7 +118,7 @@ pub(super) fn read_at(body: &str, depth: u8) -> Body {
         };
     }
     if let Some(parsed) = shape.take_notification().into_notification() {
-        let record = Record::new(Kept::Json(body.to_owned()), parsed);
+        let record = Record::new(Kept::Json(String::new()), parsed);
         return Body {
             shape: Shape::SnsNotification,
             records: Ok(vec![record]),
@@ -189,7 +198,9 @@ impl<'a> Letter<'a> {
                 }],
             }
         } else {
-            super::read(self.record.to_owned(), depth)
+            let mut records = Vec::with_capacity(1);
+            super::read(self.record.to_owned(), depth, &mut records);
+            records
         };
         for record in &mut records {
             // An inner record's SQS receipt is history; the caller sets its own.

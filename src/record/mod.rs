@@ -15,6 +15,12 @@
 //!
 //! A record we cannot read is still kept, marked invalid with the reason, and
 //! dead-lettered rather than dropped.
+//!
+//! Serde passes before a message is read (after the event is split into raw
+//! records): an SNS record takes one; an SQS record two, one over the record
+//! and one over its body (it took six: the `Sns` shape, a key probe and
+//! `SqsMessage` over the record, then an envelope probe, a key probe and the
+//! notification over the body).
 
 pub mod body;
 mod shape;
@@ -127,7 +133,7 @@ pub struct Record {
 /// by earlier versions (an SQS record whose body is an envelope whose record
 /// is an SQS record...). Letters written now never nest: an envelope keeps
 /// the innermost record. A hostile payload cannot recurse deeper.
-const MAX_DEPTH: u8 = 16;
+const MAX_DEPTH: u8 = 8;
 
 impl Record {
     fn new(kept: Kept, parsed: Result<Notification, String>) -> Self {
@@ -153,7 +159,9 @@ impl Record {
     /// record; an SQS record whose body is an `invalid_event` dead letter holds
     /// the records of the whole payload it kept.
     pub fn read(raw: Box<RawValue>) -> Vec<Record> {
-        read(raw, MAX_DEPTH)
+        let mut records = Vec::with_capacity(1);
+        read(raw, MAX_DEPTH, &mut records);
+        records
     }
 
     /// What a dead letter keeps of this record: JSON that [`Record::read`]
@@ -200,34 +208,31 @@ impl Record {
     }
 }
 
-/// Reads a record in any of its shapes; `depth` bounds the nesting left.
-fn read(raw: Box<RawValue>, depth: u8) -> Vec<Record> {
+/// Reads a record in any of its shapes into `out` (usually one record);
+/// `depth` bounds the nesting left.
+fn read(raw: Box<RawValue>, depth: u8, out: &mut Vec<Record>) {
     let mut shape = match serde_json::from_str::<shape::RecordShape>(raw.get()) {
         Ok(shape) => shape,
         Err(e) => {
             let why = format!("record is not an SNS record: {e}");
-            return vec![Record::new(Kept::Raw(raw), Err(why))];
+            return out.push(Record::new(Kept::Raw(raw), Err(why)));
         }
     };
-    if let Some(sns) = shape.sns {
-        return vec![Record::new(Kept::Raw(raw), Ok(sns))];
+    if let Some(sns) = shape.sns.take() {
+        return out.push(Record::new(Kept::Raw(raw), Ok(sns)));
     }
     if shape.event_source.as_deref() == Some("aws:sqs") {
         if depth == 0 {
-            return vec![Record::new(
-                Kept::Raw(raw),
-                Err("the record is nested too deeply".into()),
-            )];
+            let why = "the record is nested too deeply".to_string();
+            return out.push(Record::new(Kept::Raw(raw), Err(why)));
         }
-        return sqs::read(shape, raw, depth - 1);
+        return sqs::read(shape, raw, depth - 1, out);
     }
-    match shape.take_notification().into_notification() {
-        Some(parsed) => vec![Record::new(Kept::Raw(raw), parsed)],
-        None => {
-            let why = "record is not an SNS record: missing field `Sns`".to_string();
-            vec![Record::new(Kept::Raw(raw), Err(why))]
-        }
-    }
+    let parsed = shape
+        .take_notification()
+        .into_notification()
+        .unwrap_or_else(|| Err("record is not an SNS record: missing field `Sns`".to_string()));
+    out.push(Record::new(Kept::Raw(raw), parsed));
 }
 
 #[derive(Deserialize)]
@@ -260,7 +265,10 @@ fn parse_event_at(payload: &str, depth: u8) -> Result<Vec<Record>, EventError> {
         return Err(EventError::NotSns("its \"Records\" array is empty".into()));
     }
     let count = raws.len();
-    let records: Vec<Record> = raws.into_iter().flat_map(|r| read(r, depth)).collect();
+    let mut records = Vec::with_capacity(count);
+    for raw in raws {
+        read(raw, depth, &mut records);
+    }
     if records.iter().all(|r| r.notification().is_err()) {
         let first = records[0].notification().err().unwrap_or_default();
         return Err(EventError::NotSns(format!(

@@ -39,10 +39,12 @@ pub(super) struct RecordShape {
     pub message_id: Option<String>,
     #[serde(default)]
     pub body: Option<String>,
+    // The maps are `Option`s so that a record without them (every SNS record)
+    // builds no map.
     #[serde(default)]
-    pub attributes: HashMap<String, String>,
+    pub attributes: Option<HashMap<String, String>>,
     #[serde(rename = "messageAttributes", default)]
-    pub sqs_attributes: HashMap<String, SqsAttribute>,
+    pub sqs_attributes: Option<HashMap<String, SqsAttribute>>,
     #[serde(rename = "Type", default)]
     kind: Option<String>,
     #[serde(rename = "MessageId", default)]
@@ -55,12 +57,8 @@ pub(super) struct RecordShape {
     message: Option<String>,
     #[serde(rename = "Timestamp", default)]
     timestamp: Option<String>,
-    #[serde(
-        rename = "MessageAttributes",
-        default,
-        deserialize_with = "nullable_map"
-    )]
-    message_attributes: HashMap<String, MessageAttribute>,
+    #[serde(rename = "MessageAttributes", default)]
+    message_attributes: Option<HashMap<String, MessageAttribute>>,
 }
 
 /// An SQS message attribute: only string values become attributes.
@@ -123,32 +121,33 @@ pub(super) struct BodyShape<'a> {
     message_attributes: HashMap<String, MessageAttribute>,
 }
 
-/// Moves the notification fields out of a shape (both shapes name them alike).
-macro_rules! take_notification {
-    ($shape:expr) => {
-        NotificationFields {
-            kind: $shape.kind.take(),
-            message_id: $shape.sns_message_id.take(),
-            topic_arn: $shape.topic_arn.take(),
-            subject: $shape.subject.take(),
-            message: $shape.message.take(),
-            timestamp: $shape.timestamp.take(),
-            message_attributes: std::mem::take(&mut $shape.message_attributes),
-        }
-    };
-}
-
 impl RecordShape {
     /// The top-level notification fields (a bare SNS notification).
     pub fn take_notification(&mut self) -> NotificationFields {
-        take_notification!(self)
+        NotificationFields {
+            kind: self.kind.take(),
+            message_id: self.sns_message_id.take(),
+            topic_arn: self.topic_arn.take(),
+            subject: self.subject.take(),
+            message: self.message.take(),
+            timestamp: self.timestamp.take(),
+            message_attributes: self.message_attributes.take().unwrap_or_default(),
+        }
     }
 }
 
 impl BodyShape<'_> {
     /// The top-level notification fields (an SNS notification body).
     pub fn take_notification(&mut self) -> NotificationFields {
-        take_notification!(self)
+        NotificationFields {
+            kind: self.kind.take(),
+            message_id: self.sns_message_id.take(),
+            topic_arn: self.topic_arn.take(),
+            subject: self.subject.take(),
+            message: self.message.take(),
+            timestamp: self.timestamp.take(),
+            message_attributes: std::mem::take(&mut self.message_attributes),
+        }
     }
 }
 

@@ -23,37 +23,47 @@ use super::body::{self, Shape};
 use super::shape::RecordShape;
 use super::{Kept, Notification, Receipt, Record};
 
-/// Reads an SQS record (already parsed into `shape`): its receipt and the
-/// records its body holds. `raw` is the record as received.
-pub(super) fn read(mut shape: RecordShape, raw: Box<RawValue>, depth: u8) -> Vec<Record> {
-    let receipt = shape.message_id.clone().map(|message_id| Receipt {
+/// Reads an SQS record (already parsed into `shape`) into `out`: the records
+/// its body holds, each with the record's receipt. `raw` is the record as
+/// received.
+pub(super) fn read(mut shape: RecordShape, raw: Box<RawValue>, depth: u8, out: &mut Vec<Record>) {
+    let start = out.len();
+    read_body(&mut shape, raw, depth, out);
+    let receive_count = receive_count(attribute(&shape, "ApproximateReceiveCount"));
+    let receipt = shape.message_id.map(|message_id| Receipt {
         message_id,
-        receive_count: receive_count(shape.attributes.get("ApproximateReceiveCount")),
+        receive_count,
     });
-    let with_receipt = |mut records: Vec<Record>| {
-        for record in &mut records {
-            record.receipt = receipt.clone();
-        }
-        records
-    };
+    for record in &mut out[start..] {
+        record.receipt = receipt.clone();
+    }
+}
+
+fn read_body(shape: &mut RecordShape, raw: Box<RawValue>, depth: u8, out: &mut Vec<Record>) {
     let Some(text) = shape.body.take() else {
-        let record = Record::new(Kept::Raw(raw), Err("an SQS record without a body".into()));
-        return with_receipt(vec![record]);
+        return out.push(Record::new(
+            Kept::Raw(raw),
+            Err("an SQS record without a body".into()),
+        ));
     };
     let read = body::read_at(&text, depth);
     match (read.shape, read.records) {
         (Shape::SnsNotification, Ok(mut records)) if records.len() == 1 => {
             // Kept as the notification's JSON: the body itself, moved.
             records[0].kept = Kept::Json(text);
-            with_receipt(records)
+            out.append(&mut records);
         }
         (Shape::Raw, _) | (Shape::LambdaFailure | Shape::SnsEvent, Err(_)) => {
-            let n = raw_message(text, &shape);
-            with_receipt(vec![Record::new(Kept::Raw(raw), Ok(n))])
+            let n = raw_message(text, shape);
+            out.push(Record::new(Kept::Raw(raw), Ok(n)));
         }
-        (_, Ok(records)) => with_receipt(records),
-        (_, Err(why)) => with_receipt(vec![Record::new(Kept::Raw(raw), Err(why))]),
+        (_, Ok(mut records)) => out.append(&mut records),
+        (_, Err(why)) => out.push(Record::new(Kept::Raw(raw), Err(why))),
     }
+}
+
+fn attribute<'a>(shape: &'a RecordShape, name: &str) -> Option<&'a String> {
+    shape.attributes.as_ref()?.get(name)
 }
 
 /// `ApproximateReceiveCount`: 1 when absent or unreadable, `u32::MAX` when
@@ -76,6 +86,7 @@ fn raw_message(body: String, shape: &RecordShape) -> Notification {
     let message_attributes: HashMap<String, MessageAttribute> = shape
         .sqs_attributes
         .iter()
+        .flatten()
         .filter_map(|(name, a)| {
             let value = a.string_value.clone()?;
             let mut attribute = MessageAttribute::default();
@@ -89,9 +100,7 @@ fn raw_message(body: String, shape: &RecordShape) -> Notification {
         topic_arn: String::new(),
         subject: None,
         message: body,
-        timestamp: shape
-            .attributes
-            .get("SentTimestamp")
+        timestamp: attribute(shape, "SentTimestamp")
             .and_then(|ms| ms.parse::<i64>().ok())
             .and_then(chrono::DateTime::from_timestamp_millis)
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
@@ -170,7 +179,33 @@ mod tests {
         .to_string();
         let r = one(sqs_record("q-big", &notification, 1));
         assert_eq!(r.notification().unwrap().message.len(), 262_000);
-        assert!(r.kept().get().len() < 530_000, "{}", r.kept().get().len());
+        let letter = crate::settle::envelope(&r, &failed(), &failed().result.unwrap_err(), None);
+        let size = letter.to_json().len();
+        assert!(size < 530_000, "{size}");
+        assert!(size < crate::dead_letter::sqs::MAX_BATCH_BYTES);
+    }
+
+    fn failed() -> crate::outcome::Outcome {
+        crate::outcome::Outcome::unattempted(Err(crate::outcome::Failure {
+            reason: crate::outcome::Reason::ServerError,
+            status: Some(503),
+            detail: "HTTP 503".into(),
+        }))
+    }
+
+    #[test]
+    fn letters_written_now_never_nest_however_many_round_trips() {
+        // Finding 5: each DLQ -> buffer trip wrapped the record once more.
+        let mut body = NOTIFICATION.to_string();
+        for trip in 1..=8 {
+            let r = one(sqs_record(&format!("q-{trip}"), &body, 5));
+            assert_eq!(r.notification().unwrap().message, "/var is 97% full");
+            assert_eq!(r.history().len(), trip - 1);
+            let letter =
+                crate::settle::envelope(&r, &failed(), &failed().result.unwrap_err(), None);
+            assert_eq!(letter.record.get(), NOTIFICATION, "trip {trip}");
+            body = letter.to_json();
+        }
     }
 
     #[test]
@@ -235,7 +270,7 @@ mod tests {
     #[test]
     fn hostile_nesting_is_refused_not_followed() {
         let mut body = NOTIFICATION.to_string();
-        for i in 0..20 {
+        for i in 0..10 {
             let record = sqs_record(&format!("q-{i}"), &body, 1).to_string();
             body = letter(&record, "deadline", 1);
         }

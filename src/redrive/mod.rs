@@ -22,7 +22,7 @@ use crate::plan::{self, Plan};
 use crate::record::{Record, body};
 use crate::render::Overrides;
 use crate::route::Routing;
-use crate::settle;
+use crate::settle::{self, Fate};
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
@@ -211,25 +211,7 @@ async fn handle_batch<S: Source, P: Post>(
 ) -> Result<(), SourceError> {
     // Read and plan every message, then deliver all their records in one go
     // so the limiters and the concurrency serve the whole batch.
-    let mut planned: Vec<(&Message, Vec<Record>)> = Vec::new();
-    let mut plans: Vec<Plan> = Vec::new();
-    for message in batch {
-        let read = body::read_letter(&message.body)
-            .and_then(|(_, records)| Ok((plan_all(&records, routing, options)?, records)));
-        match read {
-            Ok((mut more, records)) => {
-                plans.append(&mut more);
-                planned.push((message, records));
-            }
-            Err(why) => {
-                totals.skipped += 1;
-                report(&Report::Skipped {
-                    id: message.id.clone(),
-                    why,
-                });
-            }
-        }
-    }
+    let (planned, plans) = plan_batch(batch, routing, options, totals, report);
     if routing.is_none() || options.dry_run {
         let mut plans = plans.iter();
         for (message, records) in &planned {
@@ -246,17 +228,8 @@ async fn handle_batch<S: Source, P: Post>(
     let outcomes = pipeline::deliver(delivery, &plans, until).await;
     let mut fates = settle::fates(&plans, &outcomes).into_iter();
     for (message, records) in &planned {
-        let mut posted = 0;
-        let mut failures: Vec<(String, Failure)> = Vec::new();
-        for (record, fate) in records.iter().zip(fates.by_ref()) {
-            posted += fate.posted();
-            let id = record.message_id();
-            failures.extend(
-                fate.failures()
-                    .into_iter()
-                    .map(|(_, f, _)| (id.to_string(), f.clone())),
-            );
-        }
+        let fates: Vec<Fate> = fates.by_ref().take(records.len()).collect();
+        let (posted, failures) = failed_again(records, &fates);
         totals.records_posted += posted;
         if failures.is_empty() {
             source.delete(&message.id).await?;
@@ -275,6 +248,55 @@ async fn handle_batch<S: Source, P: Post>(
         }
     }
     Ok(())
+}
+
+/// A message read: its records.
+type Planned<'m> = (&'m Message, Vec<Record>);
+
+/// Reads and plans each message of `batch`; a message that cannot be read
+/// (or names an unknown webhook) is reported as skipped. The plans of all
+/// messages, in message order.
+fn plan_batch<'m>(
+    batch: &'m [Message],
+    routing: Option<&Routing>,
+    options: &Options,
+    totals: &mut Totals,
+    report: &mut impl FnMut(&Report),
+) -> (Vec<Planned<'m>>, Vec<Plan>) {
+    let mut planned = Vec::new();
+    let mut plans = Vec::new();
+    for message in batch {
+        let read = body::read_letter(&message.body)
+            .and_then(|(_, records)| Ok((plan_all(&records, routing, options)?, records)));
+        match read {
+            Ok((mut more, records)) => {
+                plans.append(&mut more);
+                planned.push((message, records));
+            }
+            Err(why) => {
+                totals.skipped += 1;
+                report(&Report::Skipped {
+                    id: message.id.clone(),
+                    why,
+                });
+            }
+        }
+    }
+    (planned, plans)
+}
+
+/// Posts made for a message's records, and (SNS message id, failure) of each
+/// that failed.
+fn failed_again(records: &[Record], fates: &[Fate]) -> (usize, Vec<(String, Failure)>) {
+    let mut posted = 0;
+    let mut failures = Vec::new();
+    for (record, fate) in records.iter().zip(fates) {
+        posted += fate.posted();
+        let id = record.message_id();
+        let failed = fate.failures().into_iter();
+        failures.extend(failed.map(|(_, f, _)| (id.to_string(), f.clone())));
+    }
+    (posted, failures)
 }
 
 /// What to do with each record of a message: to `--webhook` or the webhook
