@@ -457,6 +457,17 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
             Some("ExportLagging"),
         ),
         ("sns-eventbridge-generic", "eventbridge", None),
+        (
+            "sns-cloudtrail-api-call",
+            "cloudtrail_event",
+            Some("AccessDenied"),
+        ),
+        (
+            "sns-lambda-destination",
+            "lambda_destination",
+            Some("RetriesExhausted"),
+        ),
+        ("sns-s3-event", "s3_event", Some("ObjectRemoved:Delete")),
         ("sns-eventbridge-status", "eventbridge", Some("FAILED")),
         ("sns-codestar-notification", "codebuild", Some("FAILED")),
         ("sns-rds-eventbridge", "rds_event", Some("RDS-EVENT-0013")),

@@ -6,6 +6,7 @@
 //! the notice's kind and status; [`crate::render`] shows it.
 
 mod alarm;
+mod audit;
 mod billing;
 mod common;
 mod compute;
@@ -13,6 +14,7 @@ mod deploy;
 mod generic;
 mod messaging;
 mod security;
+mod serverless;
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,6 +57,12 @@ pub enum Kind {
     Autoscaling,
     /// A Step Functions execution status change.
     StepFunctions,
+    /// A CloudTrail API call or console sign-in, via EventBridge.
+    CloudtrailEvent,
+    /// A Lambda asynchronous invocation record sent to a destination.
+    LambdaDestination,
+    /// An S3 event notification published to SNS.
+    S3Event,
     /// A CloudFormation stack event (`Key='value'` lines).
     CloudformationStack,
     /// An RDS event notification.
@@ -81,7 +89,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order detection tries them.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 26] = [
         Kind::CloudwatchAlarm,
         Kind::CloudwatchCompositeAlarm,
         Kind::GuarddutyFinding,
@@ -94,6 +102,9 @@ impl Kind {
         Kind::Ec2State,
         Kind::Autoscaling,
         Kind::StepFunctions,
+        Kind::CloudtrailEvent,
+        Kind::LambdaDestination,
+        Kind::S3Event,
         Kind::CloudformationStack,
         Kind::RdsEvent,
         Kind::Budgets,
@@ -122,6 +133,9 @@ impl Kind {
             Kind::Ec2State => "ec2_state",
             Kind::Autoscaling => "autoscaling",
             Kind::StepFunctions => "step_functions",
+            Kind::CloudtrailEvent => "cloudtrail_event",
+            Kind::LambdaDestination => "lambda_destination",
+            Kind::S3Event => "s3_event",
             Kind::CloudformationStack => "cloudformation_stack",
             Kind::RdsEvent => "rds_event",
             Kind::Budgets => "budgets",
@@ -157,7 +171,7 @@ pub const KIND_NAMES: &[&str] = &{
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, step_functions, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
+    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
 )]
 pub struct UnknownKind(pub String);
 
@@ -237,6 +251,8 @@ fn detect(n: &Notification, content: &Content) -> Detection {
             .or_else(|| compute::detect(map))
             .or_else(|| messaging::detect(map))
             .or_else(|| billing::detect(map))
+            .or_else(|| audit::detect(map))
+            .or_else(|| serverless::detect(map))
             .or_else(|| generic::detect(map)),
         Content::OtherJson(_) | Content::LargeJson => None,
         Content::Text => messaging::detect_text(n)
@@ -296,6 +312,9 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
         Kind::SesNotification => messaging::read_ses(v),
         Kind::ChatbotCustom => messaging::read_chatbot(v),
         Kind::Eventbridge => generic::read_eventbridge(&detection, v),
+        Kind::CloudtrailEvent => audit::read(v),
+        Kind::S3Event => serverless::read_s3(&detection, v),
+        Kind::LambdaDestination => serverless::read_lambda(&detection, v),
         Kind::SlackPayload | Kind::Json => {
             let parsed = match &content {
                 Content::Object(v) | Content::OtherJson(v) => Some(v),

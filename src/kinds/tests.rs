@@ -369,3 +369,56 @@ fn a_codedeploy_trigger_shares_the_thread_of_its_deployment() {
         Some("codedeploy:eu-west-1:210987654321:d-7HQ3M2XWB")
     );
 }
+
+#[test]
+fn s3s_test_event_and_a_successful_destination_record_are_their_kinds() {
+    let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-24T10:00:00.000Z",
+        "Bucket":"invoices-archive","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}"#;
+    let n = notification(Some("Amazon S3 Notification"), test);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::S3Event, Some("s3:TestEvent"))
+    );
+    assert_eq!(notice.headline, "S3 test event: invoices-archive");
+    let success = r#"{"version":"1.0","timestamp":"2026-11-24T10:00:44.817Z",
+        "requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:eu-west-1:210987654321:function:invoice-render:$LATEST","condition":"Success","approximateInvokeCount":1},
+        "requestPayload":{},"responseContext":{"statusCode":200,"executedVersion":"$LATEST"},"responsePayload":"done"}"#;
+    let n = notification(None, success);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref(), notice.tone),
+        (
+            Kind::LambdaDestination,
+            Some("Success"),
+            Some(crate::notice::Tone::Good)
+        )
+    );
+    assert_eq!(notice.headline, "Lambda Success: invoice-render");
+}
+
+#[test]
+fn a_root_sign_in_is_called_out() {
+    let login = r#"{"version":"0","id":"1","detail-type":"AWS Console Sign In via CloudTrail","source":"aws.signin",
+        "account":"210987654321","time":"2026-11-24T09:00:00Z","region":"us-east-1","resources":[],
+        "detail":{"userIdentity":{"type":"Root","principalId":"210987654321","arn":"arn:aws:iam::210987654321:root","accountId":"210987654321"},
+            "eventTime":"2026-11-24T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1",
+            "sourceIPAddress":"192.0.2.10","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"},
+            "eventID":"e-1","eventType":"AwsConsoleSignIn"}}"#;
+    let n = notification(None, login);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::CloudtrailEvent, Some("ConsoleLogin"))
+    );
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("ConsoleLogin by root (Success)")
+    );
+    assert_eq!(notice.tone, Some(crate::notice::Tone::Danger));
+    assert!(
+        notice
+            .facts()
+            .any(|f| f.label == "MFA used" && f.value.plain() == "No")
+    );
+}
