@@ -458,6 +458,12 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
         ),
         ("sns-eventbridge-generic", "eventbridge", None),
         (
+            "sns-ecs-deployment-failed",
+            "ecs_service",
+            Some("SERVICE_DEPLOYMENT_FAILED"),
+        ),
+        ("sns-inspector-finding", "inspector_finding", Some("High")),
+        (
             "sns-cloudtrail-api-call",
             "cloudtrail_event",
             Some("AccessDenied"),

@@ -39,6 +39,9 @@ pub fn detect(v: &Value) -> Option<Detection> {
     let (kind, status) = match (source.as_str(), detail_type.as_str()) {
         ("aws.health", _) => (Kind::HealthEvent, text_at(d, &["statusCode"])),
         ("aws.ecs", "ECS Task State Change") => (Kind::EcsTask, text_at(d, &["lastStatus"])),
+        ("aws.ecs", "ECS Deployment State Change" | "ECS Service Action") => {
+            (Kind::EcsService, text_at(d, &["eventName"]))
+        }
         ("aws.ec2", "EC2 Instance State-change Notification") => {
             (Kind::Ec2State, text_at(d, &["state"]))
         }
@@ -80,6 +83,7 @@ pub fn read(detection: &Detection, v: &Value) -> Draft {
         Kind::EcsTask => ecs(detection, v),
         Kind::Ec2State => ec2(detection, v),
         Kind::StepFunctions => step_functions(detection, v),
+        Kind::EcsService => ecs_service(detection, v),
         _ if !is_eventbridge(v) => autoscaling_sns(detection, v),
         _ => autoscaling(detection, v),
     }
@@ -496,6 +500,103 @@ fn autoscaling_sns(detection: &Detection, v: &Value) -> Draft {
         Some(event),
         Some(status),
         text_at(v, &["RequestId"]),
+    ])
+    .thread(thread)
+    .at(time.as_deref())
+}
+
+/// An ECS service deployment state change or service action. Its thread is
+/// the deployment (for deployment events) or the service.
+fn ecs_service(detection: &Detection, v: &Value) -> Draft {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let name = detection.status.clone().unwrap_or_default();
+    let event_type = text_at(d, &["eventType"]).unwrap_or_default();
+    let tone = if event_type == "ERROR" || name.contains("FAIL") {
+        Tone::Danger
+    } else if event_type == "WARN" {
+        Tone::Warning
+    } else if name.ends_with("_COMPLETED") || name.ends_with("STEADY_STATE") {
+        Tone::Good
+    } else {
+        Tone::Info
+    };
+    let service_arn = common::items(v, "resources")
+        .iter()
+        .filter_map(scalar)
+        .find(|r| r.contains(":service/"));
+    let service = service_arn
+        .as_deref()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).to_string())
+        .unwrap_or_default();
+    let cluster = text_at(d, &["clusterArn"])
+        .or_else(|| {
+            // arn:aws:ecs:region:account:service/cluster/service
+            let arn = service_arn.as_deref()?;
+            let mut parts = arn.rsplit('/');
+            parts.next();
+            parts.next().map(str::to_string)
+        })
+        .map(|c| c.rsplit('/').next().unwrap_or(&c).to_string())
+        .unwrap_or_default();
+    let deployment = text_at(d, &["deploymentId"]);
+    let mut blocks = Vec::new();
+    let mut md = Rich::new();
+    if let Some(reason) = text_at(d, &["reason"]) {
+        md = md.text(reason);
+    }
+    let reasons: Vec<String> = common::items(d, "reasons")
+        .iter()
+        .filter_map(scalar)
+        .collect();
+    for reason in reasons.iter().take(10) {
+        if !md.is_empty() {
+            md = md.line();
+        }
+        md = md.text("• ").text(reason.clone());
+    }
+    if !md.is_empty() {
+        blocks.push(Part::Text(md));
+    }
+    blocks.extend(fields([
+        code_field("Cluster", Some(&cluster)),
+        code_field("Service", Some(&service)),
+        code_field("Deployment", deployment.clone()),
+        field("Event type", Some(&event_type)),
+        common::time_field("Updated", text_at(d, &["updatedAt"]).as_deref()),
+    ]));
+    blocks.push(where_line(v));
+    let region = text_at(v, &["region"]).unwrap_or_default();
+    let link = (!cluster.is_empty() && !service.is_empty())
+        .then(|| {
+            Some(format!(
+                "{}/ecs/v2/clusters/{}/services/{}/health?region={region}",
+                common::console_base(&region)?,
+                common::encode(&cluster),
+                common::encode(&service)
+            ))
+        })
+        .flatten();
+    blocks.extend(common::link_line(
+        link,
+        "Open the service in the ECS console",
+    ));
+    let thread = match (&service_arn, &deployment) {
+        (Some(arn), Some(id)) => Some(format!("{arn}/{id}")),
+        (Some(arn), None) => Some(arn.clone()),
+        _ => None,
+    };
+    let time = text_at(v, &["time"]);
+    Draft::new(
+        Some(named(&name, &service)),
+        format!("ECS {}", named(&name, &service)),
+        Some(tone),
+        blocks,
+    )
+    .says([
+        thread.clone(),
+        Some(name),
+        text_at(d, &["updatedAt"]),
+        time.clone(),
     ])
     .thread(thread)
     .at(time.as_deref())

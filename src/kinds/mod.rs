@@ -41,6 +41,8 @@ pub enum Kind {
     GuarddutyFinding,
     /// `Security Hub Findings - Imported` (Inspector and others come this way).
     SecurityhubFinding,
+    /// An Amazon Inspector finding (`Inspector2 Finding`).
+    InspectorFinding,
     /// An AWS Health event.
     HealthEvent,
     /// A CodePipeline pipeline, stage or action state change.
@@ -51,6 +53,8 @@ pub enum Kind {
     Codedeploy,
     /// An ECS task state change.
     EcsTask,
+    /// An ECS service deployment state change or service action.
+    EcsService,
     /// An EC2 instance state change.
     Ec2State,
     /// An EC2 Auto Scaling launch or termination.
@@ -89,16 +93,18 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order detection tries them.
-    pub const ALL: [Kind; 26] = [
+    pub const ALL: [Kind; 28] = [
         Kind::CloudwatchAlarm,
         Kind::CloudwatchCompositeAlarm,
         Kind::GuarddutyFinding,
         Kind::SecurityhubFinding,
+        Kind::InspectorFinding,
         Kind::HealthEvent,
         Kind::Codepipeline,
         Kind::Codebuild,
         Kind::Codedeploy,
         Kind::EcsTask,
+        Kind::EcsService,
         Kind::Ec2State,
         Kind::Autoscaling,
         Kind::StepFunctions,
@@ -125,11 +131,13 @@ impl Kind {
             Kind::CloudwatchCompositeAlarm => "cloudwatch_composite_alarm",
             Kind::GuarddutyFinding => "guardduty_finding",
             Kind::SecurityhubFinding => "securityhub_finding",
+            Kind::InspectorFinding => "inspector_finding",
             Kind::HealthEvent => "health_event",
             Kind::Codepipeline => "codepipeline",
             Kind::Codebuild => "codebuild",
             Kind::Codedeploy => "codedeploy",
             Kind::EcsTask => "ecs_task",
+            Kind::EcsService => "ecs_service",
             Kind::Ec2State => "ec2_state",
             Kind::Autoscaling => "autoscaling",
             Kind::StepFunctions => "step_functions",
@@ -171,7 +179,7 @@ pub const KIND_NAMES: &[&str] = &{
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
+    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, inspector_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ecs_service, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
 )]
 pub struct UnknownKind(pub String);
 
@@ -296,7 +304,9 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
             alarm::read_event(v)
         }
         Kind::CloudwatchAlarm | Kind::CloudwatchCompositeAlarm => alarm::read(v),
-        Kind::GuarddutyFinding | Kind::SecurityhubFinding => security::read(&detection, v),
+        Kind::GuarddutyFinding | Kind::SecurityhubFinding | Kind::InspectorFinding => {
+            security::read(&detection, v)
+        }
         Kind::Codedeploy if !generic::is_eventbridge(v) => deploy::read_trigger(&detection, v),
         Kind::Codepipeline | Kind::Codebuild | Kind::Codedeploy => deploy::read(&detection, v),
         Kind::CloudformationStack => deploy::read_stack(n),
@@ -304,6 +314,7 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
         | Kind::EcsTask
         | Kind::Ec2State
         | Kind::Autoscaling
+        | Kind::EcsService
         | Kind::StepFunctions => compute::read(&detection, v),
         Kind::RdsEvent => compute::read_rds(v),
         Kind::Budgets => billing::read_budget(n),
