@@ -458,6 +458,16 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
         ),
         ("sns-eventbridge-generic", "eventbridge", None),
         (
+            "sns-config-compliance",
+            "config_compliance",
+            Some("NON_COMPLIANT"),
+        ),
+        (
+            "sns-config-item-change",
+            "config_compliance",
+            Some("UPDATE"),
+        ),
+        (
             "sns-ecs-deployment-failed",
             "ecs_service",
             Some("SERVICE_DEPLOYMENT_FAILED"),

@@ -12,6 +12,7 @@ mod common;
 mod compute;
 mod deploy;
 mod generic;
+mod governance;
 mod messaging;
 mod security;
 mod serverless;
@@ -67,6 +68,8 @@ pub enum Kind {
     LambdaDestination,
     /// An S3 event notification published to SNS.
     S3Event,
+    /// An AWS Config compliance or configuration item change.
+    ConfigCompliance,
     /// A CloudFormation stack event (`Key='value'` lines).
     CloudformationStack,
     /// An RDS event notification.
@@ -93,7 +96,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order detection tries them.
-    pub const ALL: [Kind; 28] = [
+    pub const ALL: [Kind; 29] = [
         Kind::CloudwatchAlarm,
         Kind::CloudwatchCompositeAlarm,
         Kind::GuarddutyFinding,
@@ -111,6 +114,7 @@ impl Kind {
         Kind::CloudtrailEvent,
         Kind::LambdaDestination,
         Kind::S3Event,
+        Kind::ConfigCompliance,
         Kind::CloudformationStack,
         Kind::RdsEvent,
         Kind::Budgets,
@@ -144,6 +148,7 @@ impl Kind {
             Kind::CloudtrailEvent => "cloudtrail_event",
             Kind::LambdaDestination => "lambda_destination",
             Kind::S3Event => "s3_event",
+            Kind::ConfigCompliance => "config_compliance",
             Kind::CloudformationStack => "cloudformation_stack",
             Kind::RdsEvent => "rds_event",
             Kind::Budgets => "budgets",
@@ -179,7 +184,7 @@ pub const KIND_NAMES: &[&str] = &{
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, inspector_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ecs_service, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
+    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, inspector_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ecs_service, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, config_compliance, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
 )]
 pub struct UnknownKind(pub String);
 
@@ -260,6 +265,7 @@ fn detect(n: &Notification, content: &Content) -> Detection {
             .or_else(|| messaging::detect(map))
             .or_else(|| billing::detect(map))
             .or_else(|| audit::detect(map))
+            .or_else(|| governance::detect(map))
             .or_else(|| serverless::detect(map))
             .or_else(|| generic::detect(map)),
         Content::OtherJson(_) | Content::LargeJson => None,
@@ -324,6 +330,7 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
         Kind::ChatbotCustom => messaging::read_chatbot(v),
         Kind::Eventbridge => generic::read_eventbridge(&detection, v),
         Kind::CloudtrailEvent => audit::read(v),
+        Kind::ConfigCompliance => governance::read(&detection, v),
         Kind::S3Event => serverless::read_s3(&detection, v),
         Kind::LambdaDestination => serverless::read_lambda(&detection, v),
         Kind::SlackPayload | Kind::Json => {
