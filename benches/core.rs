@@ -154,7 +154,9 @@ criterion_main!(benches);
 /// Everything to one webhook: routing as a deployment without `ROUTES` has it.
 fn routing() -> sns_to_slack::route::Routing {
     sns_to_slack::route::Routing::from(
-        sns_to_slack::webhook::Webhook::parse("https://hooks.slack.com/services/T0/B0/BENCH")
-            .unwrap(),
+        sns_to_slack::destination::webhook::Webhook::parse(
+            "https://hooks.slack.com/services/T0/B0/BENCH",
+        )
+        .unwrap(),
     )
 }

@@ -16,6 +16,8 @@
 //! | peak memory, 256 MB answer | `send` of one record to a loopback Slack answering 200, then 404, with a 256 MB body: the higher `ru_maxrss` |
 //! | deploy size | `cargo lambda build --release --arm64` bootstrap, when built |
 
+// The test support, of which the benchmark uses a part.
+#[allow(dead_code)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 

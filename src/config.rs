@@ -11,10 +11,12 @@
 use std::time::Duration;
 
 use crate::delivery::{Delivery, DeliverySettings, Post};
+use crate::destination::secrets::TableSource;
+use crate::destination::webhook::{Webhook, WebhookError};
+use crate::destination::{self, Webhooks, check_rate_per_second};
+use crate::group::DigestAfter;
+use crate::redact;
 use crate::render::Overrides;
-use crate::webhook::{Webhook, WebhookError};
-use crate::webhooks::check_rate_per_second;
-use crate::webhooks::{self, Webhooks};
 
 /// Default time kept free before the invocation deadline, in milliseconds.
 ///
@@ -61,6 +63,7 @@ pub const VARIABLES: &[&str] = &[
     "MAX_CONCURRENCY",
     "MAX_MESSAGE_CHARS",
     "MESSAGE_FORMAT",
+    "DIGEST_AFTER",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
     "MAX_RECEIVES",
@@ -90,14 +93,17 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the named webhooks come from: `WEBHOOKS`, `WEBHOOKS_SECRET_ID`,
-    /// or `WEBHOOK_URL` alone as `default`; [`webhooks::Source::None`] (only
+    /// or `WEBHOOK_URL` alone as `default`; [`TableSource::None`] (only
     /// on the command line) means preview only.
-    pub webhooks: webhooks::Source,
+    pub webhooks: TableSource,
     /// `ROUTES`: the routing rules as written (checked against the webhook
     /// names once they are known, still at start-up).
     pub routes: Option<String>,
     /// Channel, username and icon overrides.
     pub overrides: Overrides,
+    /// `DIGEST_AFTER`: when a group of one destination's records in one
+    /// invocation becomes digests (`off`: never).
+    pub digest_after: DigestAfter,
     /// Rate, retry, timeout and concurrency settings, as configured: the
     /// rates are those of all instances together ([`Config::delivery`] takes
     /// this process's share).
@@ -110,7 +116,7 @@ pub struct Config {
 /// The function's configuration: what it requires is not optional.
 #[derive(Debug, Clone)]
 pub struct LambdaConfig {
-    /// What both modes share (its webhooks are never [`webhooks::Source::None`]).
+    /// What both modes share (its webhooks are never [`TableSource::None`]).
     pub config: Config,
     /// `DEAD_LETTER_QUEUE_URL`: the SQS queue for records that were not posted.
     pub dead_letter_queue_url: String,
@@ -160,7 +166,7 @@ impl LambdaConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = getter(lookup);
         let config = Config::read(&get)?;
-        if config.webhooks == webhooks::Source::None {
+        if config.webhooks == TableSource::None {
             return Err(ConfigError::Missing(WEBHOOK_VARIABLES));
         }
         let dead_letter_queue_url =
@@ -253,6 +259,13 @@ impl Config {
             webhooks: webhook_source(get)?,
             routes: get("ROUTES"),
             overrides: overrides(get)?,
+            digest_after: match get("DIGEST_AFTER") {
+                None => DigestAfter::default(),
+                Some(v) => v.parse().map_err(|problem| ConfigError::Invalid {
+                    name: "DIGEST_AFTER",
+                    problem,
+                })?,
+            },
             delivery: delivery_settings(get)?,
             function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
         })
@@ -260,39 +273,40 @@ impl Config {
 }
 
 /// `WEBHOOK_URL`, `WEBHOOKS` or `WEBHOOKS_SECRET_ID`: at most one.
-fn webhook_source(get: &impl Fn(&str) -> Option<String>) -> Result<webhooks::Source, ConfigError> {
-    let source =
-        match (
-            get("WEBHOOK_URL"),
-            get("WEBHOOKS"),
-            get("WEBHOOKS_SECRET_ID"),
-        ) {
-            (Some(url), None, None) => webhooks::Source::Table(Webhooks::single(
-                Webhook::parse(&url).map_err(|e| match e {
-                    WebhookError::Invalid(problem) => ConfigError::Invalid {
-                        name: "WEBHOOK_URL",
-                        problem,
-                    },
-                })?,
-            )),
-            (None, Some(table), None) => webhooks::Source::Table(
-                Webhooks::parse(&table, "WEBHOOKS", false).map_err(|e| ConfigError::Invalid {
+fn webhook_source(get: &impl Fn(&str) -> Option<String>) -> Result<TableSource, ConfigError> {
+    let source = match (
+        get("WEBHOOK_URL"),
+        get("WEBHOOKS"),
+        get("WEBHOOKS_SECRET_ID"),
+    ) {
+        (Some(url), None, None) => TableSource::Table(Webhooks::single(
+            Webhook::parse(&url).map_err(|e| match e {
+                WebhookError::Invalid(problem) => ConfigError::Invalid {
+                    name: "WEBHOOK_URL",
+                    problem,
+                },
+            })?,
+        )),
+        (None, Some(table), None) => {
+            TableSource::Table(Webhooks::parse(&table, "WEBHOOKS", false).map_err(|e| {
+                ConfigError::Invalid {
                     name: "WEBHOOKS",
                     problem: match e {
-                        webhooks::WebhooksError::Invalid { problem, .. } => problem,
+                        destination::WebhooksError::Invalid { problem, .. } => problem,
                         other => other.to_string(),
                     },
-                })?,
-            ),
-            (None, None, Some(id)) => webhooks::Source::Secret(id.trim().to_string()),
-            (None, None, None) => webhooks::Source::None,
-            _ => {
-                return Err(invalid(
-                    "WEBHOOKS",
-                    "set only one of WEBHOOK_URL, WEBHOOKS and WEBHOOKS_SECRET_ID",
-                ));
-            }
-        };
+                }
+            })?)
+        }
+        (None, None, Some(id)) => TableSource::Secret(id.trim().to_string()),
+        (None, None, None) => TableSource::None,
+        _ => {
+            return Err(invalid(
+                "WEBHOOKS",
+                "set only one of WEBHOOK_URL, WEBHOOKS and WEBHOOKS_SECRET_ID",
+            ));
+        }
+    };
     Ok(source)
 }
 
@@ -381,7 +395,7 @@ fn parse_f64(
         Some(v) => v.trim().parse::<f64>().map_err(|_| {
             invalid(
                 name,
-                &format!("expected a number, got {}", webhooks::describe(&v)),
+                &format!("expected a number, got {}", redact::describe(&v)),
             )
         }),
     }
@@ -403,7 +417,7 @@ where
     let n: T = v.trim().parse().map_err(|_| {
         invalid(
             name,
-            &format!("expected a whole number, got {}", webhooks::describe(&v)),
+            &format!("expected a whole number, got {}", redact::describe(&v)),
         )
     })?;
     if n < min || n > max {
@@ -471,7 +485,7 @@ mod tests {
     fn cli_mode_needs_nothing_and_uses_defaults() {
         let cli = CliConfig::from_lookup(lookup(&[])).unwrap();
         let c = &cli.config;
-        assert_eq!(c.webhooks, webhooks::Source::None);
+        assert_eq!(c.webhooks, TableSource::None);
         assert_eq!(c.routes, None);
         assert_eq!(c.delivery, DeliverySettings::default());
         assert_eq!(cli.dead_letter_file, "dead-letters.jsonl");
@@ -533,17 +547,20 @@ mod tests {
             (1.0, 4)
         );
         assert_eq!((c.function_concurrency, lambda.max_receives), (5, 3));
-        let webhooks::Source::Table(table) = &c.webhooks else {
+        let TableSource::Table(table) = &c.webhooks else {
             panic!("{:?}", c.webhooks);
         };
-        let delivery = c.delivery(crate::slack::SlackClient::new().unwrap(), table);
+        let delivery = c.delivery(
+            crate::destination::webhook::WebhookClient::new().unwrap(),
+            table,
+        );
         assert_eq!(delivery.settings().rate_per_second, 0.2);
         assert_eq!(delivery.settings().rate_burst, 1);
         let alone = CliConfig::from_lookup(lookup(&[("RATE_BURST", "4")]))
             .unwrap()
             .config;
         let delivery = alone.delivery(
-            crate::slack::SlackClient::new().unwrap(),
+            crate::destination::webhook::WebhookClient::new().unwrap(),
             &Webhooks::default(),
         );
         assert_eq!(
@@ -616,7 +633,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             c.delivery.rate_per_second,
-            crate::webhooks::MIN_RATE_PER_SECOND
+            crate::destination::MIN_RATE_PER_SECOND
         );
         assert_eq!(c.delivery.retry_after_max, Duration::from_secs(900));
     }
@@ -665,17 +682,15 @@ mod tests {
             ("ROUTES", r#"[{"to":["ops"]}]"#),
         ]))
         .unwrap();
-        let webhooks::Source::Table(t) = &c.webhooks else {
+        let TableSource::Table(t) = &c.webhooks else {
             panic!("{:?}", c.webhooks);
         };
         assert!(t.get("ops").is_some());
         assert_eq!(c.routes.as_deref(), Some(r#"[{"to":["ops"]}]"#));
         let single = cli(lookup(&[("WEBHOOK_URL", HOOK)])).unwrap();
-        assert!(
-            matches!(&single.webhooks, webhooks::Source::Table(t) if t.get("default").is_some())
-        );
+        assert!(matches!(&single.webhooks, TableSource::Table(t) if t.get("default").is_some()));
         let secret = cli(lookup(&[("WEBHOOKS_SECRET_ID", "hooks ")])).unwrap();
-        assert_eq!(secret.webhooks, webhooks::Source::Secret("hooks".into()));
+        assert_eq!(secret.webhooks, TableSource::Secret("hooks".into()));
         let both = cli(lookup(&[("WEBHOOK_URL", HOOK), ("WEBHOOKS", &table)]));
         let text = both.unwrap_err().to_string();
         assert!(text.contains("only one of"), "{text}");

@@ -199,7 +199,7 @@ pub enum InitError {
     Setup(#[from] crate::route::SetupError),
     /// The HTTP client could not be built.
     #[error(transparent)]
-    Client(#[from] crate::slack::ClientError),
+    Client(#[from] crate::destination::webhook::ClientError),
 }
 
 impl InitError {
@@ -209,7 +209,7 @@ impl InitError {
         matches!(
             self,
             InitError::Setup(crate::route::SetupError::Webhooks(
-                crate::webhooks::WebhooksError::Secret(_)
+                crate::destination::WebhooksError::Secret(_)
             ))
         )
     }
@@ -242,7 +242,8 @@ pub async fn serve(
     .await
 }
 
-type LambdaHandler = Handler<crate::slack::SlackClient, crate::dead_letter::sqs::SqsDeadLetter>;
+type LambdaHandler =
+    Handler<crate::destination::webhook::WebhookClient, crate::dead_letter::sqs::SqsDeadLetter>;
 
 async fn init(
     lambda: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
@@ -252,16 +253,20 @@ async fn init(
     let webhooks = config
         .webhooks
         .clone()
-        .resolve(&crate::webhooks::SecretsManager)
+        .resolve(&crate::destination::secrets::SecretsManager)
         .await
         .map_err(crate::route::SetupError::from)?;
     let routing =
         crate::route::Routing::new(webhooks, config.routes.as_deref(), crate::kinds::KIND_NAMES)
             .map_err(crate::route::SetupError::from)?;
-    let delivery = config.delivery(crate::slack::SlackClient::new()?, routing.webhooks());
+    let delivery = config.delivery(
+        crate::destination::webhook::WebhookClient::new()?,
+        routing.webhooks(),
+    );
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
-        .with_max_receives(lambda.max_receives);
+        .with_max_receives(lambda.max_receives)
+        .with_digest_after(config.digest_after);
     let metrics = MetricsTarget {
         namespace: lambda.metrics_namespace,
         service: lambda.metrics_service,

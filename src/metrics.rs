@@ -15,8 +15,14 @@ use crate::summary::Summary;
 
 /// Records in the event.
 pub const RECORDS: &str = "Records";
-/// Records Slack accepted.
+/// Records Slack accepted on a message of their own.
 pub const POSTED: &str = "Posted";
+/// Digest messages Slack accepted.
+pub const DIGESTS: &str = "Digests";
+/// Records Slack accepted as a line of a digest.
+pub const DIGESTED: &str = "Digested";
+/// Records folded into another's message (duplicates, flapping states).
+pub const COLLAPSED: &str = "Collapsed";
 /// Records dead-lettered (also by `Reason`).
 pub const DEAD_LETTERED: &str = "DeadLettered";
 /// Records of an SQS batch handed back to SQS to be delivered again later.
@@ -36,6 +42,9 @@ pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 pub const ALL: &[&str] = &[
     RECORDS,
     POSTED,
+    DIGESTS,
+    DIGESTED,
+    COLLAPSED,
     DEAD_LETTERED,
     REQUEUED,
     DROPPED,
@@ -68,6 +77,9 @@ pub fn documents(
     let mut metrics = vec![
         (RECORDS, "Count", count(summary.records)),
         (POSTED, "Count", count(summary.posted)),
+        (DIGESTS, "Count", count(summary.digests)),
+        (DIGESTED, "Count", count(summary.digested)),
+        (COLLAPSED, "Count", count(summary.collapsed)),
         (DEAD_LETTERED, "Count", count(summary.dead_lettered)),
         (REQUEUED, "Count", count(summary.requeued)),
         (DROPPED, "Count", count(summary.dropped)),

@@ -6,10 +6,12 @@
 use futures::StreamExt;
 use tokio::time::Instant;
 
+use crate::compose::compose;
 use crate::dead_letter::{DeadLetter, DeadLetterError, Envelope};
 use crate::delivery::{Delivery, Post};
-use crate::outcome::{Outcome, Reason};
-use crate::plan::{self, Plan};
+use crate::group::DigestAfter;
+use crate::outcome::Reason;
+use crate::plan;
 use crate::record::{self, Record};
 use crate::render::Overrides;
 use crate::route::Routing;
@@ -74,10 +76,12 @@ pub struct Pipeline<P, D> {
     overrides: Overrides,
     /// `Some` when the caller can hand SQS records back (the Lambda handler).
     max_receives: Option<u32>,
+    /// `DIGEST_AFTER`: when a group of one destination becomes digests.
+    digest_after: DigestAfter,
 }
 
 impl<P: Post, D: DeadLetter> Pipeline<P, D> {
-    /// A pipeline posting where `routing` says (a lone [`crate::webhook::Webhook`]
+    /// A pipeline posting where `routing` says (a lone [`crate::destination::webhook::Webhook`]
     /// converts into "everything to it") through `delivery`, dead-lettering to
     /// `dead_letter`.
     pub fn new(
@@ -92,7 +96,15 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             routing: routing.into(),
             overrides,
             max_receives: None,
+            digest_after: DigestAfter::default(),
         }
+    }
+
+    /// The same pipeline, grouping each destination's records as
+    /// `digest_after` says (`DIGEST_AFTER`; the default is 5).
+    pub fn with_digest_after(mut self, digest_after: DigestAfter) -> Self {
+        self.digest_after = digest_after;
+        self
     }
 
     /// The same pipeline, for a caller that answers SQS with a partial batch
@@ -138,8 +150,9 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
     ) -> Result<Settlement, PipelineError> {
         let max = self.delivery.settings().max_message_chars;
         let plans = plan::plan(records, &self.routing, &self.overrides, max);
-        let outcomes = deliver(&self.delivery, &plans, until.post).await;
-        let fates = settle::fates(&plans, &outcomes);
+        let composition = compose(records, &plans, self.digest_after, &self.overrides, max);
+        let outcomes = self.delivery.deliver(&composition.jobs, until.post).await;
+        let fates = settle::fates(&plans, &composition, &outcomes);
         log(records, &fates);
         self.finish(settle::settle(records, &fates, self.max_receives), until)
             .await
@@ -171,16 +184,6 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             source,
         })
     }
-}
-
-/// Delivers what `plans` ask for and returns the outcomes in
-/// [`plan::jobs`] order, for [`settle::fates`].
-pub async fn deliver<P: Post>(
-    delivery: &Delivery<P>,
-    plans: &[Plan],
-    stop_at: Instant,
-) -> Vec<Outcome> {
-    delivery.deliver(&plan::jobs(plans), stop_at).await
 }
 
 /// Stores `letters` in groups of the store's batch size, a few groups at
@@ -253,13 +256,14 @@ fn log(records: &[Record], fates: &[Fate<'_>]) {
                 "record muted by a drop rule of ROUTES"
             ),
             Fate::NotAttempted(failure) => log_failure(message_id, 0, None, failure),
-            Fate::Delivered { to, outcomes } => {
-                for (destination, outcome) in to.iter().zip(outcomes) {
-                    let webhook = destination.name.as_str();
+            Fate::Delivered(ref carried) => {
+                for c in carried {
+                    let (webhook, outcome) = (c.destination.name.as_str(), c.outcome);
                     match &outcome.result {
                         Ok(()) => tracing::info!(
                             message_id,
                             outcome = "posted",
+                            fate = c.role.as_str(),
                             attempts = outcome.attempts,
                             webhook,
                             latency_ms = outcome.latency.map(|d| d.as_millis() as u64),

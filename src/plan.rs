@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::delivery::Job;
+use crate::destination::Destination;
 use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
+use crate::render::digest::Line;
 use crate::render::{self, Overrides, Payload};
 use crate::route::{Facts, Route, Routing};
-use crate::webhooks::Destination;
 
 /// What becomes of one record before delivery.
 #[derive(Debug, Clone)]
@@ -27,6 +27,14 @@ pub enum Plan {
         body: Bytes,
         /// The webhooks (none only in a preview).
         to: Vec<Arc<Destination>>,
+        /// The matching rule's `mention`, for a message composed again (a
+        /// digest, a folded message).
+        mention: Option<String>,
+        /// What grouping and a digest line need of the notice.
+        line: Box<Line>,
+        /// The index of the `ROUTES` rule that sent it (`None` when sent to
+        /// fixed webhooks whatever the rules say).
+        rule: Option<usize>,
     },
     /// Muted by rule number `rule` of `ROUTES`.
     Drop {
@@ -77,11 +85,15 @@ pub fn plan_to(
     max_message_chars: usize,
 ) -> Vec<Plan> {
     plan_each(records, |n| {
-        formatted(n, overrides, max_message_chars, |_| Route::To {
+        let mut fixed = formatted(n, overrides, max_message_chars, |_| Route::To {
             to: to.to_vec(),
             rule: 0,
             mention: None,
-        })
+        });
+        if let Plan::Post { rule, .. } = &mut fixed {
+            *rule = None;
+        }
+        fixed
     })
 }
 
@@ -114,11 +126,14 @@ fn formatted(
         now: crate::route::published_at(n.timestamp.as_deref()),
     };
     match route(&facts) {
-        Route::To { to, mention, .. } => {
+        Route::To { to, mention, rule } => {
             let payload = render::render(&notice, overrides, mention.as_deref());
             Plan::Post {
                 body: serialize(&payload, n, max_message_chars),
                 to,
+                line: Box::new(Line::of(&notice, &n.message_id)),
+                mention,
+                rule: Some(rule),
             }
         }
         Route::Drop { rule } => Plan::Drop { rule },
@@ -145,27 +160,12 @@ fn serialize(payload: &Payload, n: &Notification, max_message_chars: usize) -> B
     payload.to_json(estimate).into()
 }
 
-/// The deliveries `plans` ask for, record by record and webhook by webhook in
-/// plan order: record r's jobs follow those of the records before it.
-pub fn jobs(plans: &[Plan]) -> Vec<Job> {
-    let mut jobs = Vec::with_capacity(plans.len());
-    for plan in plans {
-        if let Plan::Post { body, to } = plan {
-            jobs.extend(to.iter().map(|destination| Job {
-                destination: destination.clone(),
-                body: body.clone(),
-            }));
-        }
-    }
-    jobs
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::destination::Webhooks;
+    use crate::destination::webhook::Webhook;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
-    use crate::webhooks::Webhooks;
 
     const HOOK: &str = "https://hooks.slack.com/services/T000/B000/SECRETSECRET";
 
@@ -199,7 +199,7 @@ mod tests {
                 .unwrap(),
         );
         let plans = plan(&recs, &routing, &Overrides::default(), 4000);
-        let Plan::Post { body, to } = &plans[0] else {
+        let Plan::Post { body, to, .. } = &plans[0] else {
             panic!("{:?}", plans[0]);
         };
         let names: Vec<&str> = to.iter().map(|d| d.name.as_str()).collect();
@@ -234,22 +234,5 @@ mod tests {
             matches!(&plan_to(&records(&["a"]), &[], &Overrides::default(), 4000)[0],
             Plan::Post { to, .. } if to.is_empty())
         );
-    }
-
-    #[test]
-    fn jobs_follow_the_plans_record_by_record() {
-        let routing =
-            routing(r#"[{"match":{"subject":"two*"},"to":["ops","security"]},{"drop":true}]"#);
-        let plans = plan(
-            &records(&["two", "none", "two again"]),
-            &routing,
-            &Overrides::default(),
-            4000,
-        );
-        let names: Vec<String> = jobs(&plans)
-            .iter()
-            .map(|j| j.destination.name.clone())
-            .collect();
-        assert_eq!(names, ["ops", "security", "ops", "security"]);
     }
 }

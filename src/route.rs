@@ -26,17 +26,20 @@ use wildmatch::WildMatch;
 use crate::severity::{self, Severity};
 use crate::window::{Window, WindowText};
 
-use crate::webhook::Webhook;
-use crate::webhooks::{self, Destination, SecretStore, Source, Webhooks, WebhooksError};
+use crate::destination::secrets::{SecretStore, TableSource};
+use crate::destination::webhook::Webhook;
+use crate::destination::{Destination, Webhooks, WebhooksError};
+use crate::redact;
 
 /// What one rule in `ROUTES` gets wrong. Not retryable: fix the setting.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("ROUTES is invalid: {0}")]
 pub struct RouteError(pub String);
 
-/// What routing decided for one record.
+/// What routing decided for one record, by webhook name ([`Route`] holds the
+/// webhooks themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision<'a> {
+pub enum NamedRoute<'a> {
     /// Post to each of these webhooks (at least one).
     To {
         /// The webhook names.
@@ -150,7 +153,7 @@ impl Routes {
         let rules: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| {
             RouteError(format!(
                 "expected a JSON array of rules ({})",
-                webhooks::serde_problem(&e)
+                redact::serde_problem(&e)
             ))
         })?;
         if rules.is_empty() {
@@ -168,27 +171,27 @@ impl Routes {
     }
 
     /// The first rule that matches `facts` decides.
-    pub fn decide(&self, facts: &Facts<'_>) -> Decision<'_> {
+    pub fn decide(&self, facts: &Facts<'_>) -> NamedRoute<'_> {
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.matches(facts) {
                 return match &rule.action {
-                    Action::To(names) => Decision::To {
+                    Action::To(names) => NamedRoute::To {
                         names,
                         rule: i,
                         mention: rule.mention.as_deref(),
                     },
-                    Action::Drop => Decision::Drop { rule: i },
+                    Action::Drop => NamedRoute::Drop { rule: i },
                 };
             }
         }
-        Decision::Unrouted
+        NamedRoute::Unrouted
     }
 }
 
 impl Rule {
     fn parse(value: serde_json::Value, webhooks: &[&str], kinds: &[&str]) -> Result<Self, String> {
         let text: RuleText =
-            serde_json::from_value(value).map_err(|e| webhooks::serde_problem(&e))?;
+            serde_json::from_value(value).map_err(|e| redact::serde_problem(&e))?;
         let action = match (text.to, text.drop) {
             (Some(_), Some(true)) => return Err("has both \"to\" and \"drop\"".into()),
             (Some(names), _) => {
@@ -201,13 +204,13 @@ impl Rule {
                     .find(|(_, n)| !webhooks.contains(&n.as_str()))
                 {
                     let defined = webhooks.join(", ");
-                    return Err(match webhooks::shown(unknown) {
+                    return Err(match redact::shown(unknown) {
                         Some(name) => format!(
                             "\"to\" names webhook {name}, which is not defined (defined: {defined})"
                         ),
                         None => format!(
                             "\"to\" item {j} is {} where a webhook name belongs (defined: {defined})",
-                            webhooks::describe(unknown)
+                            redact::describe(unknown)
                         ),
                     });
                 }
@@ -245,7 +248,7 @@ impl Rule {
         {
             return Err(format!(
                 "kind {} is not a kind this version detects ({})",
-                webhooks::describe(kind),
+                redact::describe(kind),
                 kinds.join(", ")
             ));
         }
@@ -381,7 +384,7 @@ impl Routing {
     /// Where a record with `facts` goes.
     pub fn decide(&self, facts: &Facts<'_>) -> Route {
         match self.routes.decide(facts) {
-            Decision::To {
+            NamedRoute::To {
                 names,
                 rule,
                 mention,
@@ -393,8 +396,8 @@ impl Routing {
                 rule,
                 mention: mention.map(str::to_string),
             },
-            Decision::Drop { rule } => Route::Drop { rule },
-            Decision::Unrouted => Route::Unrouted,
+            NamedRoute::Drop { rule } => Route::Drop { rule },
+            NamedRoute::Unrouted => Route::Unrouted,
         }
     }
 }
@@ -415,12 +418,12 @@ impl Routing {
     /// fetched through `store`), checked against `routes`. `None` when no
     /// webhook is configured (the command line then previews).
     pub async fn load(
-        source: Source,
+        source: TableSource,
         routes: Option<&str>,
         kinds: &[&str],
         store: &impl SecretStore,
     ) -> Result<Option<Self>, SetupError> {
-        if source == Source::None {
+        if source == TableSource::None {
             return Ok(None);
         }
         let webhooks = source.resolve(store).await?;
@@ -436,7 +439,7 @@ impl Routing {
             config.webhooks.clone(),
             config.routes.as_deref(),
             crate::kinds::KIND_NAMES,
-            &crate::webhooks::SecretsManager,
+            &crate::destination::secrets::SecretsManager,
         )
         .await
     }
@@ -447,12 +450,12 @@ impl From<Webhook> for Routing {
     fn from(webhook: Webhook) -> Self {
         Self {
             webhooks: Webhooks::single(webhook),
-            routes: Routes::all_to(crate::webhooks::DEFAULT_NAME),
+            routes: Routes::all_to(crate::destination::DEFAULT_NAME),
         }
     }
 }
 
-/// [`Decision`] with the webhooks themselves.
+/// [`NamedRoute`] with the webhooks themselves.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
     /// Post to each of `to` (at least one).
@@ -525,9 +528,9 @@ mod tests {
         let team = attributes(&[("team", "pays")]);
         let to = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let decide = |f: Facts<'_>| match routes.decide(&f) {
-            Decision::To { names, .. } => Ok(names.to_vec()),
-            Decision::Drop { rule } => Err(rule),
-            Decision::Unrouted => Err(usize::MAX),
+            NamedRoute::To { names, .. } => Ok(names.to_vec()),
+            NamedRoute::Drop { rule } => Err(rule),
+            NamedRoute::Unrouted => Err(usize::MAX),
         };
         assert_eq!(
             decide(facts("alerts", "guardduty_finding", "OK", &none)),
@@ -566,11 +569,11 @@ mod tests {
         let none = attributes(&[]);
         assert_eq!(
             routes.decide(&facts("dev-x", "text", "", &none)),
-            Decision::Unrouted
+            NamedRoute::Unrouted
         );
         let all = Routes::all_to("default");
         assert!(
-            matches!(all.decide(&facts("dev-x", "text", "", &none)), Decision::To { names, rule: 0, mention: None } if names == ["default"])
+            matches!(all.decide(&facts("dev-x", "text", "", &none)), NamedRoute::To { names, rule: 0, mention: None } if names == ["default"])
         );
     }
 
@@ -586,7 +589,7 @@ mod tests {
         let dev = attributes(&[("env", "dev")]);
         assert!(matches!(
             routes.decide(&facts("t", "cloudwatch_alarm", "alarm", &prod)),
-            Decision::To { .. }
+            NamedRoute::To { .. }
         ));
         for f in [
             facts("t", "cloudwatch_alarm", "OK", &prod),
@@ -594,7 +597,7 @@ mod tests {
             facts("t", "text", "ALARM", &prod),
             facts("t", "cloudwatch_alarm", "ALARM", &attributes(&[])),
         ] {
-            assert_eq!(routes.decide(&f), Decision::Unrouted, "{f:?}");
+            assert_eq!(routes.decide(&f), NamedRoute::Unrouted, "{f:?}");
         }
     }
 
@@ -717,13 +720,13 @@ mod tests {
 
     fn decided(routes: &Routes, f: &Facts<'_>) -> Decided {
         match routes.decide(f) {
-            Decision::To {
+            NamedRoute::To {
                 names,
                 rule,
                 mention,
             } => Ok((names.to_vec(), rule, mention.map(str::to_string))),
-            Decision::Drop { rule } => Err(rule),
-            Decision::Unrouted => Err(usize::MAX),
+            NamedRoute::Drop { rule } => Err(rule),
+            NamedRoute::Unrouted => Err(usize::MAX),
         }
     }
 

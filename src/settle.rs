@@ -9,15 +9,15 @@
 //! per webhook that failed), handed back to SQS, dropped by a rule; the books
 //! balance (a property test holds that for any batch).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 
+use crate::compose::{Composition, Role};
 use crate::dead_letter::{ENVELOPE_VERSION, Envelope, rfc3339};
+use crate::destination::Destination;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::plan::Plan;
 use crate::record::{EventError, Record};
 use crate::summary::Summary;
-use crate::webhooks::Destination;
 
 /// What one payload came to: the summary and, for an SQS event, the SQS
 /// message ids of the records SQS should deliver again.
@@ -32,7 +32,7 @@ pub struct Settlement {
 }
 
 /// What became of one record after delivery.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Fate<'a> {
     /// Muted by rule number `rule` of `ROUTES`.
     Dropped {
@@ -41,13 +41,23 @@ pub enum Fate<'a> {
     },
     /// Never attempted (unreadable, unrouted).
     NotAttempted(&'a Failure),
-    /// Delivered to each of `to`: `outcomes[i]` is how the post to `to[i]` ended.
-    Delivered {
-        /// The webhooks.
-        to: &'a [Arc<Destination>],
-        /// One outcome per webhook.
-        outcomes: &'a [Outcome],
-    },
+    /// Delivered: one [`Carried`] per destination of the record's plan, in
+    /// its order.
+    Delivered(Vec<Carried<'a>>),
+}
+
+/// How one record fared at one destination: the outcome of the job that
+/// carried it there, and how that job carried it.
+#[derive(Debug, Clone, Copy)]
+pub struct Carried<'a> {
+    /// The destination.
+    pub destination: &'a Destination,
+    /// How the job ended (every record a job carries shares its outcome).
+    pub outcome: &'a Outcome,
+    /// Own message, digest line, or folded into another's.
+    pub role: Role,
+    /// The job's index in the composition (a digest carries many records).
+    pub job: usize,
 }
 
 /// One post or record that failed: its outcome, failure and webhook.
@@ -57,49 +67,60 @@ type Failed<'a> = (&'a Outcome, &'a Failure, Option<&'a str>);
 static NOT_ATTEMPTED: Outcome = Outcome::unattempted(Ok(()));
 
 impl<'a> Fate<'a> {
-    /// What failed: each webhook whose post failed, or the record itself.
+    /// What failed: each destination whose job failed, or the record itself.
     pub fn failures(&self) -> Vec<Failed<'a>> {
-        match *self {
+        match self {
             Fate::Dropped { .. } => Vec::new(),
-            Fate::NotAttempted(failure) => vec![(&NOT_ATTEMPTED, failure, None)],
-            Fate::Delivered { to, outcomes } => to
+            Fate::NotAttempted(failure) => vec![(&NOT_ATTEMPTED, *failure, None)],
+            Fate::Delivered(carried) => carried
                 .iter()
-                .zip(outcomes)
-                .filter_map(|(d, o)| {
+                .filter_map(|c| {
+                    let o = c.outcome;
                     o.result
                         .as_ref()
                         .err()
-                        .map(|f| (o, f, Some(d.name.as_str())))
+                        .map(|f| (o, f, Some(c.destination.name.as_str())))
                 })
                 .collect(),
         }
     }
 
-    /// Posts Slack accepted.
+    /// Destinations where Slack accepted the message that carried the record
+    /// (its own, a digest or another's).
     pub fn posted(&self) -> usize {
         match self {
-            Fate::Delivered { outcomes, .. } => {
-                outcomes.iter().filter(|o| o.result.is_ok()).count()
-            }
+            Fate::Delivered(carried) => carried.iter().filter(|c| c.outcome.result.is_ok()).count(),
             _ => 0,
         }
     }
 }
 
 /// Each record's fate, in record order: `outcomes` are those of
-/// [`crate::plan::jobs`]`(plans)`, in that order.
-pub fn fates<'a>(plans: &'a [Plan], outcomes: &'a [Outcome]) -> Vec<Fate<'a>> {
-    let mut rest = outcomes;
+/// `composition.jobs`, in that order.
+pub fn fates<'a>(
+    plans: &'a [Plan],
+    composition: &Composition,
+    outcomes: &'a [Outcome],
+) -> Vec<Fate<'a>> {
     plans
         .iter()
-        .map(|plan| match plan {
+        .zip(&composition.branches)
+        .map(|(plan, branches)| match plan {
             Plan::Drop { rule } => Fate::Dropped { rule: *rule },
             Plan::Fail(failure) => Fate::NotAttempted(failure),
-            Plan::Post { to, .. } => {
-                let (mine, after) = rest.split_at(to.len().min(rest.len()));
-                rest = after;
-                Fate::Delivered { to, outcomes: mine }
-            }
+            Plan::Post { to, .. } => Fate::Delivered(
+                to.iter()
+                    .zip(branches)
+                    .filter_map(|(destination, b)| {
+                        Some(Carried {
+                            destination,
+                            outcome: outcomes.get(b.job)?,
+                            role: b.role,
+                            job: b.job,
+                        })
+                    })
+                    .collect(),
+            ),
         })
         .collect()
 }
@@ -132,8 +153,9 @@ pub fn settle<'r>(
         records: records.len(),
         ..Summary::default()
     };
+    let mut jobs = HashSet::new();
     for fate in fates {
-        count(&mut summary, fate);
+        count(&mut summary, fate, &mut jobs);
     }
     let sqs_id = |r: &'r Record| {
         max_receives
@@ -179,23 +201,37 @@ pub fn invalid_event(payload: &str, why: &EventError) -> Settling {
     }
 }
 
-/// Counts posts, drops, unrouted records, retries and latencies.
-fn count(summary: &mut Summary, fate: &Fate<'_>) {
-    match *fate {
+/// Counts posts, digests, folded records, drops, unrouted records, retries
+/// and latencies. What a job did (its retries, 429s, a digest posted) counts
+/// once, however many records it carried.
+fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
+    match fate {
         Fate::Dropped { .. } => summary.dropped += 1,
         Fate::NotAttempted(f) if f.reason == Reason::Unrouted => summary.unrouted += 1,
         Fate::NotAttempted(_) => {}
-        Fate::Delivered { to, outcomes } => {
-            for (destination, outcome) in to.iter().zip(outcomes) {
-                summary.retries += outcome.attempts.saturating_sub(1);
-                summary.rate_limited += outcome.rate_limited;
-                if outcome.result.is_ok() {
-                    summary.posted += 1;
-                    let name = destination.name.clone();
-                    summary.webhooks.entry(name).or_default().posted += 1;
-                    let latency = outcome.latency.map(|d| d.as_millis() as u64);
-                    summary.latencies_ms.extend(latency);
+        Fate::Delivered(carried) => {
+            for c in carried {
+                let outcome = c.outcome;
+                let first = jobs.insert(c.job);
+                if first {
+                    summary.retries += outcome.attempts.saturating_sub(1);
+                    summary.rate_limited += outcome.rate_limited;
                 }
+                if outcome.result.is_err() {
+                    continue;
+                }
+                match c.role {
+                    Role::Own => summary.posted += 1,
+                    Role::Digest => {
+                        summary.digested += 1;
+                        summary.digests += usize::from(first);
+                    }
+                    Role::Collapsed => summary.collapsed += 1,
+                }
+                let name = c.destination.name.clone();
+                summary.webhooks.entry(name).or_default().posted += 1;
+                let latency = outcome.latency.map(|d| d.as_millis() as u64);
+                summary.latencies_ms.extend(latency);
             }
         }
     }
@@ -321,9 +357,14 @@ pub fn invalid_event_envelope(payload: &str, why: &EventError) -> Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compose::compose;
+    use crate::destination::webhook::Webhook;
+    use crate::group::DigestAfter;
     use crate::record::parse_event;
-    use crate::webhook::Webhook;
+    use crate::render::Overrides;
+    use crate::render::digest::Line;
     use serde_json::json;
+    use std::sync::Arc;
 
     fn destination(name: &str) -> Arc<Destination> {
         Arc::new(Destination {
@@ -337,7 +378,16 @@ mod tests {
         Plan::Post {
             body: bytes::Bytes::from_static(b"{}"),
             to: to.iter().map(|n| destination(n)).collect(),
+            mention: None,
+            rule: None,
+            line: Box::new(Line::plain("", "x")),
         }
+    }
+
+    /// Each record's fate when every record is its own message.
+    fn fates<'a>(plans: &'a [Plan], outcomes: &'a [Outcome]) -> Vec<Fate<'a>> {
+        let laid = compose::<Record>(&[], plans, DigestAfter::Off, &Overrides::default(), 4000);
+        super::fates(plans, &laid, outcomes)
     }
 
     fn ok() -> Outcome {
@@ -380,12 +430,13 @@ mod tests {
             post(&["ops"]),
             Plan::Drop { rule: 0 },
         ];
+        // Jobs go destination by destination: ops's four, then sec's one.
         let outcomes = [
             failed(Reason::ServerError), // a: later
             ok(),                        // b: ops posted...
-            failed(Reason::ServerError), // ...sec failed: dead-lettered
             failed(Reason::ServerError), // c: last receive
             failed(Reason::Rejected),    // d: never passes
+            failed(Reason::ServerError), // ...b: sec failed: dead-lettered
         ];
         let fates = fates(&plans, &outcomes);
         let settling = settle(&records, &fates, Some(5));

@@ -14,8 +14,16 @@ use crate::outcome::Reason;
 pub struct Summary {
     /// Records in the event (an unreadable payload counts as one).
     pub records: usize,
-    /// Posts Slack accepted (a record routed to two webhooks counts twice).
+    /// Records posted on their own message (a record routed to two webhooks
+    /// counts twice).
     pub posted: usize,
+    /// Digest messages posted (each carries many records).
+    pub digests: usize,
+    /// Records posted as a line of a digest.
+    pub digested: usize,
+    /// Records folded into another record's message or digest line that was
+    /// posted: a duplicate, or an earlier state of a flapping alarm.
+    pub collapsed: usize,
     /// Dead letters stored (one per record and webhook that failed).
     pub dead_lettered: usize,
     /// Records of an SQS batch listed in the batch response, so that SQS
@@ -42,7 +50,7 @@ pub struct Summary {
 /// What one webhook's share of an event came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct WebhookCounts {
-    /// Posts Slack accepted.
+    /// Records Slack accepted there: on their own, in a digest or folded.
     pub posted: usize,
     /// Dead letters stored for it.
     pub dead_lettered: usize,

@@ -99,11 +99,11 @@ fn drain_into(buffer: &mut Vec<u8>, out: &mut impl Write) {
 struct BufferedStdout;
 
 /// One log line on its way into the buffer.
-struct Line {
+struct LogLine {
     urgent: bool,
 }
 
-impl Write for Line {
+impl Write for LogLine {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         lock().extend_from_slice(bytes);
         Ok(bytes.len())
@@ -114,7 +114,7 @@ impl Write for Line {
     }
 }
 
-impl Drop for Line {
+impl Drop for LogLine {
     fn drop(&mut self) {
         let mut buffer = lock();
         if self.urgent || buffer.len() >= FLUSH_AT {
@@ -124,14 +124,14 @@ impl Drop for Line {
 }
 
 impl<'a> MakeWriter<'a> for BufferedStdout {
-    type Writer = Line;
+    type Writer = LogLine;
 
-    fn make_writer(&'a self) -> Line {
-        Line { urgent: true }
+    fn make_writer(&'a self) -> LogLine {
+        LogLine { urgent: true }
     }
 
-    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Line {
-        Line {
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> LogLine {
+        LogLine {
             urgent: *meta.level() <= Level::WARN,
         }
     }

@@ -1,6 +1,7 @@
-//! The command-line tool: `send` and `redrive`. Errors become `anyhow`
+//! The command-line tool: `send`, `explain` and `redrive`. Errors become `anyhow`
 //! here, at the edge, and the exit code tells what happened.
 
+mod explain;
 mod redrive;
 mod send;
 
@@ -32,6 +33,12 @@ enum Command {
     /// else to a JSON-lines file. Exit code: 0 all posted, 1 some dead-lettered,
     /// 2 error (bad input, configuration, or dead letters not stored).
     Send(send::SendArgs),
+    /// Show what the function decides for each record of an event file,
+    /// without posting: one JSON line per record and webhook, with its kind,
+    /// status, tone, headline, the ROUTES rule, the webhooks, the mention,
+    /// whether it is dropped or unrouted, and its fate (own, digest,
+    /// collapsed). Reads the same settings as the function.
+    Explain(explain::ExplainArgs),
     /// Post dead letters again, from the SQS dead-letter queue or the local file.
     ///
     /// Reads envelopes (any version), Lambda's failure records, bare SNS events
@@ -48,6 +55,7 @@ pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Send(args) => send::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
         Command::Redrive(args) => redrive::run(args).await,
     };
     match result {

@@ -13,12 +13,13 @@ use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, CliConfig};
 use crate::dead_letter::sqs::default_client;
 use crate::delivery::Delivery;
+use crate::destination::secrets::TableSource;
+use crate::destination::webhook::WebhookClient;
+use crate::destination::{self, Webhooks};
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
 use crate::redrive::{self, Options, Report, Source, Totals};
 use crate::route::Routing;
-use crate::slack::SlackClient;
-use crate::webhooks::{self, Webhooks};
 
 /// Exit code when Ctrl-C stopped the run (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -83,7 +84,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--webhooks-file {}", path.display()))?;
         let setting = format!("--webhooks-file {}", path.display());
-        config.webhooks = webhooks::Source::Table(Webhooks::parse(&text, &setting, true)?);
+        config.webhooks = TableSource::Table(Webhooks::parse(&text, &setting, true)?);
     }
     // clap has range-checked each flag (see their value parsers). They replace
     // the configured values; `Config::delivery` then takes this process's share.
@@ -121,7 +122,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     };
     let no_webhooks = Webhooks::default();
     let webhooks = routing.as_ref().map_or(&no_webhooks, Routing::webhooks);
-    let delivery = config.delivery(SlackClient::new()?, webhooks);
+    let delivery = config.delivery(WebhookClient::new()?, webhooks);
     let routes = routing.as_ref();
     let totals = match (&args.queue_url, &args.file) {
         (Some(url), _) => {
@@ -173,12 +174,12 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("expected a number, got {text:?}"))?;
-    webhooks::check_rate_per_second(rate)
+    destination::check_rate_per_second(rate)
 }
 
 async fn drive<S: Source>(
     source: &mut S,
-    delivery: &Delivery<SlackClient>,
+    delivery: &Delivery<WebhookClient>,
     routing: Option<&Routing>,
     options: &Options,
 ) -> anyhow::Result<Totals> {

@@ -32,9 +32,9 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use crate::budget;
+use crate::destination::Destination;
+use crate::destination::webhook::Webhook;
 use crate::outcome::{Failure, Outcome, Reason};
-use crate::webhook::Webhook;
-use crate::webhooks::Destination;
 use limiter::Limiter;
 use policy::{Attempt, Decision};
 

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Message, Source, SourceError};
+use super::{Source, SourceError, StoredLetter};
 use crate::dead_letter::file::{lock, sync_dir};
 
 /// A JSON-lines dead-letter file as a redrive source.
@@ -54,7 +54,7 @@ impl FileSource {
 }
 
 impl Source for FileSource {
-    async fn receive(&mut self, max: usize) -> Result<Vec<Message>, SourceError> {
+    async fn receive(&mut self, max: usize) -> Result<Vec<StoredLetter>, SourceError> {
         let mut out = Vec::new();
         while out.len() < max && self.next < self.lines.len() {
             let i = self.next;
@@ -62,7 +62,7 @@ impl Source for FileSource {
             if self.lines[i].trim().is_empty() {
                 continue;
             }
-            out.push(Message {
+            out.push(StoredLetter {
                 id: format!("line {}", i + 1),
                 body: self.lines[i].clone(),
             });

@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
+use crate::compose::compose;
 use crate::delivery::{Delivery, Post};
+use crate::group::DigestAfter;
 use crate::outcome::Failure;
-use crate::pipeline;
 use crate::plan::{self, Plan};
 use crate::record::{Record, body};
 use crate::render::Overrides;
@@ -26,7 +27,7 @@ use crate::settle::{self, Fate};
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct StoredLetter {
     /// Stable id within the source (SQS MessageId, or the file's line number).
     pub id: String,
     /// The body as stored.
@@ -42,7 +43,10 @@ pub struct SourceError(pub String);
 /// Where dead letters are read from and removed.
 pub trait Source {
     /// Up to `max` messages not handed out before; empty when none is left.
-    fn receive(&mut self, max: usize) -> impl Future<Output = Result<Vec<Message>, SourceError>>;
+    fn receive(
+        &mut self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<StoredLetter>, SourceError>>;
     /// Removes a message whose records were all posted.
     fn delete(&mut self, id: &str) -> impl Future<Output = Result<(), SourceError>>;
     /// Gives back every message handed out and not deleted (visible again in
@@ -205,7 +209,7 @@ async fn handle_batch<S: Source, P: Post>(
     delivery: &Delivery<P>,
     routing: Option<&Routing>,
     options: &Options,
-    batch: &[Message],
+    batch: &[StoredLetter],
     totals: &mut Totals,
     report: &mut impl FnMut(&Report),
 ) -> Result<(), SourceError> {
@@ -225,8 +229,17 @@ async fn handle_batch<S: Source, P: Post>(
     }
     // No invocation deadline here: a day is "until done"; Ctrl-C is the way out.
     let until = budget::later(Instant::now(), Duration::from_secs(86_400));
-    let outcomes = pipeline::deliver(delivery, &plans, until).await;
-    let mut fates = settle::fates(&plans, &outcomes).into_iter();
+    // Letters come home one by one: each its own message, never a digest.
+    let all: Vec<&Record> = planned.iter().flat_map(|(_, records)| records).collect();
+    let composition = compose(
+        &all,
+        &plans,
+        DigestAfter::Off,
+        &options.overrides,
+        options.max_message_chars,
+    );
+    let outcomes = delivery.deliver(&composition.jobs, until).await;
+    let mut fates = settle::fates(&plans, &composition, &outcomes).into_iter();
     for (message, records) in &planned {
         let fates: Vec<Fate> = fates.by_ref().take(records.len()).collect();
         let (posted, failures) = failed_again(records, &fates);
@@ -251,13 +264,13 @@ async fn handle_batch<S: Source, P: Post>(
 }
 
 /// A message read: its records.
-type Planned<'m> = (&'m Message, Vec<Record>);
+type Planned<'m> = (&'m StoredLetter, Vec<Record>);
 
 /// Reads and plans each message of `batch`; a message that cannot be read
 /// (or names an unknown webhook) is reported as skipped. The plans of all
 /// messages, in message order.
 fn plan_batch<'m>(
-    batch: &'m [Message],
+    batch: &'m [StoredLetter],
     routing: Option<&Routing>,
     options: &Options,
     totals: &mut Totals,

@@ -8,7 +8,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, QueueAttributeName};
 
-use super::{Message, Source, SourceError};
+use super::{Source, SourceError, StoredLetter};
 
 /// An SQS queue as a redrive source.
 pub struct SqsSource {
@@ -44,7 +44,7 @@ fn sqs_error(what: &str, e: impl std::error::Error) -> SourceError {
 }
 
 impl Source for SqsSource {
-    async fn receive(&mut self, max: usize) -> Result<Vec<Message>, SourceError> {
+    async fn receive(&mut self, max: usize) -> Result<Vec<StoredLetter>, SourceError> {
         let out = self
             .client
             .receive_message()
@@ -67,7 +67,7 @@ impl Source for SqsSource {
                 .insert(id.to_string(), handle.to_string())
                 .is_some();
             if !seen {
-                fresh.push(Message {
+                fresh.push(StoredLetter {
                     id: id.to_string(),
                     body: m.body().unwrap_or_default().to_string(),
                 });

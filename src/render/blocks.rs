@@ -379,6 +379,13 @@ impl Md {
         self.0.is_empty()
     }
 
+    /// `other` appended: both were built by these methods, so the result is
+    /// as safe as each.
+    pub fn then(mut self, other: &Md) -> Self {
+        self.0.push_str(&other.0);
+        self
+    }
+
     /// The mrkdwn text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -843,7 +850,7 @@ fn message(
 
 /// Puts `mention` in front of the first section text, or in a section of
 /// its own after the header when there is none.
-fn lead_with(blocks: &mut Vec<Block>, mention: &str) {
+pub(crate) fn lead_with(blocks: &mut Vec<Block>, mention: &str) {
     for block in blocks.iter_mut() {
         if let Block::Section {
             text: Some(Text::Mrkdwn { text }),

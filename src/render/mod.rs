@@ -8,6 +8,7 @@
 
 pub mod attachments;
 pub mod blocks;
+pub mod digest;
 pub mod escape;
 
 use std::str::FromStr;
@@ -72,7 +73,7 @@ impl FromStr for MessageFormat {
             "attachments" => Ok(MessageFormat::Attachments),
             _ => Err(format!(
                 "expected blocks or attachments, got {}",
-                crate::webhooks::describe(s)
+                crate::redact::describe(s)
             )),
         }
     }

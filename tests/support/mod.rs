@@ -1,7 +1,8 @@
 //! Real loopback servers for the integration tests: `moto_server` for SQS, a
 //! Lambda Runtime API on wiremock, a TCP server that resets connections, and
 //! helpers to read fixtures and wait for outcomes.
-#![allow(dead_code)]
+
+pub mod fake_slack;
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, TcpListener, TcpStream};

@@ -1,14 +1,12 @@
 //! `sns-to-slack send` as a user runs it: preview, posting, dead-letter file,
 //! exit codes and error messages.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::{self, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::Envelope;
-use support::{SECRET, fixture};
 
 fn send(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sns-to-slack"))
@@ -487,6 +485,8 @@ async fn a_wide_fan_out_to_a_slow_slack_fits_in_lambdas_1024_descriptors() {
         .env("RATE_BURST", "100")
         // No retry to hide a post that failed for want of a descriptor.
         .env("MAX_ATTEMPTS", "1")
+        // Every record its own post: 3,000 posts, not 300 digests.
+        .env("DIGEST_AFTER", "off")
         .current_dir(dir.path());
     // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
     unsafe {

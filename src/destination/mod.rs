@@ -1,35 +1,29 @@
-//! Named webhooks: the table that routes name (`ops`, `security`), each name's
-//! secret URL and optional rate, and where the table comes from (`WEBHOOKS`,
-//! a Secrets Manager secret, or `WEBHOOK_URL` alone as `default`).
+//! Where posts go: the named destinations of a deployment.
 //!
-//! Parsing is pure; fetching the secret is the one adapter here, behind
-//! [`SecretStore`]. Every error names the setting and the webhook, never a URL.
+//! The table routes name (`ops`, `security`): each name's secret URL and
+//! optional rate, parsed from `WEBHOOKS`, a Secrets Manager secret, or
+//! `WEBHOOK_URL` alone as `default` (pure), with the rate bounds every
+//! setting shares. Every error names the setting and the webhook, never a URL.
+//!
+//! - [`webhook`]: the Incoming Webhook: its secret URL and the HTTP client.
+//! - [`secrets`]: where the table comes from, and the Secrets Manager adapter.
+//!
+//! A second kind of destination (the Slack Web API) is one more file here.
+
+pub mod secrets;
+pub mod webhook;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::webhook::Webhook;
+use crate::redact::{MAX_NAME_CHARS, describe, is_name, serde_problem};
+use webhook::Webhook;
 
 /// The name `WEBHOOK_URL` alone (or a bare URL in the secret) is known by.
 pub const DEFAULT_NAME: &str = "default";
-
-/// Longest a webhook name may be.
-pub const MAX_NAME_CHARS: usize = 64;
-
-/// How long fetching the secret at start-up may take before the process stops
-/// with an error (a hung endpoint must not hang the cold start).
-///
-/// Clearly below Lambda's 10 s limit on the init phase: when the limit is hit,
-/// Lambda kills the process before it can write why, so the bound leaves 4 s
-/// for the process's start, the error line and the report to the Runtime
-/// API's `/runtime/init/error`. A healthy read (credentials from the
-/// environment, one HTTPS call in the region) takes a few hundred ms.
-pub const SECRET_TIMEOUT: Duration = Duration::from_secs(6);
 
 /// Smallest `RATE_PER_SECOND` (and `redrive --rate-per-second`): one post per
 /// 1000 s, already longer than any Lambda invocation may run.
@@ -246,182 +240,6 @@ impl<'de> Deserialize<'de> for Entries {
     }
 }
 
-/// Whether `name` can name a webhook: 1 to 64 of `A-Z a-z 0-9 _ - .`.
-pub fn is_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME_CHARS
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-/// `value` quoted, when an error may show it: a name (see [`is_name`]) not
-/// shaped like a Slack token. `None` for anything else, which may be a secret
-/// put where a name belongs.
-pub fn shown(value: &str) -> Option<String> {
-    (is_name(value) && !looks_like_token(value)).then(|| format!("{value:?}"))
-}
-
-/// `value` quoted when [`shown`] allows it, else what kind of value it is
-/// (`a URL`, `a Slack token`, `a text of 80 characters`), never the value.
-pub fn describe(value: &str) -> String {
-    if let Some(quoted) = shown(value) {
-        quoted
-    } else if value.contains("://") || value.contains("/services/") {
-        "a URL".into()
-    } else if looks_like_token(value) {
-        "a Slack token".into()
-    } else if value.is_empty() {
-        "an empty text".into()
-    } else {
-        format!("a text of {} characters", value.chars().count())
-    }
-}
-
-fn looks_like_token(value: &str) -> bool {
-    ["xox", "xapp-"].iter().any(|p| {
-        value
-            .get(..p.len())
-            .is_some_and(|v| v.eq_ignore_ascii_case(p))
-    })
-}
-
-/// A serde_json error as an error message may show it: serde's own words,
-/// with every text it quotes from the input (`string "…"`, `unknown field
-/// `…``) replaced by [`describe`], so a URL where a name or a flag belongs is
-/// not echoed. The position is kept when there is one (serde_json shows none
-/// for errors of an already parsed value, never "line 0 column 0").
-pub fn serde_problem(e: &serde_json::Error) -> String {
-    let text = without_quoted_values(&e.to_string());
-    if text.contains("://") || text.contains("/services/") || looks_like_token_anywhere(&text) {
-        // Belt and braces: a shape of message this function does not know.
-        return match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                format!("not valid JSON at line {} column {}", e.line(), e.column())
-            }
-            _ => "a value of the wrong type or shape".into(),
-        };
-    }
-    text
-}
-
-fn looks_like_token_anywhere(text: &str) -> bool {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .any(|word| word.len() > 8 && looks_like_token(word))
-}
-
-/// Replaces the string literals serde quotes (`"…"`, Debug-escaped) and the
-/// key of `unknown field `…`` / `unknown variant `…`` with [`describe`].
-fn without_quoted_values(message: &str) -> String {
-    let mut message = message.to_string();
-    for prefix in ["unknown field `", "unknown variant `"] {
-        if let Some(start) = message.find(prefix).map(|i| i + prefix.len()) {
-            let end = ["`, expected", "`, there are no"]
-                .iter()
-                .filter_map(|end| message.rfind(end))
-                .find(|&end| end >= start)
-                .unwrap_or(message.len());
-            let key = message[start..end].to_string();
-            if shown(&key).is_none() {
-                message.replace_range(start - 1..(end + 1).min(message.len()), &describe(&key));
-            }
-        }
-    }
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message.as_str();
-    while let Some(open) = rest.find('"') {
-        out.push_str(&rest[..open]);
-        let literal = &rest[open + 1..];
-        let mut escaped = false;
-        let close = literal.char_indices().find_map(|(i, c)| match c {
-            _ if escaped => {
-                escaped = false;
-                None
-            }
-            '\\' => {
-                escaped = true;
-                None
-            }
-            '"' => Some(i),
-            _ => None,
-        });
-        let close = close.unwrap_or(literal.len());
-        let value = &literal[..close];
-        if shown(value).is_some() {
-            out.push('"');
-            out.push_str(value);
-            out.push('"');
-        } else {
-            out.push('(');
-            out.push_str(&describe(value));
-            out.push(')');
-        }
-        rest = literal.get(close + 1..).unwrap_or("");
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Where the webhook table comes from, as configured.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Source {
-    /// No webhook configured (the command line previews).
-    None,
-    /// Known at start-up: `WEBHOOKS`, or `WEBHOOK_URL` as `default`.
-    Table(Webhooks),
-    /// `WEBHOOKS_SECRET_ID`: fetched once per cold start.
-    Secret(String),
-}
-
-/// Reads a secret's text. Secrets Manager implements it; so can a test.
-pub trait SecretStore: Send + Sync {
-    /// The `SecretString` of secret `id` (a name or an ARN).
-    fn secret_string(&self, id: &str) -> impl Future<Output = Result<String, String>> + Send;
-}
-
-impl Source {
-    /// The table: as configured, or fetched from `store` (within
-    /// [`SECRET_TIMEOUT`]) and parsed.
-    pub async fn resolve(self, store: &impl SecretStore) -> Result<Webhooks, WebhooksError> {
-        match self {
-            Source::None => Ok(Webhooks::default()),
-            Source::Table(table) => Ok(table),
-            Source::Secret(id) => {
-                let text = tokio::time::timeout(SECRET_TIMEOUT, store.secret_string(&id))
-                    .await
-                    .map_err(|_| {
-                        WebhooksError::Secret(format!(
-                            "no answer within {} s",
-                            SECRET_TIMEOUT.as_secs()
-                        ))
-                    })?
-                    .map_err(WebhooksError::Secret)?;
-                Webhooks::parse(&text, "WEBHOOKS_SECRET_ID", true)
-            }
-        }
-    }
-}
-
-/// AWS Secrets Manager, from the standard AWS configuration
-/// (`AWS_ENDPOINT_URL_SECRETS_MANAGER` for local tests).
-pub struct SecretsManager;
-
-impl SecretStore for SecretsManager {
-    async fn secret_string(&self, id: &str) -> Result<String, String> {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let client = aws_sdk_secretsmanager::Client::new(&config);
-        let out = client
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())?;
-        out.secret_string()
-            .map(str::to_string)
-            .ok_or_else(|| "the secret has no SecretString (a binary secret?)".to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,80 +341,11 @@ mod tests {
     }
 
     #[test]
-    fn errors_describe_what_is_not_a_name_without_showing_it() {
-        assert_eq!(describe("ops-eu.1"), "\"ops-eu.1\"");
-        assert_eq!(describe(OPS), "a URL");
-        assert_eq!(describe("hooks.slack.com/services/T0/B0/X"), "a URL");
-        assert_eq!(describe("xoxb-1234-5678-abcdef"), "a Slack token");
-        assert_eq!(describe(""), "an empty text");
-        assert_eq!(describe("a b"), "a text of 3 characters");
-        let problem = |json: &str| {
-            serde_json::from_str::<Detailed>(json)
-                .map(|_| ())
-                .unwrap_err()
-        };
-        let e = problem(&format!(r#"{{"url": 1, "{OPS}": 2}}"#));
-        assert!(
-            !serde_problem(&e).contains("SECRET"),
-            "{}",
-            serde_problem(&e)
-        );
-        let e = problem(&format!(
-            r#"{{"url": "x", "rate_per_second": "say \"{OPS}\""}}"#
-        ));
-        assert!(
-            !serde_problem(&e).contains("SECRET"),
-            "{}",
-            serde_problem(&e)
-        );
-        let e = problem(r#"{"url": "x", "colour": "red"}"#);
-        assert!(
-            serde_problem(&e).starts_with("unknown field `colour`, expected"),
-            "{}",
-            serde_problem(&e)
-        );
-    }
-
-    #[test]
     fn an_envelope_of_an_earlier_version_resolves_by_its_id() {
         let w = Webhooks::parse(&format!(r#"{{"ops":"{OPS}"}}"#), "WEBHOOKS", false).unwrap();
         let id = w.get("ops").unwrap().webhook.id().to_string();
         assert_eq!(w.resolve(&id).unwrap().name, "ops");
         assert_eq!(w.resolve("ops").unwrap().name, "ops");
         assert!(w.resolve("payments").is_none());
-    }
-
-    struct Fixed(Result<String, String>);
-
-    impl SecretStore for Fixed {
-        async fn secret_string(&self, _: &str) -> Result<String, String> {
-            self.0.clone()
-        }
-    }
-
-    struct Hung;
-
-    impl SecretStore for Hung {
-        async fn secret_string(&self, _: &str) -> Result<String, String> {
-            std::future::pending().await
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_secret_is_fetched_parsed_and_bounded_in_time() {
-        let secret = Source::Secret("sns-to-slack/webhooks".into());
-        let table = format!(r#"{{"ops":"{OPS}"}}"#);
-        let w = secret.clone().resolve(&Fixed(Ok(table))).await.unwrap();
-        assert!(w.get("ops").is_some());
-        let err = secret
-            .clone()
-            .resolve(&Fixed(Err("AccessDenied".into())))
-            .await;
-        assert_eq!(
-            err.unwrap_err().to_string(),
-            "WEBHOOKS_SECRET_ID: the secret could not be read: AccessDenied"
-        );
-        let err = secret.resolve(&Hung).await.unwrap_err();
-        assert!(err.to_string().contains("no answer within 6 s"), "{err}");
     }
 }

@@ -2,16 +2,14 @@
 //! certificate no public root signs: the handshake happens, the certificate is
 //! refused, and the error names the cause without the webhook URL.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::SECRET;
 use sns_to_slack::delivery::Post;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::slack::SlackClient;
-use sns_to_slack::webhook::Webhook;
-use support::SECRET;
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -53,7 +51,7 @@ async fn an_untrusted_certificate_is_refused_and_the_error_hides_the_url() {
     let (port, mut handshakes) = self_signed_server().await;
     let url = format!("https://localhost:{port}/services/{SECRET}");
     let hook = Webhook::parse(&url).unwrap();
-    let client = SlackClient::new().unwrap();
+    let client = WebhookClient::new().unwrap();
 
     let attempt = client
         .post(&hook, "{}".into(), Duration::from_secs(10))

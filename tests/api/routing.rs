@@ -5,27 +5,24 @@
 //! Slack webhooks, with the table in `moto_server`'s Secrets Manager and dead
 //! letters in its SQS.
 
-mod support;
-
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use crate::support::fake_slack::{Answer, FakeSlack};
+use crate::support::{self, Function, Kept, Moto, RuntimeApi, SECRET, fixture};
 use serde_json::{Value, json};
 use sns_to_slack::dead_letter::Envelope;
+use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::destination::Webhooks;
+use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::plan::{self, Plan};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
 use sns_to_slack::route::Routing;
-use sns_to_slack::webhook::Webhook;
-use sns_to_slack::webhooks::Webhooks;
-use support::{Function, Kept, Moto, RuntimeApi, SECRET, fixture};
 use tokio::time::Instant;
 use wiremock::{MockServer, ResponseTemplate};
 
@@ -43,52 +40,6 @@ fn table() -> Webhooks {
 
 fn routing(routes: &str) -> Routing {
     Routing::new(table(), Some(routes), sns_to_slack::kinds::KIND_NAMES).unwrap()
-}
-
-/// A Slack on the paused clock: per webhook URL, the answers in turn (the
-/// last repeats), each after `delay`; it records when each post arrived.
-#[derive(Clone, Default)]
-struct FakeSlack {
-    answers: Arc<HashMap<&'static str, Vec<Attempt>>>,
-    delay: Duration,
-    arrivals: Arc<Mutex<Vec<(&'static str, Instant)>>>,
-}
-
-impl FakeSlack {
-    fn new(answers: Vec<(&'static str, Vec<Attempt>)>, delay: Duration) -> Self {
-        Self {
-            answers: Arc::new(answers.into_iter().collect()),
-            delay,
-            arrivals: Arc::default(),
-        }
-    }
-
-    fn arrivals_at(&self, url: &str) -> Vec<Instant> {
-        self.arrivals
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(u, _)| *u == url)
-            .map(|(_, t)| *t)
-            .collect()
-    }
-}
-
-impl Post for FakeSlack {
-    async fn post(&self, webhook: &Webhook, _body: Bytes, _timeout: Duration) -> Attempt {
-        let (url, answers) = self
-            .answers
-            .iter()
-            .find(|(u, _)| webhook.expose_url().as_str() == **u)
-            .expect("a known webhook");
-        let n = {
-            let mut arrivals = self.arrivals.lock().unwrap();
-            arrivals.push((url, Instant::now()));
-            arrivals.iter().filter(|(u, _)| u == url).count()
-        };
-        tokio::time::sleep(self.delay).await;
-        answers[(n - 1).min(answers.len() - 1)].clone()
-    }
 }
 
 fn status(status: u16, body: &str, retry_after: Option<&str>) -> Attempt {
@@ -121,7 +72,7 @@ fn first_records(n: usize) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn a_webhook_paused_by_a_429_does_not_delay_another() {
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (
                 SECURITY,
@@ -136,7 +87,9 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
         Kept::default(),
         routing(r#"[{"to": ["security", "ops"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -174,7 +127,7 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
 async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
     // The overall cap (two places for both webhooks) binds here: security's
     // records waiting out their 3 s pause must not keep ops waiting.
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (
                 SECURITY,
@@ -193,7 +146,9 @@ async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
         Kept::default(),
         routing(r#"[{"to": ["security", "ops"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -215,34 +170,6 @@ async fn a_webhook_paused_by_a_429_holds_none_of_the_places_in_flight() {
     );
 }
 
-/// A Slack that answers every post after `delay` and counts the posts in
-/// flight at once.
-#[derive(Clone, Default)]
-struct Crowd {
-    delay: Duration,
-    now: Arc<Mutex<(usize, usize)>>,
-    by_url: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Post for Crowd {
-    async fn post(&self, webhook: &Webhook, _body: Bytes, _timeout: Duration) -> Attempt {
-        {
-            let mut now = self.now.lock().unwrap();
-            now.0 += 1;
-            now.1 = now.1.max(now.0);
-        }
-        *self
-            .by_url
-            .lock()
-            .unwrap()
-            .entry(webhook.expose_url().to_string())
-            .or_default() += 1;
-        tokio::time::sleep(self.delay).await;
-        self.now.lock().unwrap().0 -= 1;
-        Attempt::Accepted
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     // Issue 16, finding 6: 10 records to 300 webhooks had 300 x MAX_CONCURRENCY
@@ -260,10 +187,10 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     let webhooks = Webhooks::parse(&Value::Object(table).to_string(), "WEBHOOKS", false).unwrap();
     let routes = json!([{ "to": names }]).to_string();
     let routing = Routing::new(webhooks, Some(&routes), sns_to_slack::kinds::KIND_NAMES).unwrap();
-    let slack = Crowd {
-        delay: Duration::from_secs(1),
-        ..Crowd::default()
-    };
+    let slack = FakeSlack::new(vec![Answer {
+        attempt: Attempt::Accepted,
+        after: Duration::from_secs(1),
+    }]);
     let settings = DeliverySettings {
         rate_per_second: 1000.0,
         rate_burst: 100,
@@ -274,7 +201,9 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
         Kept::default(),
         routing,
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let started = Instant::now();
     let summary = p
         .run(
@@ -285,7 +214,7 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
         .unwrap()
         .summary;
     assert_eq!((summary.records, summary.posted), (10, 3000));
-    let most = slack.now.lock().unwrap().1;
+    let most = slack.most_in_flight();
     assert_eq!(
         most,
         sns_to_slack::delivery::DEFAULT_MAX_IN_FLIGHT,
@@ -293,13 +222,16 @@ async fn a_wide_fan_out_keeps_the_posts_in_flight_under_the_overall_cap() {
     );
     // 3,000 posts of 1 s, 64 at a time: 47 rounds, none wasted.
     assert_eq!(Instant::now() - started, Duration::from_secs(47));
-    let by_url = slack.by_url.lock().unwrap();
+    let mut by_url: HashMap<String, usize> = HashMap::new();
+    for arrival in slack.arrivals() {
+        *by_url.entry(arrival.url).or_default() += 1;
+    }
     assert!(by_url.len() == 300 && by_url.values().all(|n| *n == 10));
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
-    let slack = FakeSlack::new(
+    let slack = FakeSlack::per_webhook(
         vec![
             (SECURITY, vec![status(404, "channel_not_found", None)]),
             (OPS, vec![Attempt::Accepted]),
@@ -311,7 +243,9 @@ async fn a_failed_fan_out_branch_is_dead_lettered_alone_under_its_name() {
         Kept::default(),
         routing(r#"[{"to": ["ops", "security"]}]"#),
         Overrides::default(),
-    );
+    )
+    // One post per record: the test is about each post's timing.
+    .with_digest_after(DigestAfter::Off);
     let summary = p
         .run(
             &fixture("sns-plain.json"),
@@ -632,4 +566,65 @@ async fn redrive_posts_each_envelope_to_the_webhook_it_names() {
     );
     assert_eq!(ops.received_requests().await.unwrap().len(), 1);
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "");
+}
+
+/// The first section's text of a posted Block Kit message (inside the bar).
+fn first_section(body: &Value) -> &str {
+    body["attachments"][0]["blocks"]
+        .as_array()
+        .and_then(|blocks| blocks.iter().find(|b| b["type"] == "section"))
+        .and_then(|section| section["text"]["text"].as_str())
+        .unwrap_or_else(|| panic!("no section: {body}"))
+}
+
+#[tokio::test]
+async fn a_rules_mention_leads_the_alarm_and_stays_off_the_ok() {
+    const MENTION: &str = "<!subteam^S0123ABCD>";
+    let ops = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let webhooks = json!({ "ops": support::webhook_url(&ops) }).to_string();
+    let routes = json!([
+        {"match": {"kind": "cloudwatch_alarm"}, "to": ["ops"], "mention": MENTION}
+    ])
+    .to_string();
+    // One `send` each: in one event, the ALARM and OK of one alarm would be
+    // collapsed as flapping into a single post.
+    for fixture in ["sns-cloudwatch-alarm.json", "sns-cloudwatch-ok.json"] {
+        let event = dir.path().join(fixture);
+        std::fs::write(&event, event_of(&[fixture])).unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("send")
+            .arg(&event)
+            .env_clear()
+            .env("WEBHOOKS", &webhooks)
+            .env("ROUTES", &routes)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{fixture}: {stderr}");
+    }
+    let bodies: Vec<Value> = ops
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    let is_alarm = |b: &Value| b["text"].as_str().unwrap_or("").contains("ALARM: ");
+    let alarm = bodies.iter().find(|b| is_alarm(b)).expect("the ALARM post");
+    let ok = bodies.iter().find(|b| !is_alarm(b)).expect("the OK post");
+    let text = alarm["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("{MENTION} ")), "{text}");
+    let section = first_section(alarm);
+    assert!(section.starts_with(&format!("{MENTION} ")), "{section}");
+    assert!(
+        !ok.to_string().contains("subteam"),
+        "a mention on the OK: {ok}"
+    );
+    assert!(
+        ok["text"].as_str().is_some_and(|t| t.contains("OK")),
+        "{ok}"
+    );
 }

@@ -1,34 +1,32 @@
 //! Delivery end to end through the pipeline, in two halves.
 //!
 //! - Time: retries, backoff, `Retry-After`, the limiter, concurrency and the
-//!   deadline run on tokio's paused clock through a fake [`Post`] that answers
+//!   deadline run on tokio's paused clock through a fake `Post` that answers
 //!   as scripted, so waits are exact and cost no real time.
 //! - The HTTP adapter: a real loopback server (wiremock) scripted with Slack's
 //!   answers checks what the Slack client sends and how it reads answers,
 //!   resets, refusals and its own timeout. Dead letters there go to the real
 //!   JSON-lines adapter.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
+use crate::support::fake_slack::{Answer, FakeSlack, says};
+use crate::support::{self, Kept, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::dead_letter::file::FileDeadLetter;
+use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
 use sns_to_slack::delivery::policy::Attempt;
-use sns_to_slack::delivery::{Delivery, Post};
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
+use sns_to_slack::group::DigestAfter;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, Until};
 use sns_to_slack::render::Overrides;
-use sns_to_slack::slack::SlackClient;
 use sns_to_slack::summary::Summary;
-use sns_to_slack::webhook::Webhook;
-use support::{Kept, SECRET, fixture};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -98,18 +96,20 @@ fn fast_settings() -> DeliverySettings {
 }
 
 struct Setup {
-    pipeline: Pipeline<SlackClient, FileDeadLetter>,
+    pipeline: Pipeline<WebhookClient, FileDeadLetter>,
     _dir: tempfile::TempDir,
 }
 
 impl Setup {
     fn new(webhook_url: &str, settings: DeliverySettings) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let delivery = Delivery::new(SlackClient::new().unwrap(), settings);
+        let delivery = Delivery::new(WebhookClient::new().unwrap(), settings);
         let store = FileDeadLetter::new(dir.path().join("dead-letters.jsonl"));
         let webhook = Webhook::parse(webhook_url).unwrap();
         Self {
-            pipeline: Pipeline::new(delivery, store, webhook, Overrides::default()),
+            // One post per record: these tests are about each post's fate.
+            pipeline: Pipeline::new(delivery, store, webhook, Overrides::default())
+                .with_digest_after(DigestAfter::Off),
             _dir: dir,
         }
     }
@@ -148,20 +148,6 @@ impl Setup {
 // Time, on the paused clock, through a fake `Post`.
 // ---------------------------------------------------------------------------
 
-/// One scripted answer of the fake Slack: what it says, and after how long.
-#[derive(Clone)]
-struct Answer {
-    attempt: Attempt,
-    after: Duration,
-}
-
-fn says(attempt: Attempt) -> Answer {
-    Answer {
-        attempt,
-        after: Duration::ZERO,
-    }
-}
-
 fn accepted() -> Answer {
     says(Attempt::Accepted)
 }
@@ -174,70 +160,16 @@ fn status(status: u16, retry_after: Option<&str>) -> Answer {
     })
 }
 
-/// A fake Slack behind the `Post` port: answers in script order (the last one
-/// repeats), honours the attempt timeout like the real client, and notes when
-/// each post arrived (virtual time) and how many were in flight at once.
-#[derive(Clone)]
-struct FakeSlack {
-    answers: Arc<Vec<Answer>>,
-    arrivals: Arc<Mutex<Vec<(tokio::time::Instant, Value)>>>,
-    in_flight: Arc<AtomicUsize>,
-    most_in_flight: Arc<AtomicUsize>,
-}
-
-impl FakeSlack {
-    fn new(answers: Vec<Answer>) -> Self {
-        Self {
-            answers: Arc::new(answers),
-            arrivals: Arc::default(),
-            in_flight: Arc::default(),
-            most_in_flight: Arc::default(),
-        }
-    }
-
-    /// Arrival times, from the first.
-    fn offsets(&self) -> Vec<Duration> {
-        let arrivals = self.arrivals.lock().unwrap();
-        let Some((first, _)) = arrivals.first() else {
-            return Vec::new();
-        };
-        arrivals.iter().map(|(t, _)| *t - *first).collect()
-    }
-}
-
-impl Post for FakeSlack {
-    async fn post(&self, _webhook: &Webhook, body: Bytes, timeout: Duration) -> Attempt {
-        let answer = {
-            let mut arrivals = self.arrivals.lock().unwrap();
-            arrivals.push((
-                tokio::time::Instant::now(),
-                serde_json::from_slice(&body).unwrap(),
-            ));
-            let i = (arrivals.len() - 1).min(self.answers.len() - 1);
-            self.answers[i].clone()
-        };
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
-        let attempt = if answer.after > timeout {
-            tokio::time::sleep(timeout).await;
-            Attempt::TimedOut
-        } else {
-            tokio::time::sleep(answer.after).await;
-            answer.attempt
-        };
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        attempt
-    }
-}
-
 fn clock_pipeline(slack: &FakeSlack, settings: DeliverySettings) -> Pipeline<FakeSlack, Kept> {
     let webhook = Webhook::parse(&format!("https://hooks.slack.com/services/{SECRET}")).unwrap();
+    // One post per record: the clock tests pace and retry each post.
     Pipeline::new(
         Delivery::new(slack.clone(), settings),
         Kept::default(),
         webhook,
         Overrides::default(),
     )
+    .with_digest_after(DigestAfter::Off)
 }
 
 async fn run_for(p: &Pipeline<FakeSlack, Kept>, event: &str, budget: Duration) -> Summary {
@@ -272,14 +204,12 @@ async fn every_record_of_a_batch_is_posted_concurrently() {
     assert_eq!((summary.records, summary.posted), (25, 25));
     // MAX_CONCURRENCY (8) posts at a time: 25 records take four rounds of
     // 200 ms; one at a time they would take 25.
-    assert_eq!(slack.most_in_flight.load(Ordering::SeqCst), 8);
+    assert_eq!(slack.most_in_flight(), 8);
     assert_eq!(started.elapsed(), MS(800));
     let mut texts: Vec<String> = slack
-        .arrivals
-        .lock()
-        .unwrap()
+        .arrivals()
         .iter()
-        .map(|(_, b)| b.to_string())
+        .map(|a| a.body.to_string())
         .collect();
     texts.sort();
     texts.dedup();
@@ -690,6 +620,7 @@ async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
         webhook,
         Overrides::default(),
     )
+    .with_digest_after(DigestAfter::Off)
     .with_max_receives(5);
     let records = (0..100)
         .map(|i| support::sqs_record(&format!("q-{i}"), "on its last receive", 5))
@@ -721,5 +652,112 @@ async fn a_deadline_cut_store_hands_back_only_the_letters_it_did_not_store() {
             !requeue.iter().any(|r| r == id),
             "{id} stored and handed back"
         );
+    }
+}
+
+/// A pipeline with the default grouping (`DIGEST_AFTER` 5), handing SQS
+/// records back until their fifth receive.
+fn storm_pipeline(slack: &FakeSlack) -> Pipeline<FakeSlack, Kept> {
+    let webhook = Webhook::parse(&format!("https://hooks.slack.com/services/{SECRET}")).unwrap();
+    Pipeline::new(
+        Delivery::new(slack.clone(), fast_settings()),
+        Kept::default(),
+        webhook,
+        Overrides::default(),
+    )
+    .with_max_receives(5)
+}
+
+/// An SQS batch of `n` text messages of one topic (one group), on their
+/// `receives`-th receive.
+fn storm(n: usize, receives: u32) -> String {
+    let records = (0..n)
+        .map(|i| {
+            support::sqs_record(
+                &format!("q-{i}"),
+                &format!("disk full on host-{i}"),
+                receives,
+            )
+        })
+        .collect();
+    support::sqs_event(records)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_that_fails_for_good_dead_letters_each_of_its_records() {
+    let slack = FakeSlack::new(vec![status(404, None)]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    // One digest post, refused: every record it carried is a dead letter.
+    assert_eq!(slack.offsets().len(), 1);
+    let s = &done.summary;
+    assert_eq!(
+        (s.digests, s.digested, s.dead_lettered, s.requeued),
+        (0, 0, 12, 0)
+    );
+    let letters = kept(&p);
+    let mut ids: Vec<String> = letters
+        .iter()
+        .map(|l| {
+            let record: Value = serde_json::from_str(l.record.get()).unwrap();
+            record["messageId"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 12, "each record its own letter");
+    assert!(letters.iter().all(|l| l.reason == Reason::Rejected));
+    assert_eq!(done.requeue, Some(Vec::new()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_that_fails_for_now_hands_each_of_its_records_back() {
+    let slack = FakeSlack::new(vec![status(503, None)]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    // One digest, tried three times: every record goes back to SQS, none
+    // is a dead letter.
+    assert_eq!(slack.offsets().len(), 3);
+    assert_eq!((done.summary.dead_lettered, done.summary.requeued), (0, 12));
+    let mut requeue = done.requeue.unwrap();
+    requeue.sort();
+    let mut expected: Vec<String> = (0..12).map(|i| format!("q-{i}")).collect();
+    expected.sort();
+    assert_eq!(requeue, expected);
+    assert!(kept(&p).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_digest_posts_once_for_a_storm_and_counts_what_it_carried() {
+    let slack = FakeSlack::new(vec![accepted()]);
+    let p = storm_pipeline(&slack);
+    let done = p
+        .run(
+            &storm(12, 1),
+            Until::post(tokio::time::Instant::now() + MINUTE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(slack.offsets().len(), 1);
+    let s = &done.summary;
+    assert_eq!(
+        (s.posted, s.digests, s.digested, s.collapsed),
+        (0, 1, 12, 0)
+    );
+    let body = slack.arrivals()[0].body.to_string();
+    for i in 0..12 {
+        assert!(body.contains(&format!("disk full on host-{i}")), "{i}");
     }
 }

@@ -2,28 +2,26 @@
 //! envelopes land and parse back, batches split at 10 entries and 1 MiB, and a
 //! missing queue fails the event instead of losing records.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::{self, Moto, SECRET, fixture};
 use serde_json::Value;
 use sns_to_slack::dead_letter::sqs::SqsDeadLetter;
 use sns_to_slack::dead_letter::{DeadLetter, Envelope};
 use sns_to_slack::delivery::Delivery;
 use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::destination::webhook::WebhookClient;
 use sns_to_slack::outcome::Reason;
 use sns_to_slack::pipeline::{Pipeline, PipelineError, Until};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::render::Overrides;
 use sns_to_slack::settle::envelope;
-use sns_to_slack::slack::SlackClient;
-use sns_to_slack::webhook::Webhook;
-use support::{Moto, SECRET, fixture};
 use wiremock::MockServer;
 
-fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<SlackClient, SqsDeadLetter> {
+fn pipeline(slack: &MockServer, store: SqsDeadLetter) -> Pipeline<WebhookClient, SqsDeadLetter> {
     let delivery = Delivery::new(
-        SlackClient::new().unwrap(),
+        WebhookClient::new().unwrap(),
         DeliverySettings {
             rate_per_second: 1000.0,
             rate_burst: 100,

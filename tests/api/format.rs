@@ -4,7 +4,7 @@
 //! link from message content).
 //!
 //! Regenerate the golden files after an intended change of layout with
-//! `UPDATE_GOLDEN=1 cargo test --test format`, then review `git diff tests/golden`.
+//! `UPDATE_GOLDEN=1 cargo test --test api format::`, then review `git diff tests/golden`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -387,7 +387,7 @@ fn every_fixture_renders_its_golden_payload() {
     assert!(
         missing.is_empty() && differ.is_empty(),
         "golden files missing: {missing:?}; differing: {differ:?} \
-         (UPDATE_GOLDEN=1 cargo test --test format, then review the diff)"
+         (UPDATE_GOLDEN=1 cargo test --test api format::, then review the diff)"
     );
 }
 
@@ -566,9 +566,9 @@ fn a_large_json_message_renders_in_bounded_memory() {
 /// bad record's text and first section, and nowhere on a good one.
 #[test]
 fn a_rules_mention_leads_a_danger_message_only() {
+    use sns_to_slack::destination::Webhooks;
     use sns_to_slack::plan::{Plan, plan};
     use sns_to_slack::route::Routing;
-    use sns_to_slack::webhooks::Webhooks;
     let table = r#"{"ops":"https://hooks.slack.com/services/T000/B000/SECRETSECRET"}"#;
     let routes = r#"[{"match": {}, "to": ["ops"], "mention": "<!here> <@U0123ABCD>"}]"#;
     let webhooks = Webhooks::parse(table, "WEBHOOKS", false).unwrap();

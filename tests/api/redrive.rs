@@ -2,18 +2,16 @@
 //! scripted Slack: both message shapes, failures that stay, poison bodies,
 //! dry runs, `--max`, the file source and Ctrl-C.
 
-mod support;
-
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::support::{self, Moto, SECRET, fixture};
 use serde_json::{Value, json};
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::outcome::Outcome;
 use sns_to_slack::outcome::{Failure, Reason};
 use sns_to_slack::record::parse_event;
 use sns_to_slack::settle::envelope;
-use support::{Moto, SECRET, fixture};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

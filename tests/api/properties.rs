@@ -8,18 +8,21 @@ use std::time::{Duration, SystemTime};
 
 use proptest::prelude::*;
 use serde_json::json;
+use sns_to_slack::compose::compose;
 use sns_to_slack::config::{self, CliConfig, LambdaConfig};
 use sns_to_slack::delivery::limiter::Limiter;
 use sns_to_slack::delivery::policy::{self, Attempt, Decision};
+use sns_to_slack::destination::Destination;
+use sns_to_slack::destination::webhook::Webhook;
+use sns_to_slack::group::DigestAfter;
 use sns_to_slack::kinds;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
 use sns_to_slack::plan::Plan;
 use sns_to_slack::record;
 use sns_to_slack::record::body;
+use sns_to_slack::render::digest::Line;
 use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
-use sns_to_slack::webhook::Webhook;
-use sns_to_slack::webhooks::Destination;
 use std::sync::Arc;
 
 /// JSON-ish text: fragments of the shapes we read, glued at random, so the
@@ -167,7 +170,7 @@ proptest! {
         };
         if let Ok(c) = config {
             let d = &c.delivery;
-            prop_assert!(d.rate_per_second >= sns_to_slack::webhooks::MIN_RATE_PER_SECOND);
+            prop_assert!(d.rate_per_second >= sns_to_slack::destination::MIN_RATE_PER_SECOND);
             prop_assert!(d.retry_base <= d.retry_max);
             // What the configuration accepts, the limiter takes without a panic.
             let limiter = Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max);
@@ -248,6 +251,8 @@ proptest! {
         batch in prop::collection::vec(generated(), 1..12),
         unsent in prop::collection::vec(any::<bool>(), 0..40),
         max_receives in proptest::option::of(1u32..5),
+        digest_after in proptest::option::of(1usize..4),
+        dup in 1usize..12,
     ) {
         let raws: Vec<serde_json::Value> = batch.iter().enumerate().map(|(i, (sqs, _))| match sqs {
             Some((id, n)) => json!({"eventSource": "aws:sqs", "messageId": format!("q-{id}"),
@@ -256,22 +261,39 @@ proptest! {
         }).collect();
         let records = record::parse_event(&json!({ "Records": raws }).to_string()).unwrap();
         prop_assert_eq!(records.len(), batch.len());
+        // Posts of a few message ids into one group, so duplicates fold and
+        // large groups become digests.
         let mut plans = Vec::new();
-        let mut outcomes = Vec::new();
-        for (_, plan) in &batch {
+        let mut specs: Vec<Vec<Option<Reason>>> = Vec::new();
+        for (i, (_, plan)) in batch.iter().enumerate() {
+            specs.push(match plan {
+                Some(Ok(posts)) => posts.clone(),
+                _ => Vec::new(),
+            });
             plans.push(match plan {
                 None => Plan::Drop { rule: 0 },
                 Some(Err(reason)) => Plan::Fail(failure(*reason)),
-                Some(Ok(posts)) => {
-                    outcomes.extend(posts.iter().map(|r| Outcome {
-                        attempts: 1,
-                        ..Outcome::unattempted(r.map_or(Ok(()), |r| Err(failure(r))))
-                    }));
-                    Plan::Post { body: bytes::Bytes::new(), to: destinations(posts.len()) }
-                }
+                Some(Ok(posts)) => Plan::Post {
+                    body: bytes::Bytes::new(),
+                    to: destinations(posts.len()),
+                    mention: None,
+                    rule: None,
+            line: Box::new(Line::plain(&format!("m-{}", i % dup), "x")),
+                },
             });
         }
-        let fates = settle::fates(&plans, &outcomes);
+        let digest_after = digest_after.map_or(DigestAfter::Off, DigestAfter::After);
+        let composition = compose(&records, &plans, digest_after, &Overrides::default(), 4000);
+        // A job ends as the generated outcome of the first branch it carries.
+        let outcomes: Vec<Outcome> = (0..composition.jobs.len())
+            .map(|j| {
+                let spec = composition.branches.iter().enumerate()
+                    .find_map(|(r, b)| b.iter().position(|b| b.job == j).map(|k| specs[r][k]))
+                    .expect("every job carries a record");
+                Outcome { attempts: 1, ..Outcome::unattempted(spec.map_or(Ok(()), |r| Err(failure(r)))) }
+            })
+            .collect();
+        let fates = settle::fates(&plans, &composition, &outcomes);
         let settling = settle::settle(&records, &fates, max_receives);
         let letters = settling.letters.len();
         let unsent: Vec<usize> = (0..letters).filter(|&k| unsent.get(k) == Some(&true)).collect();
@@ -283,7 +305,12 @@ proptest! {
         let dropped = batch.iter().filter(|(_, p)| p.is_none()).count();
         let unrouted = batch.iter().filter(|(_, p)| matches!(p, Some(Err(Reason::Unrouted)))).count();
         prop_assert_eq!(s.records, batch.len());
-        prop_assert_eq!((s.posted, s.dropped, s.unrouted), (posts, dropped, unrouted));
+        prop_assert_eq!((s.posted + s.digested + s.collapsed, s.dropped, s.unrouted), (posts, dropped, unrouted));
+        // Every branch of a post is carried by exactly one job.
+        for (plan, b) in plans.iter().zip(&composition.branches) {
+            let to = match plan { Plan::Post { to, .. } => to.len(), _ => 0 };
+            prop_assert_eq!(b.len(), to);
+        }
         prop_assert_eq!(s.dead_lettered, letters - unsent.len());
         prop_assert_eq!(s.reasons.values().sum::<usize>(), s.dead_lettered);
         // Each failure is a letter, or its record's SQS message is handed back.

@@ -1,14 +1,12 @@
 //! End to end: the built binary in Lambda mode (the real `lambda_runtime`)
 //! against a loopback Runtime API, a scripted Slack and `moto_server`.
 
-mod support;
-
 use std::time::{Duration, SystemTime};
 
+use crate::support::{self, Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
 use serde_json::json;
 use sns_to_slack::dead_letter::Envelope;
 use sns_to_slack::outcome::Reason;
-use support::{Function, Invocation, Moto, RuntimeApi, SECRET, fixture};
 use wiremock::matchers::{body_string_contains, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -37,7 +35,9 @@ async fn a_good_event_is_posted_and_summarised() {
     let queue = moto.queue("e2e-ok").await;
     let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
     let runtime = RuntimeApi::start(vec![invocation(fixture("sns-batch-25.json"), WAIT)]).await;
-    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
+    let mut vars = env(&moto, &slack, &queue);
+    vars.push(("DIGEST_AFTER", "off".into()));
+    let function = Function::start(BIN, &runtime, &vars);
     let answers = runtime.wait_for(1, WAIT).await;
     assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
     assert_eq!(answers[0].body["posted"], 25);
@@ -66,6 +66,51 @@ async fn a_good_event_is_posted_and_summarised() {
     );
     assert_eq!(emf[0]["Service"], "sns-to-slack");
     assert_eq!(emf[0]["DeliveryLatency"].as_array().map(Vec::len), Some(25));
+}
+
+#[tokio::test]
+async fn a_storm_of_one_kind_is_posted_as_a_digest_that_names_every_record() {
+    let moto = Moto::start().await;
+    let queue = moto.queue("e2e-storm").await;
+    let slack = support::slack(ResponseTemplate::new(200).set_body_string("ok")).await;
+    // 25 text messages of one topic, as the default DIGEST_AFTER (5) sees them.
+    let runtime = RuntimeApi::start(vec![invocation(fixture("sns-batch-25.json"), WAIT)]).await;
+    let function = Function::start(BIN, &runtime, &env(&moto, &slack, &queue));
+    let answers = runtime.wait_for(1, WAIT).await;
+    assert!(answers[0].ok, "{:?}\n{}", answers[0], function.output());
+    let summary = &answers[0].body;
+    assert_eq!(
+        (
+            &summary["posted"],
+            &summary["digests"],
+            &summary["digested"]
+        ),
+        (&json!(0), &json!(1), &json!(25)),
+        "{summary}"
+    );
+    let posts = slack.received_requests().await.unwrap();
+    assert_eq!(posts.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&posts[0].body).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(text.starts_with("25 notifications: "), "{text}");
+    let shown = body.to_string();
+    for i in 0..25 {
+        assert!(
+            shown.contains(&format!("batch message {i}")),
+            "record {i} missing: {shown}"
+        );
+    }
+    assert!(moto.drain(&queue).await.is_empty());
+    let output = function.output();
+    let emf: Vec<serde_json::Value> = output
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("_aws").is_some())
+        .collect();
+    assert_eq!(
+        (&emf[0]["Digests"], &emf[0]["Digested"]),
+        (&json!(1), &json!(25))
+    );
 }
 
 #[tokio::test]
