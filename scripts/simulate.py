@@ -17,6 +17,10 @@ For each N (the event source's MaximumConcurrency) one independent world:
   Slack sink     loopback; per webhook a GCRA of 1 post/s with a short burst;
                  beyond it 429 + Retry-After (whole seconds, as Slack sends)
 
+With `--state-table` (or `--state-table only`), each N runs twice: as above, and with a DynamoDB state table
+(moto's, `STATE_TABLE` set on every function process), where every post reserves
+its slot in one schedule shared by all processes (one conditional write per post).
+
 A burst of notifications is published at once; the run ends when the buffer is
 empty (every notification posted or dead-lettered) or at a time limit. Reported:
 delivered, dead-lettered, lost (neither: must be 0), duplicates, 429s, the most
@@ -53,6 +57,7 @@ from botocore.config import Config as BotoConfig
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ID_PATTERN = re.compile(r"sim-\d{5}")
+STATE_ERRORS = re.compile(r'"StateErrors":(\d+)')
 SECTION = "## Buffered mode: a burst through the whole path (`scripts/simulate`)"
 
 
@@ -272,16 +277,24 @@ class Settings:
     rate_burst: int
     time_limit: float
     binary: str
+    state_table: bool = False
 
     @property
     def label(self) -> str:
-        return f"N={self.concurrency} rate={self.rate:g}"
+        table = " table" if self.state_table else ""
+        return f"N={self.concurrency} rate={self.rate:g}{table}"
+
+    @property
+    def key(self) -> tuple:
+        return (self.concurrency, self.rate, self.state_table)
 
 
 @dataclass
 class Result:
     concurrency: int
     rate: float
+    state_table: bool = False
+    state_errors: int = 0
     published: int = 0
     delivered: int = 0
     duplicates: int = 0
@@ -302,12 +315,31 @@ class Result:
     logs: str = ""
 
 
+# moto's threaded server runs requests side by side without a lock, so two
+# increments of one DynamoDB item can read the same value there; DynamoDB applies
+# each write to an item atomically. With the state table, moto runs with its
+# DynamoDB handlers behind one lock (as tests/api/shared_schedule.rs does).
+ATOMIC_DYNAMODB = """
+import sys, threading
+from moto.dynamodb.responses import DynamoHandler
+lock = threading.Lock()
+for name in ("update_item", "get_item", "put_item", "delete_item"):
+    def locked(self, _f=getattr(DynamoHandler, name)):
+        with lock:
+            return _f(self)
+    setattr(DynamoHandler, name, locked)
+from moto.server import main
+main(sys.argv[1:])
+"""
+
+
 class Moto:
-    def __init__(self):
+    def __init__(self, atomic_dynamodb: bool = False):
         program = os.environ.get("MOTO_SERVER", "moto_server")
         port = free_port()
+        command = [sys.executable, "-c", ATOMIC_DYNAMODB] if atomic_dynamodb else [program]
         self.child = subprocess.Popen(
-            [program, "-H", "127.0.0.1", "-p", str(port)],
+            [*command, "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -335,6 +367,7 @@ class Moto:
     def env(self) -> dict:
         return {
             "AWS_ENDPOINT_URL_SQS": self.endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.endpoint,
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
@@ -495,7 +528,7 @@ class World:
     def __init__(self, s: Settings, log_dir: pathlib.Path):
         self.settings = s
         self.stop = threading.Event()
-        self.moto = Moto()
+        self.moto = Moto(atomic_dynamodb=s.state_table)
         sqs, sns = self.moto.client("sqs"), self.moto.client("sns")
         self.dlq_url = sqs.create_queue(QueueName="sns-to-slack-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=self.dlq_url, AttributeNames=["QueueArn"])[
@@ -531,10 +564,20 @@ class World:
             "FUNCTION_CONCURRENCY": str(s.concurrency),
             "METRICS_SERVICE": "simulate",
         }
-        self.functions = [
-            Function(s, env, log_dir / f"function-N{s.concurrency}-rate{s.rate:g}-{i}.log")
+        if s.state_table:
+            self.moto.client("dynamodb").create_table(
+                TableName="sns-to-slack-state",
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            env["STATE_TABLE"] = "sns-to-slack-state"
+        table = "-table" if s.state_table else ""
+        self.log_paths = [
+            log_dir / f"function-N{s.concurrency}-rate{s.rate:g}{table}-{i}.log"
             for i in range(s.concurrency)
         ]
+        self.functions = [Function(s, env, path) for path in self.log_paths]
         self.pollers = [Poller(self, f) for f in self.functions]
 
     def publish(self) -> list[str]:
@@ -566,7 +609,7 @@ class World:
 
     def run(self) -> Result:
         s = self.settings
-        r = Result(concurrency=s.concurrency, rate=s.rate)
+        r = Result(concurrency=s.concurrency, rate=s.rate, state_table=s.state_table)
         for p in self.pollers:
             p.start()
         sqs = self.moto.client("sqs")
@@ -620,6 +663,10 @@ class World:
         r.failed_invocations = sum(p.failed for p in self.pollers)
         r.listed = sum(p.listed for p in self.pollers)
         r.function_restarts = sum(f.restarts for f in self.functions)
+        # The functions' EMF lines: state table calls that failed (fallbacks).
+        for path in self.log_paths:
+            text = path.read_text(errors="replace") if path.exists() else ""
+            r.state_errors += sum(int(n) for n in STATE_ERRORS.findall(text))
 
     def close(self):
         self.stop.set()
@@ -670,21 +717,29 @@ def machine() -> str:
 def table(results: list[Result], s: Settings) -> str:
     allowed = s.sink_burst  # GCRA: at most `burst` posts in any [t, t + 1 s)
     rows = [
-        "| N (MaximumConcurrency) | `RATE_PER_SECOND` | published | delivered | dead-lettered | lost | duplicates "
+        "| N (MaximumConcurrency) | `RATE_PER_SECOND` | `STATE_TABLE` | published | delivered | dead-lettered | lost | duplicates "
         "| 429s | most posts in any 1 s: accepted / arrived (sink allows) | time to drain "
         "| invocations (failed) | records listed for redelivery |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(r.dead_letter_reasons.items()))
         drain = f"{r.drain_seconds:.0f} s" if r.drained else f"not drained in {r.drain_seconds:.0f} s ({r.still_queued} queued)"
         rows.append(
-            f"| {r.concurrency} | {r.rate:g} | {r.published} | {r.delivered} | {r.dead_lettered}"
+            f"| {r.concurrency} | {r.rate:g} | {table_cell(r)} | {r.published} | {r.delivered} | {r.dead_lettered}"
             f"{f' ({reasons})' if reasons else ''} | **{r.lost}** | {r.duplicates} | {r.rate_limited} "
             f"| {r.most_accepted_in_1s} / {r.most_arrived_in_1s} ({allowed}) | {drain} "
             f"| {r.invocations} ({r.failed_invocations}) | {r.listed} |"
         )
     return "\n".join(rows)
+
+
+def table_cell(r: Result) -> str:
+    if not r.state_table:
+        return "off"
+    if not r.state_errors:
+        return "on"
+    return f"on ({r.state_errors} state error{'' if r.state_errors == 1 else 's'})"
 
 
 def section(results: list[Result], s: Settings, profile: str) -> str:
@@ -697,7 +752,8 @@ A burst of {s.notifications} notifications published at once to moto's SNS topic
 dead-letter queue at {s.max_receives} receives); N pollers behave like Lambda's event source
 (batches of up to {s.batch_size}, one function process each, deadline {s.function_timeout:.0f} s,
 `ReportBatchItemFailures`); the functions run with `RATE_PER_SECOND` as in the table,
-`RATE_BURST={s.rate_burst}`, `FUNCTION_CONCURRENCY=N`, `MAX_RECEIVES={s.max_receives}`; the Slack
+`RATE_BURST={s.rate_burst}`, `FUNCTION_CONCURRENCY=N`, `MAX_RECEIVES={s.max_receives}`, and
+`STATE_TABLE` as in the table (on: moto's DynamoDB, one schedule for all N processes); the Slack
 sink accepts {s.sink_rate:g} post/s per webhook with a burst of {s.sink_burst} and answers
 429 + `Retry-After` beyond it. Lost = published but neither posted nor dead-lettered nor
 still queued. Time to drain runs from the first publish until the buffer is empty;
@@ -749,6 +805,14 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, help="seconds per run before giving up")
     ap.add_argument("--sequential", action="store_true", help="one N after the other (default: at once)")
     ap.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
+    ap.add_argument(
+        "--state-table",
+        nargs="?",
+        const="both",
+        choices=["both", "only"],
+        help="both: run each N twice, without and with a state table (STATE_TABLE on moto's "
+        "DynamoDB); only: with it alone",
+    )
     args = ap.parse_args()
 
     notifications = args.notifications or (40 if args.quick else 1000)
@@ -775,8 +839,10 @@ def main() -> int:
             rate_burst=args.rate_burst,
             time_limit=time_limit,
             binary=binary,
+            state_table=table,
         )
         for n, rate in runs
+        for table in {None: (False,), "both": (False, True), "only": (True,)}[args.state_table]
     ]
     log_dir = pathlib.Path(tempfile.mkdtemp(prefix="simulate-"))
     log(f"{notifications} notifications for (N, rate) = {runs}; function logs in {log_dir}")
@@ -788,7 +854,7 @@ def main() -> int:
         world = None
         try:
             world = World(s, log_dir)
-            results[(s.concurrency, s.rate)] = world.run()
+            results[s.key] = world.run()
         except BaseException as e:  # reported below; the other runs go on
             errors.append(e)
             log(f"{s.label}: {e!r}")
@@ -808,14 +874,14 @@ def main() -> int:
     if errors:
         raise errors[0]
 
-    ordered = [results[run] for run in runs]
+    ordered = [results[s.key] for s in settings]
     text = section(ordered, settings[0], profile)
     print(text)
     if not args.quick and not args.no_write:
         write_benchmarks(text)
     bad = [r for r in ordered if r.lost or not r.drained]
     if bad:
-        log(f"FAILED: lost or not drained for N = {[(r.concurrency, r.rate) for r in bad]}")
+        log(f"FAILED: lost or not drained for {[(r.concurrency, r.rate, r.state_table) for r in bad]}")
         return 1
     if not all(r.delivered for r in ordered):
         log("FAILED: nothing was posted (does the binary accept SQS events?)")

@@ -111,6 +111,10 @@ pub struct Config {
     /// `FUNCTION_CONCURRENCY`: how many instances of the function may run at
     /// once, sharing the rates.
     pub function_concurrency: u32,
+    /// `STATE_TABLE`: the DynamoDB state table, if any. With it, every
+    /// process reserves its posts in one schedule per webhook kept there
+    /// ([`Config::shared_schedule`]).
+    pub state_table: Option<String>,
 }
 
 /// The function's configuration: what it requires is not optional.
@@ -240,17 +244,42 @@ impl Config {
     /// `RATE_PER_SECOND / N` per webhook (the burst split likewise, at least
     /// one post), and each of `webhooks` with a rate of its own at its share,
     /// so the sum Slack sees from all instances stays within the rates.
+    ///
+    /// With `STATE_TABLE`, every post reserves its slot in the schedule all
+    /// instances share, at the whole rates; the shares above then pace only
+    /// an invocation whose state table failed.
     pub fn delivery<P: Post>(&self, poster: P, webhooks: &Webhooks) -> Delivery<P> {
         let processes = self.function_concurrency.max(1);
         let settings = self.delivery.clone().shared_by(processes);
-        webhooks
+        let delivery = webhooks
             .iter()
             .fold(Delivery::new(poster, settings), |delivery, d| {
                 match d.rate_per_second {
                     Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes)),
                     None => delivery,
                 }
-            })
+            });
+        match self.shared_schedule() {
+            Some((table, shared)) => delivery.with_shared(
+                crate::delivery::shared::Shared::on_dynamodb(table, shared, webhooks),
+            ),
+            None => delivery,
+        }
+    }
+
+    /// With `STATE_TABLE`, the table and the shared schedule's settings: the
+    /// whole rate and burst, not an instance's share.
+    pub fn shared_schedule(&self) -> Option<(&str, crate::delivery::shared::SharedSettings)> {
+        let table = self.state_table.as_deref()?;
+        Some((
+            table,
+            crate::delivery::shared::SharedSettings {
+                rate_per_second: self.delivery.rate_per_second,
+                rate_burst: self.delivery.rate_burst,
+                max_pause: self.delivery.retry_after_max,
+                timeout: crate::delivery::shared::DEFAULT_TIMEOUT,
+            },
+        ))
     }
 
     /// Reads the shared settings through `get` (empty values already unset).
@@ -268,6 +297,7 @@ impl Config {
             },
             delivery: delivery_settings(get)?,
             function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
+            state_table: get("STATE_TABLE").map(|t| t.trim().to_string()),
         })
     }
 }
@@ -656,6 +686,8 @@ mod tests {
         asked.dedup();
         assert_eq!(count, asked.len(), "a variable read twice: {asked:?}");
         asked.retain(|name| name != "AWS_LAMBDA_FUNCTION_NAME");
+        // Read, but not yet set by the template (the lead adds the table).
+        asked.retain(|name| name != "STATE_TABLE");
         let mut listed: Vec<String> = VARIABLES.iter().map(|v| v.to_string()).collect();
         listed.sort();
         assert_eq!(asked, listed);
@@ -672,6 +704,35 @@ mod tests {
                 .iter()
                 .any(|n| n == "MAX_RECEIVES" || n == "METRICS_NAMESPACE")
         );
+    }
+
+    #[test]
+    fn with_a_state_table_the_schedule_gets_the_whole_rate() {
+        let c = cli(lookup(&[
+            ("RATE_PER_SECOND", "2"),
+            ("RATE_BURST", "4"),
+            ("FUNCTION_CONCURRENCY", "5"),
+            ("RETRY_AFTER_MAX_MS", "30000"),
+            ("STATE_TABLE", " sns-to-slack-state "),
+        ]))
+        .unwrap();
+        let (table, shared) = c.shared_schedule().unwrap();
+        assert_eq!(table, "sns-to-slack-state");
+        assert_eq!((shared.rate_per_second, shared.rate_burst), (2.0, 4));
+        assert_eq!(shared.max_pause, Duration::from_secs(30));
+        // The share stays, as the fallback when the table fails.
+        let delivery = c.delivery(
+            crate::destination::webhook::WebhookClient::new().unwrap(),
+            &Webhooks::default(),
+        );
+        assert_eq!(
+            (
+                delivery.settings().rate_per_second,
+                delivery.settings().rate_burst
+            ),
+            (0.4, 1)
+        );
+        assert!(cli(lookup(&[])).unwrap().shared_schedule().is_none());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! -> [`metrics`]. The [`pipeline`] runs those steps for the Lambda handler
 //! ([`lambda`]) and the command line ([`cli`]).
 
+pub mod app_delivery; // app destinations: claim, thread, post/reply/update/react, mark; posted-once for webhooks
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
 pub mod compose; // each destination's posts -> own messages, digests, folded ones: the jobs (pure)
@@ -21,6 +22,7 @@ pub mod destination; // named destinations: the table, webhook URL + client, sec
 pub mod group; // one invocation's notices per destination -> own, digest or collapsed (pure)
 pub mod kinds; // notification -> kind, status and notice, one file per family (pure)
 pub mod lambda; // the Lambda handler and its start-up
+pub mod lifecycle; // threads: post new, reply, update the original, react (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod notice; // the target-neutral notice and its identity (pure)
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
@@ -33,6 +35,8 @@ pub mod render; // notice -> Slack payload: Block Kit, the Go layout; limits, es
 pub mod route; // ROUTES: record facts -> webhook names, drop, or unrouted (pure)
 pub mod settle; // outcomes -> dead letters, batch item failures, summary (pure)
 pub mod severity; // one severity scale across kinds, for min_severity (pure)
+pub mod state; // the state port (claims, threads, the shared rate schedule): DynamoDB and in-memory adapters
 pub mod summary; // what an event came to: the counts (pure data)
 pub mod telemetry; // the log subscriber and the function's buffered stdout
+pub mod web_api; // the Slack Web API client for app destinations; answers classified (pure)
 pub mod window; // `during` windows: weekdays and local hours in an IANA zone (pure)

@@ -37,6 +37,8 @@ pub const RETRIED: &str = "Retried";
 pub const RATE_LIMITED: &str = "RateLimited";
 /// Milliseconds from the start of delivery to Slack's 2xx, per posted record.
 pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
+/// State table calls that failed; delivery went on without them.
+pub const STATE_ERRORS: &str = "StateErrors";
 
 /// Every metric name the code emits.
 pub const ALL: &[&str] = &[
@@ -52,6 +54,7 @@ pub const ALL: &[&str] = &[
     RETRIED,
     RATE_LIMITED,
     DELIVERY_LATENCY,
+    STATE_ERRORS,
 ];
 
 /// The dimension that names the function (set by the template).
@@ -89,6 +92,9 @@ pub fn documents(
     ];
     if !first_latencies.is_empty() {
         metrics.push((DELIVERY_LATENCY, "Milliseconds", json!(first_latencies)));
+    }
+    if summary.state_errors > 0 {
+        metrics.push((STATE_ERRORS, "Count", json!(summary.state_errors)));
     }
     let mut docs = vec![document(
         namespace,
@@ -168,6 +174,7 @@ mod tests {
             dead_lettered: 2,
             retries: 3,
             rate_limited: 1,
+            state_errors: 1,
             latencies_ms: vec![120, 340],
             ..Summary::default()
         };
@@ -201,6 +208,19 @@ mod tests {
             (json!(2), json!(2))
         );
         assert_eq!(main["DeliveryLatency"], json!([120, 340]));
+    }
+
+    #[test]
+    fn state_errors_appear_only_when_there_were_some() {
+        // Without a state table nothing changes in the documents.
+        let quiet = Summary {
+            state_errors: 0,
+            ..summary()
+        };
+        let doc = &documents(&quiet, "SnsToSlack", "notifier", 0)[0];
+        assert!(!doc.contains(STATE_ERRORS), "{doc}");
+        let doc = parse(&documents(&summary(), "SnsToSlack", "notifier", 0)[0]);
+        assert_eq!(doc[STATE_ERRORS], json!(1));
     }
 
     #[test]

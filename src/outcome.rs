@@ -92,6 +92,9 @@ pub struct Outcome {
     pub last_attempt_at: Option<SystemTime>,
     /// From the start of delivery to Slack's 2xx, when posted.
     pub latency: Option<Duration>,
+    /// State table calls that failed for it (`StateErrors`); it went on
+    /// without them.
+    pub state_errors: u32,
 }
 
 impl Outcome {
@@ -104,6 +107,7 @@ impl Outcome {
             first_attempt_at: None,
             last_attempt_at: None,
             latency: None,
+            state_errors: 0,
         }
     }
 }

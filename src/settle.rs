@@ -216,6 +216,7 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                 if first {
                     summary.retries += outcome.attempts.saturating_sub(1);
                     summary.rate_limited += outcome.rate_limited;
+                    summary.state_errors += outcome.state_errors;
                 }
                 if outcome.result.is_err() {
                     continue;

@@ -42,6 +42,10 @@ pub struct Summary {
     pub retries: u32,
     /// 429 answers seen.
     pub rate_limited: u32,
+    /// State table calls that failed (the records went on without them);
+    /// left out of the JSON when 0.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub state_errors: u32,
     /// Delivery latency of each posted record, in milliseconds (metrics only).
     #[serde(skip)]
     pub latencies_ms: Vec<u64>,
@@ -54,4 +58,8 @@ pub struct WebhookCounts {
     pub posted: usize,
     /// Dead letters stored for it.
     pub dead_lettered: usize,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

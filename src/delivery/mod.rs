@@ -21,10 +21,12 @@
 
 pub mod limiter;
 pub mod policy;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -35,7 +37,7 @@ use crate::budget;
 use crate::destination::Destination;
 use crate::destination::webhook::Webhook;
 use crate::outcome::{Failure, Outcome, Reason};
-use limiter::Limiter;
+use limiter::{Limiter, WouldPassDeadline};
 use policy::{Attempt, Decision};
 
 /// The most HTTP attempts in flight at once across every webhook of a
@@ -136,6 +138,9 @@ pub struct Delivery<P> {
     limiter: Limiter,
     /// Webhooks with a rate of their own, by name.
     own_rates: HashMap<String, Limiter>,
+    /// The schedule shared by every process (`STATE_TABLE`), if any; the
+    /// limiters above are then the fallback when the table fails.
+    shared: Option<shared::Shared>,
     /// Places for attempts in flight, across every webhook.
     in_flight: tokio::sync::Semaphore,
     settings: DeliverySettings,
@@ -151,10 +156,20 @@ impl<P: Post> Delivery<P> {
                 settings.retry_after_max,
             ),
             own_rates: HashMap::new(),
+            shared: None,
             in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.max(1)),
             poster,
             settings,
         }
+    }
+
+    /// The same delivery, reserving every slot in `shared` (the schedule all
+    /// processes share) and falling back to this process's limiters for the
+    /// rest of an invocation ([`Delivery::deliver`] call) when the state
+    /// table fails or is slow.
+    pub fn with_shared(mut self, shared: shared::Shared) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The same delivery, pacing webhook `name` at `rate_per_second` (this
@@ -184,6 +199,8 @@ impl<P: Post> Delivery<P> {
     /// `max_in_flight`. Nothing is started that could not end before
     /// `stop_at`; what is left fails with [`Reason::Deadline`].
     pub async fn deliver(&self, jobs: &[Job], stop_at: Instant) -> Vec<Outcome> {
+        let fallen_back = AtomicBool::new(false);
+        let fallen_back = &fallen_back;
         let mut by_webhook: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
             by_webhook
@@ -197,8 +214,13 @@ impl<P: Post> Delivery<P> {
                     let job = &jobs[i];
                     (
                         i,
-                        self.deliver_one(&job.destination, job.body.clone(), stop_at)
-                            .await,
+                        self.deliver_one_in(
+                            &job.destination,
+                            job.body.clone(),
+                            stop_at,
+                            fallen_back,
+                        )
+                        .await,
                     )
                 })
                 .buffer_unordered(self.settings.max_concurrency)
@@ -226,13 +248,30 @@ impl<P: Post> Delivery<P> {
         body: Bytes,
         stop_at: Instant,
     ) -> Outcome {
+        self.deliver_one_in(destination, body, stop_at, &AtomicBool::new(false))
+            .await
+    }
+
+    /// [`Delivery::deliver_one`] within an invocation that stopped using the
+    /// shared schedule once `fallen_back` is set (and sets it when the table
+    /// fails).
+    async fn deliver_one_in(
+        &self,
+        destination: &Destination,
+        body: Bytes,
+        stop_at: Instant,
+        fallen_back: &AtomicBool,
+    ) -> Outcome {
         let (name, webhook) = (destination.name.as_str(), &destination.webhook);
         let limiter = self.limiter_for(name);
         let started = Instant::now();
         let mut outcome = Outcome::unattempted(Ok(()));
         let mut last: Option<Failure> = None;
         let result = loop {
-            if let Err(w) = limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+            let acquired = self
+                .acquire(name, limiter, stop_at, fallen_back, &mut outcome)
+                .await;
+            if let Err(w) = acquired {
                 let why = format!(
                     "the rate limit would have delayed the next attempt by {} ms",
                     w.wait.as_millis()
@@ -290,8 +329,13 @@ impl<P: Post> Delivery<P> {
                 }
                 Decision::GiveUp(failure) => break Err(failure),
                 Decision::Retry { after, failure } => {
+                    let mut after = after;
                     if failure.reason == Reason::RateLimited {
                         limiter.pause(name, after);
+                        let writing = Instant::now();
+                        self.pause_shared(name, after, fallen_back, &mut outcome)
+                            .await;
+                        after = after.saturating_sub(writing.elapsed());
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {
@@ -308,6 +352,64 @@ impl<P: Post> Delivery<P> {
         };
         outcome.result = result;
         outcome
+    }
+
+    /// Reserves the next slot of `name`: in the shared schedule unless this
+    /// invocation fell back, else (or when the table fails now, counted in
+    /// `outcome.state_errors`) from this process's `limiter`.
+    async fn acquire(
+        &self,
+        name: &str,
+        limiter: &Limiter,
+        stop_at: Instant,
+        fallen_back: &AtomicBool,
+        outcome: &mut Outcome,
+    ) -> Result<(), WouldPassDeadline> {
+        if let Some(shared) = &self.shared
+            && !fallen_back.load(Ordering::Relaxed)
+        {
+            match shared.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+                Ok(acquired) => return acquired,
+                Err(e) => self.fall_back(name, &e, fallen_back, outcome),
+            }
+        }
+        limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await
+    }
+
+    /// Writes a 429's pause to the shared schedule (when in use), so that
+    /// every process holds `name`.
+    async fn pause_shared(
+        &self,
+        name: &str,
+        wait: Duration,
+        fallen_back: &AtomicBool,
+        outcome: &mut Outcome,
+    ) {
+        if let Some(shared) = &self.shared
+            && !fallen_back.load(Ordering::Relaxed)
+            && let Err(e) = shared.pause(name, wait).await
+        {
+            self.fall_back(name, &e, fallen_back, outcome);
+        }
+    }
+
+    /// The state table failed: count it, log it, and pace the rest of this
+    /// invocation with the in-memory share.
+    fn fall_back(
+        &self,
+        name: &str,
+        error: &crate::state::StateError,
+        fallen_back: &AtomicBool,
+        outcome: &mut Outcome,
+    ) {
+        outcome.state_errors = outcome.state_errors.saturating_add(1);
+        fallen_back.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            webhook = name,
+            error = %error,
+            retryable = error.is_retryable(),
+            "the shared rate schedule failed; this invocation paces at its in-memory share"
+        );
     }
 
     /// A place among the `max_in_flight` attempts, waiting (first come, first

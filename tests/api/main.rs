@@ -14,6 +14,7 @@ mod lambda_e2e;
 mod properties;
 mod redrive;
 mod routing;
+mod shared_schedule;
 #[path = "../support/mod.rs"]
 mod support;
 mod template;

@@ -555,3 +555,71 @@ impl sns_to_slack::dead_letter::DeadLetter for Kept {
         Ok(())
     }
 }
+
+/// A DynamoDB client aimed at `moto` with dummy credentials.
+pub fn dynamodb(moto: &Moto) -> aws_sdk_dynamodb::Client {
+    dynamodb_at(&moto.endpoint)
+}
+
+/// A DynamoDB client aimed at `endpoint` with dummy credentials.
+pub fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Creates a state table on `moto` as the template does: partition key `pk`
+/// (String), on-demand, TTL on `expires_at`.
+pub async fn state_table(moto: &Moto, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let client = dynamodb(moto);
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create_table");
+    client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("update_time_to_live");
+}
+
+/// The environment entry that aims a child process's DynamoDB client at
+/// `moto` (add it to [`Moto::env`]'s).
+pub fn dynamodb_env(moto: &Moto) -> (&'static str, String) {
+    ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.clone())
+}

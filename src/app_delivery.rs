@@ -1,0 +1,761 @@
+//! Delivery to Slack app destinations, and posted-once claims for every
+//! destination: the steps that join the Web API client ([`crate::web_api`]),
+//! the state port ([`crate::state`]) and the thread plan
+//! ([`crate::lifecycle`]).
+//!
+//! For one notice at an app destination, [`AppDelivery::deliver`]:
+//! 1. claims (SNS `MessageId`, destination); a pair posted before is skipped,
+//!    one busy elsewhere is handed back;
+//! 2. reads the thread of (destination, `thread_key`) and plans;
+//! 3. posts a new message, or updates the original (`chat.update`) and then
+//!    replies in its thread (`thread_ts`, `reply_broadcast`), and reacts; an
+//!    original that can no longer be edited starts a new thread instead;
+//! 4. saves the thread, and marks the claim posted.
+//!
+//! Each Web API call runs under the destination's limiter, the retry policy
+//! ([`web_api::decide`]) and the deadline, as webhook posts do. **The state
+//! never costs a notification**: each state call has at most
+//! [`AppSettings::state_timeout`] (and never past the deadline); when one
+//! fails, the notice is posted anyway (as a new message if the thread could
+//! not be read) and the error is kept in [`AppOutcome::state_errors`] for the
+//! log and the `state_errors` count.
+//!
+//! [`once`] gives webhook destinations the same posted-once claim around
+//! their existing delivery.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::budget;
+use crate::delivery::DeliverySettings;
+use crate::delivery::limiter::Limiter;
+use crate::delivery::policy::Decision;
+use crate::lifecycle::{self, Event, Plan, Reaction, Summary, Thread};
+use crate::outcome::{Failure, Outcome, Reason};
+use crate::state::{Claim, ClaimToken, State, StateError};
+use crate::web_api::{self, BotToken, Call, Method, Posted, Reply, Verdict};
+
+/// Default [`AppSettings::state_timeout`].
+pub const DEFAULT_STATE_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// A Slack app destination: an entry `{"token": "xoxb-...", "channel":
+/// "C0123ABCD"}` of the webhook table. `Debug` shows the token's id only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppDestination {
+    /// The name routes use, dead letters carry, logs and metrics show.
+    pub name: String,
+    /// The bot token (secret).
+    pub token: BotToken,
+    /// The channel id posts go to.
+    pub channel: String,
+    /// Its own sustained rate (posts per second over all instances), when set.
+    pub rate_per_second: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    token: String,
+    channel: String,
+    #[serde(default)]
+    rate_per_second: Option<f64>,
+}
+
+impl AppDestination {
+    /// Reads the table entry `value` of destination `name`: an object with
+    /// `token` and `channel` (keys exact) and optionally `rate_per_second`.
+    /// The error says what is wrong and never quotes the token.
+    pub fn from_entry(name: &str, value: &Value) -> Result<Self, String> {
+        let entry: Entry = serde_json::from_value(value.clone()).map_err(|e| {
+            // serde's message may quote a value; keep only the shape.
+            let what = if e.to_string().contains("unknown field") {
+                "an unknown key"
+            } else {
+                "a missing key or a value of the wrong type"
+            };
+            format!(
+                "destination {name:?}: expected {{\"token\": \"xoxb-...\", \"channel\": \"C0123ABCD\"}} (found {what})"
+            )
+        })?;
+        let token =
+            BotToken::parse(&entry.token).map_err(|e| format!("destination {name:?}: {e}"))?;
+        let channel = entry.channel.trim();
+        let is_id = channel.len() >= 2
+            && channel.len() <= 40
+            && channel.starts_with(['C', 'G', 'D'])
+            && channel
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !is_id {
+            return Err(format!(
+                "destination {name:?}: \"channel\" must be a channel id like C0123ABCD, got {channel:?} (a name can change; its id does not)"
+            ));
+        }
+        if let Some(rate) = entry.rate_per_second {
+            crate::destination::check_rate_per_second(rate)
+                .map_err(|e| format!("destination {name:?}: rate_per_second: {e}"))?;
+        }
+        Ok(Self {
+            name: name.to_string(),
+            token,
+            channel: channel.to_string(),
+            rate_per_second: entry.rate_per_second,
+        })
+    }
+}
+
+/// Settings of app delivery and claims.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSettings {
+    /// Limiter, retries and timeouts, shared with webhook delivery.
+    pub delivery: DeliverySettings,
+    /// `THREAD_TTL_HOURS`: a thread older than this starts anew.
+    pub thread_ttl: Duration,
+    /// Longest one state call may take before the notice is posted without it.
+    pub state_timeout: Duration,
+}
+
+impl AppSettings {
+    /// The settings with `delivery` and the defaults.
+    pub fn new(delivery: DeliverySettings) -> Self {
+        Self {
+            delivery,
+            thread_ttl: lifecycle::DEFAULT_THREAD_TTL,
+            state_timeout: DEFAULT_STATE_TIMEOUT,
+        }
+    }
+}
+
+/// One notice, ready for an app destination.
+pub struct AppNotice<'a> {
+    /// The SNS `MessageId` (the claim's key with the destination).
+    pub message_id: &'a str,
+    /// Its thread key, status, tone and time ([`Event::of`]); `None` for a
+    /// notice without a lifecycle, which is always a new message and stores
+    /// no thread.
+    pub event: Option<Event<'a>>,
+    /// The notice rendered as a message (`text`, `blocks`...): posted as a new
+    /// message or as a reply.
+    pub message: &'a Map<String, Value>,
+    /// The original's new content, given the thread's summary (the renderer's
+    /// header with the transitions and the since line).
+    pub original: &'a (dyn Fn(&Summary) -> Map<String, Value> + Sync),
+}
+
+/// One notice for one app destination, as [`AppDelivery::deliver_all`] takes it.
+pub struct AppJob<'a> {
+    /// Where it goes.
+    pub destination: &'a AppDestination,
+    /// What it is.
+    pub notice: AppNotice<'a>,
+}
+
+/// What a delivery did in Slack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Posted as a new message (a new thread, or no state).
+    New,
+    /// Posted as a reply in the thread.
+    Replied,
+    /// The pair was posted by an earlier invocation: nothing was done
+    /// (`skipped_duplicates`).
+    Duplicate,
+    /// Another attempt holds the claim and may be posting it: nothing was
+    /// done; hand the record back (it is stale from `stale_at`, epoch seconds).
+    Busy {
+        /// When the claim becomes stale, in epoch seconds.
+        stale_at: u64,
+    },
+    /// Not posted: `outcome.result` says why.
+    Failed,
+}
+
+impl Effect {
+    /// Its name in logs: `new`, `replied`, `duplicate`, `busy`, `failed`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Effect::New => "new",
+            Effect::Replied => "replied",
+            Effect::Duplicate => "duplicate",
+            Effect::Busy { .. } => "busy",
+            Effect::Failed => "failed",
+        }
+    }
+}
+
+/// How the delivery of one notice to one app destination ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppOutcome {
+    /// As for a webhook post: `Ok` when posted or a skipped duplicate; the
+    /// failure otherwise (a busy claim is a retryable [`Reason::Deadline`]
+    /// failure, so that a caller that only reads this hands the record back
+    /// or dead-letters it, never drops it); the Web API calls made, 429s,
+    /// times, latency.
+    pub outcome: Outcome,
+    /// What it did.
+    pub effect: Effect,
+    /// The original was updated (`updates`).
+    pub updated: bool,
+    /// The reaction of the original was changed.
+    pub reacted: bool,
+    /// State calls that failed (`state_errors`); the notice went on without them.
+    pub state_errors: Vec<StateError>,
+    /// Web API calls that failed without failing the notice (an update, a
+    /// reaction), for the log.
+    pub side_failures: Vec<Failure>,
+}
+
+/// One Web API call's end after retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallOutcome {
+    /// What Slack made or touched, or the failure.
+    pub result: Result<Posted, Failure>,
+    /// The target message is gone or cannot be edited: start a new thread.
+    pub new_thread: bool,
+}
+
+/// Delivers notices to app destinations: the Web API client, the limiters
+/// and the settings. Build it once per process, like
+/// [`crate::delivery::Delivery`].
+pub struct AppDelivery<C> {
+    call: C,
+    limiter: Limiter,
+    own_rates: HashMap<String, Limiter>,
+    settings: AppSettings,
+}
+
+impl<C: Call> AppDelivery<C> {
+    /// App delivery over `call` with `settings`.
+    pub fn new(call: C, settings: AppSettings) -> Self {
+        let d = &settings.delivery;
+        Self {
+            limiter: Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max),
+            own_rates: HashMap::new(),
+            call,
+            settings,
+        }
+    }
+
+    /// The same, pacing destination `name` at `rate_per_second` (this
+    /// process's share) instead of the configured rate.
+    pub fn with_rate(mut self, name: &str, rate_per_second: f64) -> Self {
+        let d = &self.settings.delivery;
+        let limiter = Limiter::new(rate_per_second, d.rate_burst, d.retry_after_max);
+        self.own_rates.insert(name.to_string(), limiter);
+        self
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &AppSettings {
+        &self.settings
+    }
+
+    /// Delivers `notice` to `destination` (see the module's steps), with
+    /// `state` for claims and threads, `now` the wall clock, posting until
+    /// `stop_at` at the latest.
+    pub async fn deliver(
+        &self,
+        state: &impl State,
+        destination: &AppDestination,
+        notice: &AppNotice<'_>,
+        now: SystemTime,
+        stop_at: Instant,
+    ) -> AppOutcome {
+        let mut run = Run::new(self, destination, stop_at);
+        let name = destination.name.as_str();
+        let token = match run
+            .state(state.claim(notice.message_id, name, now, run.state_deadline()))
+            .await
+        {
+            Some(Claim::Posted) => return run.finish(Effect::Duplicate, Ok(())),
+            Some(Claim::Busy { stale_at }) => {
+                let busy = Failure {
+                    reason: Reason::Deadline,
+                    status: None,
+                    detail: format!(
+                        "another attempt holds the posted-once claim of this record (stale at {stale_at}); handed back to be tried again"
+                    ),
+                };
+                return run.finish(Effect::Busy { stale_at }, Err(busy));
+            }
+            Some(Claim::Won(token)) => Some(token),
+            None => None,
+        };
+        let Some(event) = &notice.event else {
+            let result = run.post_new(state, notice, None, now).await;
+            return run.settle(state, notice, token, now, result).await;
+        };
+        let stored = run
+            .state(state.thread(name, event.thread_key, run.state_deadline()))
+            .await
+            .flatten();
+        // A thread in another channel (the entry's channel was changed) is not
+        // continued: the notice starts a new one where the entry now points.
+        let continued = stored.as_ref().filter(|t| t.channel == destination.channel);
+        let plan = lifecycle::plan(event, continued, now, self.settings.thread_ttl);
+        let result = match plan {
+            Plan::New(_) => run.post_new(state, notice, stored.as_ref(), now).await,
+            Plan::Reply(f) => {
+                let mut gone = false;
+                if let Some(summary) = &f.update {
+                    let body =
+                        web_api::update_body(&f.channel, &f.thread_ts, &(notice.original)(summary));
+                    let update = run.call(Method::Update, body).await;
+                    match update.result {
+                        Ok(_) => run.out.updated = true,
+                        Err(_) if update.new_thread => gone = true,
+                        Err(failure) => run.out.side_failures.push(failure),
+                    }
+                }
+                if gone {
+                    run.post_new(state, notice, stored.as_ref(), now).await
+                } else {
+                    let body = web_api::post_message_body(
+                        &f.channel,
+                        Some(&f.thread_ts),
+                        f.broadcast,
+                        notice.message,
+                    );
+                    match run.call(Method::PostMessage, body).await.result {
+                        Ok(_) => {
+                            run.effect = Effect::Replied;
+                            if let Some(reaction) = f.reaction {
+                                run.react(&f.channel, &f.thread_ts, reaction).await;
+                            }
+                            if let Some(next) = &f.save {
+                                let key = event.thread_key;
+                                let deadline = run.state_deadline();
+                                run.state(state.save_thread(name, key, next, now, deadline))
+                                    .await;
+                            }
+                            Ok(())
+                        }
+                        Err(failure) => Err(failure),
+                    }
+                }
+            }
+        };
+        run.settle(state, notice, token, now, result).await
+    }
+
+    /// Delivers `jobs` and returns one outcome per job, in the same order.
+    /// Jobs of one (destination, `thread_key`) run one after the other, in
+    /// the order given (so a thread's second notice sees the first's
+    /// thread); other threads run side by side, at most `max_concurrency`
+    /// at once, each call still under its destination's limiter.
+    pub async fn deliver_all(
+        &self,
+        state: &impl State,
+        jobs: &[AppJob<'_>],
+        now: SystemTime,
+        stop_at: Instant,
+    ) -> Vec<AppOutcome> {
+        let mut threads: Vec<Vec<usize>> = Vec::new();
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(event) = &job.notice.event else {
+                // No lifecycle: a thread of its own.
+                threads.push(vec![i]);
+                continue;
+            };
+            let key = (job.destination.name.as_str(), event.thread_key);
+            let t = *index.entry(key).or_insert_with(|| {
+                threads.push(Vec::new());
+                threads.len() - 1
+            });
+            threads[t].push(i);
+        }
+        let runs = futures::stream::iter(threads)
+            .map(|thread| async move {
+                let mut done = Vec::with_capacity(thread.len());
+                for i in thread {
+                    let job = &jobs[i];
+                    done.push((
+                        i,
+                        self.deliver(state, job.destination, &job.notice, now, stop_at)
+                            .await,
+                    ));
+                }
+                done
+            })
+            .buffer_unordered(self.settings.delivery.max_concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
+        let mut outcomes: Vec<Option<AppOutcome>> = vec![None; jobs.len()];
+        for (i, outcome) in runs.into_iter().flatten() {
+            outcomes[i] = Some(outcome);
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every job has an outcome"))
+            .collect()
+    }
+
+    /// One Web API call under the destination's limiter, the retry policy
+    /// and the deadline; `tally` counts attempts and 429s.
+    async fn call_with_retries(
+        &self,
+        destination: &AppDestination,
+        method: Method,
+        body: Bytes,
+        stop_at: Instant,
+        tally: &mut Outcome,
+    ) -> CallOutcome {
+        let name = destination.name.as_str();
+        let limiter = self.own_rates.get(name).unwrap_or(&self.limiter);
+        let d = &self.settings.delivery;
+        let mut last: Option<Failure> = None;
+        let fail = |failure| CallOutcome {
+            result: Err(failure),
+            new_thread: false,
+        };
+        loop {
+            if let Err(w) = limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+                let why = format!(
+                    "the rate limit would have delayed the next call by {} ms",
+                    w.wait.as_millis()
+                );
+                return fail(deadline_failure(last.as_ref(), &why));
+            }
+            let left = stop_at.saturating_duration_since(Instant::now());
+            let Some(timeout) = budget::attempt_timeout(d.attempt_timeout, left) else {
+                return fail(deadline_failure(
+                    last.as_ref(),
+                    "no time left for another call",
+                ));
+            };
+            let wall = SystemTime::now();
+            tally.first_attempt_at.get_or_insert(wall);
+            tally.last_attempt_at = Some(wall);
+            tally.attempts = tally.attempts.saturating_add(1);
+            let reply = self
+                .call
+                .call(&destination.token, method, body.clone(), timeout)
+                .await;
+            let cut_by_deadline = reply == Reply::TimedOut && timeout < d.attempt_timeout;
+            let verdict = web_api::verdict(method, &reply);
+            if let Verdict::Wait { .. } = verdict {
+                tally.rate_limited = tally.rate_limited.saturating_add(1);
+            }
+            let decision = web_api::decide(
+                method,
+                &reply,
+                tally.attempts,
+                d.max_attempts,
+                crate::delivery::policy::backoff(
+                    tally.attempts,
+                    d.retry_base,
+                    d.retry_max,
+                    fastrand::f64(),
+                ),
+                SystemTime::now(),
+                d.retry_after_max,
+            );
+            match (decision, verdict) {
+                (Decision::Posted, Verdict::Done(posted)) => {
+                    return CallOutcome {
+                        result: Ok(posted),
+                        new_thread: false,
+                    };
+                }
+                (Decision::Posted, _) => unreachable!("decide posts only what verdict calls done"),
+                (Decision::GiveUp(failure), _) if cut_by_deadline => {
+                    return fail(deadline_failure(
+                        Some(&failure),
+                        "the last call was cut short by it",
+                    ));
+                }
+                (Decision::GiveUp(failure), Verdict::GiveUp { new_thread, .. }) => {
+                    return CallOutcome {
+                        result: Err(failure),
+                        new_thread,
+                    };
+                }
+                (Decision::GiveUp(failure), _) => return fail(failure),
+                (Decision::Retry { after, failure }, _) => {
+                    if failure.reason == Reason::RateLimited {
+                        limiter.pause(name, after);
+                    }
+                    let left = stop_at.saturating_duration_since(Instant::now());
+                    if cut_by_deadline || !budget::wait_fits(after, left) {
+                        let why = format!(
+                            "a retry after {} ms would not finish in time",
+                            after.as_millis()
+                        );
+                        return fail(deadline_failure(Some(&failure), &why));
+                    }
+                    tokio::time::sleep(after).await;
+                    last = Some(failure);
+                }
+            }
+        }
+    }
+}
+
+/// One delivery's running state: what it did so far.
+struct Run<'a, C> {
+    delivery: &'a AppDelivery<C>,
+    destination: &'a AppDestination,
+    stop_at: Instant,
+    started: Instant,
+    out: AppOutcome,
+    effect: Effect,
+}
+
+impl<'a, C: Call> Run<'a, C> {
+    fn new(
+        delivery: &'a AppDelivery<C>,
+        destination: &'a AppDestination,
+        stop_at: Instant,
+    ) -> Self {
+        Self {
+            delivery,
+            destination,
+            stop_at,
+            started: Instant::now(),
+            out: AppOutcome {
+                outcome: Outcome::unattempted(Ok(())),
+                effect: Effect::Failed,
+                updated: false,
+                reacted: false,
+                state_errors: Vec::new(),
+                side_failures: Vec::new(),
+            },
+            effect: Effect::New,
+        }
+    }
+
+    /// The deadline of the next state call: its timeout, never past the
+    /// delivery's own deadline.
+    fn state_deadline(&self) -> Instant {
+        budget::later(Instant::now(), self.delivery.settings.state_timeout).min(self.stop_at)
+    }
+
+    /// The value of a state call, or `None` with its error kept.
+    async fn state<T>(&mut self, call: impl Future<Output = Result<T, StateError>>) -> Option<T> {
+        match call.await {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.out.state_errors.push(e);
+                None
+            }
+        }
+    }
+
+    async fn call(&mut self, method: Method, body: Bytes) -> CallOutcome {
+        self.delivery
+            .call_with_retries(
+                self.destination,
+                method,
+                body,
+                self.stop_at,
+                &mut self.out.outcome,
+            )
+            .await
+    }
+
+    /// Posts the notice as a new message and stores its new thread over
+    /// `stored` (the thread read, if any).
+    async fn post_new(
+        &mut self,
+        state: &impl State,
+        notice: &AppNotice<'_>,
+        stored: Option<&Thread>,
+        now: SystemTime,
+    ) -> Result<(), Failure> {
+        let dest = self.destination;
+        let body = web_api::post_message_body(&dest.channel, None, false, notice.message);
+        let posted = self.call(Method::PostMessage, body).await.result?;
+        self.effect = Effect::New;
+        if let (Some(ts), Some(event)) = (&posted.ts, &notice.event) {
+            let channel = posted.channel.as_deref().unwrap_or(&dest.channel);
+            let thread = Thread::started(event, channel, ts, now).over(stored);
+            let deadline = self.state_deadline();
+            let key = event.thread_key;
+            self.state(state.save_thread(&dest.name, key, &thread, now, deadline))
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn react(&mut self, channel: &str, ts: &str, reaction: Reaction) {
+        let (method, name) = match reaction {
+            Reaction::Add(name) => (Method::ReactionsAdd, name),
+            Reaction::Remove(name) => (Method::ReactionsRemove, name),
+        };
+        match self
+            .call(method, web_api::reaction_body(channel, ts, name))
+            .await
+            .result
+        {
+            Ok(_) => self.out.reacted = true,
+            Err(failure) => self.out.side_failures.push(failure),
+        }
+    }
+
+    /// Marks the claim posted (or releases it when the post failed) and ends.
+    async fn settle(
+        mut self,
+        state: &impl State,
+        notice: &AppNotice<'_>,
+        token: Option<ClaimToken>,
+        now: SystemTime,
+        result: Result<(), Failure>,
+    ) -> AppOutcome {
+        let name = self.destination.name.as_str();
+        match (&result, &token) {
+            (Ok(()), _) => {
+                let deadline = self.state_deadline();
+                self.state(state.mark_posted(notice.message_id, name, now, deadline))
+                    .await;
+            }
+            (Err(_), Some(token)) => {
+                let deadline = self.state_deadline();
+                self.state(state.release(notice.message_id, name, token, deadline))
+                    .await;
+            }
+            (Err(_), None) => {}
+        }
+        let effect = if result.is_ok() {
+            self.effect.clone()
+        } else {
+            Effect::Failed
+        };
+        self.finish(effect, result)
+    }
+
+    fn finish(mut self, effect: Effect, result: Result<(), Failure>) -> AppOutcome {
+        if result.is_ok() && matches!(effect, Effect::New | Effect::Replied) {
+            self.out.outcome.latency = Some(self.started.elapsed());
+        }
+        self.out.outcome.result = result;
+        self.out.effect = effect;
+        self.out
+    }
+}
+
+/// A [`Reason::Deadline`] failure that keeps the last status and error seen.
+fn deadline_failure(last: Option<&Failure>, why: &str) -> Failure {
+    let mut detail = format!("the invocation deadline came first: {why}");
+    if let Some(last) = last {
+        detail.push_str("; last error: ");
+        detail.push_str(&last.detail);
+    }
+    Failure {
+        reason: Reason::Deadline,
+        status: last.and_then(|f| f.status),
+        detail,
+    }
+}
+
+/// What a claimed delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Once {
+    /// The claim was won (or the state failed) and `post` ran.
+    Ran(Outcome),
+    /// Posted by an earlier invocation; `post` did not run (`skipped_duplicates`).
+    Duplicate,
+    /// Another attempt holds the claim; `post` did not run: hand the record
+    /// back (stale from `stale_at`, epoch seconds).
+    Busy {
+        /// When the claim becomes stale, in epoch seconds.
+        stale_at: u64,
+    },
+}
+
+/// Runs `post` (a webhook delivery) at most once per (`message_id`,
+/// `destination`): claims first, marks posted when `post`'s outcome is `Ok`,
+/// releases the claim when it is not. State errors (kept in the returned
+/// list) never stop the post. Each state call has at most `state_timeout`
+/// and ends by `stop_at`.
+pub async fn once<F, Fut>(
+    state: &impl State,
+    message_id: &str,
+    destination: &str,
+    now: SystemTime,
+    stop_at: Instant,
+    state_timeout: Duration,
+    post: F,
+) -> (Once, Vec<StateError>)
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let deadline = || budget::later(Instant::now(), state_timeout).min(stop_at);
+    let mut errors = Vec::new();
+    let token: Option<ClaimToken> =
+        match state.claim(message_id, destination, now, deadline()).await {
+            Ok(Claim::Posted) => return (Once::Duplicate, errors),
+            Ok(Claim::Busy { stale_at }) => return (Once::Busy { stale_at }, errors),
+            Ok(Claim::Won(token)) => Some(token),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+    let outcome = post().await;
+    let settled = match (&outcome.result, &token) {
+        (Ok(()), _) => {
+            state
+                .mark_posted(message_id, destination, now, deadline())
+                .await
+        }
+        (Err(_), Some(token)) => {
+            state
+                .release(message_id, destination, token, deadline())
+                .await
+        }
+        (Err(_), None) => Ok(()),
+    };
+    if let Err(e) = settled {
+        errors.push(e);
+    }
+    (Once::Ran(outcome), errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_entry_is_read_and_its_mistakes_named_without_the_token() {
+        let ok = serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C0123ABCD", "rate_per_second": 0.5});
+        let d = AppDestination::from_entry("ops", &ok).unwrap();
+        assert_eq!(d.channel, "C0123ABCD");
+        assert_eq!(d.rate_per_second, Some(0.5));
+        assert!(!format!("{d:?}").contains("SECRET"));
+        for (bad, says) in [
+            (
+                serde_json::json!({"token": "xoxb-1-2-SECRET"}),
+                "missing key",
+            ),
+            (
+                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C1", "url": "x"}),
+                "unknown key",
+            ),
+            (
+                serde_json::json!({"token": "SECRET", "channel": "C1"}),
+                "xoxb-",
+            ),
+            (
+                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "#alerts"}),
+                "channel id",
+            ),
+            (
+                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C1", "rate_per_second": 0}),
+                "rate_per_second",
+            ),
+        ] {
+            let err = AppDestination::from_entry("ops", &bad).unwrap_err();
+            assert!(err.contains(says) && err.contains("\"ops\""), "{err}");
+            assert!(!err.contains("SECRET"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,638 @@
+//! App delivery on tokio's paused clock, through the Web API port (a scripted
+//! fake) and the in-memory state: threads, updates, reactions, posted-once,
+//! retries and `Retry-After`, and a state table that is down or slow.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use sns_to_slack::app_delivery::{
+    AppDelivery, AppDestination, AppNotice, AppSettings, Effect, Once, once,
+};
+use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::lifecycle::{Event, Summary};
+use sns_to_slack::notice::Tone;
+use sns_to_slack::outcome::{Outcome, Reason};
+use sns_to_slack::state::memory::MemoryState;
+use sns_to_slack::state::{Claim, State, StateSettings};
+use sns_to_slack::web_api::{BotToken, Call, Method, Posted, Reply};
+use tokio::time::Instant;
+
+/// 2026-09-26 10:00:00 UTC.
+const T0: u64 = 1_790_416_800;
+const TOKEN: &str = "xoxb-0000-1111-SECRETt0kenVALUE";
+
+/// One call the fake received.
+#[derive(Debug, Clone)]
+struct Received {
+    method: Method,
+    body: Value,
+    at: Instant,
+}
+
+/// The Web API on the paused clock: answers from a script per method, else
+/// `ok` (with a fresh `ts` for `chat.postMessage`).
+#[derive(Default)]
+struct Slack {
+    script: Mutex<HashMap<Method, VecDeque<Reply>>>,
+    received: Mutex<Vec<Received>>,
+    /// Calls ever received (the `ts` of a post is made from it).
+    count: std::sync::atomic::AtomicU32,
+}
+
+impl Slack {
+    fn then(&self, method: Method, reply: Reply) -> &Self {
+        self.script
+            .lock()
+            .unwrap()
+            .entry(method)
+            .or_default()
+            .push_back(reply);
+        self
+    }
+
+    fn take(&self) -> Vec<Received> {
+        std::mem::take(&mut *self.received.lock().unwrap())
+    }
+}
+
+impl Call for &Slack {
+    async fn call(&self, token: &BotToken, method: Method, body: Bytes, _: Duration) -> Reply {
+        assert_eq!(token.expose(), TOKEN);
+        let mut received = self.received.lock().unwrap();
+        received.push(Received {
+            method,
+            body: serde_json::from_slice(&body).unwrap(),
+            at: Instant::now(),
+        });
+        drop(received);
+        let n = 1 + self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(reply) = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(&method)
+            .and_then(VecDeque::pop_front)
+        {
+            return reply;
+        }
+        Reply::Ok(match method {
+            Method::PostMessage => Posted {
+                ts: Some(format!("{T0}.{n:06}")),
+                channel: Some("C0123ABCD".into()),
+            },
+            _ => Posted::default(),
+        })
+    }
+}
+
+fn error(status: u16, code: &str, retry_after: Option<&str>) -> Reply {
+    Reply::Error {
+        status,
+        error: code.into(),
+        needed: None,
+        retry_after: retry_after.map(str::to_string),
+    }
+}
+
+fn destination() -> AppDestination {
+    AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0123ABCD"})).unwrap()
+}
+
+fn delivery(slack: &Slack) -> AppDelivery<&Slack> {
+    AppDelivery::new(
+        slack,
+        AppSettings::new(DeliverySettings {
+            rate_per_second: 100.0,
+            rate_burst: 10,
+            ..DeliverySettings::default()
+        }),
+    )
+}
+
+fn state() -> MemoryState {
+    MemoryState::new(StateSettings::new("state"))
+}
+
+fn at(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+fn in_secs(secs: u64) -> Instant {
+    Instant::now() + Duration::from_secs(secs)
+}
+
+fn original(summary: &Summary) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("text".into(), summary.header().into());
+    m
+}
+
+/// Delivers message `id` with `status` at `secs` to `ops`.
+async fn send(
+    d: &AppDelivery<&Slack>,
+    state: &impl State,
+    id: &str,
+    key: &str,
+    status: &str,
+    tone: Tone,
+    secs: u64,
+) -> sns_to_slack::app_delivery::AppOutcome {
+    let mut message = Map::new();
+    message.insert("text".into(), format!("{status}: {key}").into());
+    let notice = AppNotice {
+        message_id: id,
+        event: Some(Event {
+            thread_key: key,
+            status,
+            tone,
+            at: at(secs),
+        }),
+        message: &message,
+        original: &original,
+    };
+    let outcome = d
+        .deliver(state, &destination(), &notice, at(secs + 1), in_secs(30))
+        .await;
+    assert!(!format!("{outcome:?}").contains("SECRET"), "{outcome:?}");
+    outcome
+}
+
+fn methods(received: &[Received]) -> Vec<Method> {
+    received.iter().map(|r| r.method).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn alarm_then_ok_is_one_message_one_reply_and_one_update() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let alarm = send(
+        &d,
+        &state,
+        "m-1",
+        "alarm/HighErrors",
+        "ALARM",
+        Tone::Danger,
+        T0,
+    )
+    .await;
+    assert_eq!(alarm.effect, Effect::New);
+    assert_eq!(alarm.outcome.result, Ok(()));
+    let first = slack.take();
+    assert_eq!(methods(&first), [Method::PostMessage]);
+    assert_eq!(
+        first[0].body,
+        json!({"text": "ALARM: alarm/HighErrors", "channel": "C0123ABCD"})
+    );
+    let original_ts = format!("{T0}.000001");
+
+    let ok = send(
+        &d,
+        &state,
+        "m-2",
+        "alarm/HighErrors",
+        "OK",
+        Tone::Good,
+        T0 + 720,
+    )
+    .await;
+    assert_eq!(
+        (ok.effect.clone(), ok.updated, ok.reacted),
+        (Effect::Replied, true, true)
+    );
+    assert!(ok.state_errors.is_empty(), "{:?}", ok.state_errors);
+    let calls = slack.take();
+    assert_eq!(
+        methods(&calls),
+        [Method::Update, Method::PostMessage, Method::ReactionsAdd]
+    );
+    assert_eq!(
+        calls[0].body,
+        json!({"text": "ALARM -> OK", "channel": "C0123ABCD", "ts": original_ts})
+    );
+    assert_eq!(
+        calls[1].body,
+        json!({"text": "OK: alarm/HighErrors", "channel": "C0123ABCD", "thread_ts": original_ts})
+    );
+    assert_eq!(
+        calls[2].body,
+        json!({"channel": "C0123ABCD", "timestamp": original_ts, "name": "white_check_mark"})
+    );
+
+    // Back to ALARM: broadcast, the header counts, the check mark goes.
+    let again = send(
+        &d,
+        &state,
+        "m-3",
+        "alarm/HighErrors",
+        "ALARM",
+        Tone::Danger,
+        T0 + 900,
+    )
+    .await;
+    assert_eq!(again.effect, Effect::Replied);
+    let calls = slack.take();
+    assert_eq!(
+        methods(&calls),
+        [Method::Update, Method::PostMessage, Method::ReactionsRemove]
+    );
+    assert_eq!(calls[0].body["text"], "ALARM -> OK -> ALARM (2)");
+    assert_eq!(calls[1].body["reply_broadcast"], true);
+
+    // The same SNS MessageId again posts nothing.
+    let dup = send(
+        &d,
+        &state,
+        "m-2",
+        "alarm/HighErrors",
+        "OK",
+        Tone::Good,
+        T0 + 720,
+    )
+    .await;
+    assert_eq!(dup.effect, Effect::Duplicate);
+    assert_eq!(dup.outcome.attempts, 0);
+    assert!(slack.take().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipeline_started_then_succeeded_is_one_message_updated() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let key = "codepipeline/checkout/exec-1";
+    send(&d, &state, "p-1", key, "STARTED", Tone::Info, T0).await;
+    let done = send(&d, &state, "p-2", key, "SUCCEEDED", Tone::Good, T0 + 95).await;
+    assert_eq!(done.effect, Effect::Replied);
+    let calls = slack.take();
+    assert_eq!(
+        methods(&calls),
+        [
+            Method::PostMessage,
+            Method::Update,
+            Method::PostMessage,
+            Method::ReactionsAdd
+        ]
+    );
+    assert!(calls[0].body.get("thread_ts").is_none());
+    assert_eq!(calls[1].body["text"], "STARTED -> SUCCEEDED");
+    // Another thread key is another message.
+    send(
+        &d,
+        &state,
+        "p-3",
+        "codepipeline/checkout/exec-2",
+        "STARTED",
+        Tone::Info,
+        T0 + 100,
+    )
+    .await;
+    assert_eq!(methods(&slack.take()), [Method::PostMessage]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_state_table_that_is_down_still_posts() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    state.set_down(true);
+    for (id, status, tone, secs) in [
+        ("m-1", "ALARM", Tone::Danger, T0),
+        ("m-2", "OK", Tone::Good, T0 + 60),
+    ] {
+        let out = send(&d, &state, id, "alarm/HighErrors", status, tone, secs).await;
+        assert_eq!(out.effect, Effect::New, "posted as a new message");
+        assert_eq!(out.outcome.result, Ok(()));
+        // claim, thread read, thread save, mark: each failed, each counted.
+        assert_eq!(out.state_errors.len(), 4, "{:?}", out.state_errors);
+        assert!(out.state_errors.iter().all(|e| e.is_retryable()));
+    }
+    assert_eq!(
+        methods(&slack.take()),
+        [Method::PostMessage, Method::PostMessage]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_state_table_costs_at_most_its_timeout_per_call() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    state.set_delay(Duration::from_secs(60));
+    let started = Instant::now();
+    let out = send(
+        &d,
+        &state,
+        "m-1",
+        "alarm/HighErrors",
+        "ALARM",
+        Tone::Danger,
+        T0,
+    )
+    .await;
+    assert_eq!((out.effect, out.outcome.result), (Effect::New, Ok(())));
+    assert_eq!(out.state_errors.len(), 4);
+    let posted_at = slack.take()[0].at;
+    // Claim and thread read gave up after 1 s each, then the post went out.
+    assert_eq!(posted_at - started, Duration::from_secs(2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_waits_retry_after_then_posts() {
+    let slack = Slack::default();
+    slack.then(Method::PostMessage, error(429, "ratelimited", Some("3")));
+    let (d, state) = (delivery(&slack), state());
+    let out = send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    assert_eq!(out.outcome.result, Ok(()));
+    assert_eq!((out.outcome.attempts, out.outcome.rate_limited), (2, 1));
+    let calls = slack.take();
+    assert_eq!(calls[1].at - calls[0].at, Duration::from_secs(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn slacks_passing_errors_are_retried_until_the_attempts_run_out() {
+    let slack = Slack::default();
+    for _ in 0..5 {
+        slack.then(Method::PostMessage, error(200, "internal_error", None));
+    }
+    let (d, state) = (delivery(&slack), state());
+    let out = send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    assert_eq!(out.effect, Effect::Failed);
+    let failure = out.outcome.result.unwrap_err();
+    assert_eq!(failure.reason, Reason::ServerError);
+    assert_eq!(failure.detail, "chat.postMessage: internal_error");
+    assert_eq!(out.outcome.attempts, 5);
+    // The claim was released, so a redrive posts it at once.
+    assert!(matches!(
+        state
+            .claim("m-1", "ops", at(T0 + 2), in_secs(1))
+            .await
+            .unwrap(),
+        Claim::Won(_)
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_permanent_error_is_not_retried_and_names_slacks_error() {
+    let slack = Slack::default();
+    slack.then(Method::PostMessage, error(200, "not_in_channel", None));
+    let (d, state) = (delivery(&slack), state());
+    let out = send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    let failure = out.outcome.result.unwrap_err();
+    assert_eq!(
+        (failure.reason, failure.detail.as_str()),
+        (Reason::Rejected, "chat.postMessage: not_in_channel")
+    );
+    assert_eq!(out.outcome.attempts, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_original_that_cannot_be_edited_starts_a_new_thread() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    slack.take();
+    slack.then(Method::Update, error(200, "message_not_found", None));
+    let out = send(&d, &state, "m-2", "k", "OK", Tone::Good, T0 + 60).await;
+    assert_eq!(out.effect, Effect::New);
+    let calls = slack.take();
+    assert_eq!(methods(&calls), [Method::Update, Method::PostMessage]);
+    assert!(
+        calls[1].body.get("thread_ts").is_none(),
+        "a new message, not a reply"
+    );
+    // The next notice continues the new thread.
+    let new_ts = format!("{T0}.000003");
+    send(&d, &state, "m-3", "k", "ALARM", Tone::Danger, T0 + 120).await;
+    let calls = slack.take();
+    assert_eq!(calls[0].body["ts"], new_ts.as_str());
+    assert_eq!(calls[0].body["text"], "OK -> ALARM");
+    assert_eq!(calls[1].body["thread_ts"], new_ts.as_str());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_claimed_elsewhere_is_handed_back_not_posted() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    assert!(matches!(
+        state.claim("m-1", "ops", at(T0), in_secs(1)).await.unwrap(),
+        Claim::Won(_)
+    ));
+    let out = send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    assert_eq!(out.effect, Effect::Busy { stale_at: T0 + 900 });
+    let failure = out.outcome.result.unwrap_err();
+    assert!(failure.reason.is_retryable(), "{failure:?}");
+    assert!(slack.take().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_past_the_deadline_is_not_waited_for() {
+    let slack = Slack::default();
+    slack.then(Method::PostMessage, error(429, "ratelimited", Some("30")));
+    let (d, state) = (delivery(&slack), state());
+    let mut message = Map::new();
+    message.insert("text".into(), "ALARM".into());
+    let notice = AppNotice {
+        message_id: "m-1",
+        event: Some(Event {
+            thread_key: "k",
+            status: "ALARM",
+            tone: Tone::Danger,
+            at: at(T0),
+        }),
+        message: &message,
+        original: &original,
+    };
+    let out = d
+        .deliver(&state, &destination(), &notice, at(T0), in_secs(10))
+        .await;
+    let failure = out.outcome.result.unwrap_err();
+    assert_eq!(failure.reason, Reason::Deadline);
+    assert!(failure.detail.contains("ratelimited"), "{}", failure.detail);
+    assert_eq!(slack.take().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_webhook_post_runs_once_per_message_and_destination() {
+    let state = state();
+    let posted = || async { Outcome::unattempted(Ok(())) };
+    let (first, errors) = once(
+        &state,
+        "m-1",
+        "ops",
+        at(T0),
+        in_secs(5),
+        Duration::from_secs(1),
+        posted,
+    )
+    .await;
+    assert!(matches!(first, Once::Ran(_)) && errors.is_empty());
+    let (again, _) = once(
+        &state,
+        "m-1",
+        "ops",
+        at(T0 + 5),
+        in_secs(5),
+        Duration::from_secs(1),
+        || async { panic!("a posted record was posted again") },
+    )
+    .await;
+    assert_eq!(again, Once::Duplicate);
+    // A failed post gives its claim back.
+    let failed = || async {
+        Outcome::unattempted(Err(sns_to_slack::outcome::Failure {
+            reason: Reason::Rejected,
+            status: Some(404),
+            detail: "HTTP 404: channel_not_found".into(),
+        }))
+    };
+    once(
+        &state,
+        "m-2",
+        "ops",
+        at(T0),
+        in_secs(5),
+        Duration::from_secs(1),
+        failed,
+    )
+    .await;
+    let (retry, _) = once(
+        &state,
+        "m-2",
+        "ops",
+        at(T0 + 1),
+        in_secs(5),
+        Duration::from_secs(1),
+        posted,
+    )
+    .await;
+    assert!(matches!(retry, Once::Ran(_)));
+    // With the state down, the post still runs.
+    state.set_down(true);
+    let (down, errors) = once(
+        &state,
+        "m-3",
+        "ops",
+        at(T0),
+        in_secs(5),
+        Duration::from_secs(1),
+        posted,
+    )
+    .await;
+    assert!(matches!(down, Once::Ran(_)));
+    assert_eq!(errors.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thread_in_another_channel_is_not_continued() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
+    slack.take();
+    // The entry now points at another channel.
+    let moved = AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0999ZZZZ"}))
+        .unwrap();
+    let mut message = Map::new();
+    message.insert("text".into(), "OK".into());
+    let notice = AppNotice {
+        message_id: "m-2",
+        event: Some(Event {
+            thread_key: "k",
+            status: "OK",
+            tone: Tone::Good,
+            at: at(T0 + 60),
+        }),
+        message: &message,
+        original: &original,
+    };
+    let out = d
+        .deliver(&state, &moved, &notice, at(T0 + 61), in_secs(30))
+        .await;
+    assert_eq!(out.effect, Effect::New);
+    assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
+    let calls = slack.take();
+    assert_eq!(methods(&calls), [Method::PostMessage]);
+    assert_eq!(calls[0].body["channel"], "C0999ZZZZ");
+    // The new thread replaced the old one (saved over the version read).
+    let thread = state.thread("ops", "k", in_secs(1)).await.unwrap().unwrap();
+    assert_eq!((thread.version, thread.transitions.len()), (2, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn notices_of_one_thread_in_one_event_run_in_order() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let dest = destination();
+    let text = |t: &str| {
+        let mut m = Map::new();
+        m.insert("text".into(), t.into());
+        m
+    };
+    let (alarm, ok, other) = (text("ALARM a"), text("OK a"), text("ALARM b"));
+    let notice = |id, key, status, tone, secs, message| AppNotice {
+        message_id: id,
+        event: Some(Event {
+            thread_key: key,
+            status,
+            tone,
+            at: at(secs),
+        }),
+        message,
+        original: &original,
+    };
+    let jobs = [
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-1", "a", "ALARM", Tone::Danger, T0, &alarm),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-2", "b", "ALARM", Tone::Danger, T0, &other),
+        },
+        sns_to_slack::app_delivery::AppJob {
+            destination: &dest,
+            notice: notice("m-3", "a", "OK", Tone::Good, T0 + 60, &ok),
+        },
+    ];
+    let outcomes = d.deliver_all(&state, &jobs, at(T0 + 61), in_secs(30)).await;
+    let effects: Vec<&str> = outcomes.iter().map(|o| o.effect.as_str()).collect();
+    assert_eq!(effects, ["new", "new", "replied"]);
+    let calls = slack.take();
+    let posts: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c.method == Method::PostMessage)
+        .map(|c| &c.body)
+        .collect();
+    assert_eq!(posts.len(), 3);
+    let reply = posts.iter().find(|b| b["text"] == "OK a").unwrap();
+    let first = posts.iter().position(|b| b["text"] == "ALARM a").unwrap();
+    // The reply's thread is thread a's first post.
+    assert_eq!(
+        reply["thread_ts"],
+        format!("{T0}.{:06}", first + 1).as_str()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notice_without_a_lifecycle_is_its_own_message_posted_once() {
+    let slack = Slack::default();
+    let (d, state) = (delivery(&slack), state());
+    let mut message = Map::new();
+    message.insert("text".into(), "SES bounce".into());
+    let notice = AppNotice {
+        message_id: "b-1",
+        event: None,
+        message: &message,
+        original: &original,
+    };
+    let first = d
+        .deliver(&state, &destination(), &notice, at(T0), in_secs(30))
+        .await;
+    assert_eq!((first.effect, first.state_errors.len()), (Effect::New, 0));
+    let again = d
+        .deliver(&state, &destination(), &notice, at(T0 + 1), in_secs(30))
+        .await;
+    assert_eq!(again.effect, Effect::Duplicate);
+    assert_eq!(methods(&slack.take()), [Method::PostMessage]);
+    // Nothing but the claim was touched: claim, mark, claim.
+    assert_eq!(state.calls(), 3);
+}
