@@ -1,17 +1,22 @@
-//! `cloudwatch_alarm` and `cloudwatch_composite_alarm`: the state change, the
-//! reason, the metric (plain, metric math, anomaly band) or the rule, and a
-//! console link built from the region code in `AlarmArn`.
+//! `cloudwatch_alarm` and `cloudwatch_composite_alarm`, as CloudWatch
+//! publishes them to SNS and as EventBridge delivers them (`CloudWatch Alarm
+//! State Change`): the state change, the reason, the metric (plain, metric
+//! math, anomaly band) or the rule, and a console link built from the region
+//! code in the alarm's ARN. Both forms of one alarm share its thread.
 
 use serde_json::Value;
 
 use super::common::{self, code_field, field, fields, text_at, time_field};
-use super::generic::first_line;
+use super::generic::{first_line, is_eventbridge};
 use super::{Detection, Kind};
 use crate::notice::{Draft, Fact, List, Part, Rich, Tone};
 
 /// A metric alarm has `AlarmName`, `NewStateValue` and `Trigger`; a composite
 /// alarm has `AlarmName` and `AlarmRule`. The status is the new state.
 pub fn detect(v: &Value) -> Option<Detection> {
+    if is_eventbridge(v) {
+        return detect_event(v);
+    }
     v.get("AlarmName")?.as_str()?;
     let state = text_at(v, &["NewStateValue"]);
     let kind = if v.get("AlarmRule").is_some_and(Value::is_string) {
@@ -24,6 +29,27 @@ pub fn detect(v: &Value) -> Option<Detection> {
     Some(Detection {
         kind,
         status: state,
+    })
+}
+
+/// EventBridge's `CloudWatch Alarm State Change` from `aws.cloudwatch`: a
+/// composite alarm when its configuration has an `alarmRule`; the status is
+/// the new state.
+fn detect_event(v: &Value) -> Option<Detection> {
+    if text_at(v, &["source"])? != "aws.cloudwatch"
+        || text_at(v, &["detail-type"])? != "CloudWatch Alarm State Change"
+    {
+        return None;
+    }
+    let d = v.get("detail")?;
+    let kind = if text_at(d, &["configuration", "alarmRule"]).is_some() {
+        Kind::CloudwatchCompositeAlarm
+    } else {
+        Kind::CloudwatchAlarm
+    };
+    Some(Detection {
+        kind,
+        status: text_at(d, &["state", "value"]),
     })
 }
 
@@ -115,6 +141,158 @@ pub fn read(v: &Value) -> Draft {
         .says([Some(thread.clone()), Some(new), changed_at.clone()])
         .thread(Some(thread))
         .at(changed_at.as_deref())
+}
+
+/// Reads an alarm state change delivered by EventBridge: the same title,
+/// change line, metric or rule, facts, link and thread as the SNS form.
+pub fn read_event(v: &Value) -> Draft {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let name = text_at(d, &["alarmName"]).unwrap_or_else(|| "(unnamed alarm)".into());
+    let new = text_at(d, &["state", "value"]).unwrap_or_else(|| "UNKNOWN".into());
+    let old = text_at(d, &["previousState", "value"]);
+    let tone = tone(&new);
+    let arn = common::items(v, "resources")
+        .iter()
+        .filter_map(common::scalar)
+        .find(|r| r.contains(":alarm:"))
+        .unwrap_or_default();
+    let parsed = common::arn(&arn);
+    let region = parsed
+        .as_ref()
+        .map(|a| a.region.to_string())
+        .or_else(|| text_at(v, &["region"]));
+    let account =
+        text_at(v, &["account"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
+    let reason = text_at(d, &["state", "reason"]);
+    let changed_at = text_at(d, &["state", "timestamp"]).or_else(|| text_at(v, &["time"]));
+    let mut change = Rich::new().bold(match &old {
+        Some(old) => format!("{old} → {new}"),
+        None => new.clone(),
+    });
+    if let Some(region) = &region {
+        change = change.text(" in ").code(region.clone());
+    }
+    if let Some(account) = &account {
+        change = change.text(" · account ").code(account.clone());
+    }
+    if let Some(reason) = &reason {
+        change = change.line().text(reason.clone());
+    }
+    let mut body = vec![Part::Text(change)];
+    let config = d.get("configuration").unwrap_or(&Value::Null);
+    if let Some(rule) = text_at(config, &["alarmRule"]) {
+        body.push(Part::Text(Rich::new().bold("Rule").line().code(rule)));
+    } else {
+        body.extend(event_metrics(config));
+    }
+    body.extend(fields([
+        field("Description", text_at(config, &["description"])),
+        time_field("State changed", changed_at.as_deref()),
+    ]));
+    let link = region
+        .as_deref()
+        .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
+    body.extend(common::link_line(
+        link,
+        "Open the alarm in the CloudWatch console",
+    ));
+    let mut headline = format!("{new}: {name}");
+    if let Some(region) = &region {
+        headline.push_str(&format!(" ({region})"));
+    }
+    if let Some(reason) = &reason {
+        headline.push_str(&format!(" — {}", first_line(reason)));
+    }
+    let thread = if arn.is_empty() {
+        format!(
+            "cloudwatch_alarm:{}:{}:{name}",
+            region.as_deref().unwrap_or(""),
+            account.as_deref().unwrap_or("")
+        )
+    } else {
+        arn
+    };
+    Draft::new(Some(format!("{new}: {name}")), headline, Some(tone), body)
+        .says([Some(thread.clone()), Some(new), changed_at.clone()])
+        .thread(Some(thread))
+        .at(changed_at.as_deref())
+}
+
+/// The metric of an alarm as EventBridge describes it
+/// (`configuration.metrics`): one metric as facts, several (metric math) as
+/// a list of their ids and expressions.
+fn event_metrics(config: &Value) -> Vec<Part> {
+    let metrics = common::items(config, "metrics");
+    let stat_of = |m: &Value| {
+        let metric = m.pointer("/metricStat/metric")?;
+        let dims: Vec<String> = metric
+            .get("dimensions")
+            .and_then(Value::as_object)
+            .map(|d| {
+                d.iter()
+                    .filter_map(|(k, v)| Some(format!("{k}={}", common::scalar(v)?)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let dims = if dims.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", dims.join(", "))
+        };
+        Some(
+            format!(
+                "{} {}{dims}",
+                text_at(metric, &["namespace"]).unwrap_or_default(),
+                text_at(metric, &["name"]).unwrap_or_default()
+            )
+            .trim()
+            .to_string(),
+        )
+    };
+    match metrics {
+        [] => Vec::new(),
+        [one] if one.get("expression").is_none() => {
+            let period = one.pointer("/metricStat/period").and_then(Value::as_u64);
+            fields([
+                code_field("Metric", stat_of(one)),
+                field("Statistic", text_at(one, &["metricStat", "stat"])),
+                field(
+                    "Period",
+                    period.map(|p| {
+                        if p % 60 == 0 {
+                            format!("{} min", p / 60)
+                        } else {
+                            format!("{p} s")
+                        }
+                    }),
+                ),
+            ])
+            .into_iter()
+            .collect()
+        }
+        many => {
+            let mut md = Rich::new().bold("Metric math");
+            for m in many {
+                md = md
+                    .line()
+                    .code(text_at(m, &["id"]).unwrap_or_default())
+                    .text(" ");
+                if let Some(expr) = text_at(m, &["expression"]) {
+                    md = md.code(expr);
+                } else if let Some(stat) = stat_of(m) {
+                    let s = text_at(m, &["metricStat", "stat"]).unwrap_or_default();
+                    md = md.text(format!("{s} of {stat}").trim().to_string());
+                }
+                if let Some(label) = text_at(m, &["label"]) {
+                    md = md.text(" — ").text(label);
+                }
+                if m.get("returnData").and_then(Value::as_bool) == Some(true) {
+                    md = md.text(" (alarmed on)");
+                }
+            }
+            vec![Part::Text(md)]
+        }
+    }
 }
 
 /// The alarm's page in the console, the name encoded as one component (names

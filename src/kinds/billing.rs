@@ -88,7 +88,7 @@ pub fn read_budget(n: &Notification) -> Draft {
         .unwrap_or_default();
     Draft::new(
         Some(format!("Budget alert: {name}")),
-        format!("Budget alert {name} ({alert}){amounts}"),
+        format!("Budget alert {name}{}{amounts}", common::paren(&alert)),
         Some(tone),
         blocks,
     )

@@ -38,6 +38,44 @@ pub fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// A fact with a time given in milliseconds since the epoch (Step Functions'
+/// `startDate`), none when absent or not a number.
+pub fn epoch_ms_field(label: &'static str, v: Option<&Value>) -> Option<Fact> {
+    let t = chrono::DateTime::from_timestamp_millis(v?.as_i64()?)?;
+    Some(Fact {
+        label: Cow::Borrowed(label),
+        value: Rich(vec![crate::notice::Span::Time(crate::notice::Stamp::At(t))]),
+    })
+}
+
+/// `what: name`, or `what` alone when the name is blank (never a dangling
+/// colon).
+pub fn named(what: &str, name: &str) -> String {
+    match (what.trim(), name.trim()) {
+        (what, "") => what.to_string(),
+        ("", name) => name.to_string(),
+        (what, name) => format!("{what}: {name}"),
+    }
+}
+
+/// ` (status)`, or nothing when the status is blank (never an empty `()`).
+pub fn paren(status: &str) -> String {
+    match status.trim() {
+        "" => String::new(),
+        status => format!(" ({status})"),
+    }
+}
+
+/// The words that are not blank, joined by spaces.
+pub fn words(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A fact with a time as its value (none when the value is blank).
 pub fn time_field(label: &'static str, raw: Option<&str>) -> Option<Fact> {
     let raw = raw?.trim();
@@ -162,12 +200,7 @@ pub fn link_line(url: Option<String>, label: &str) -> Option<Part> {
     url.map(|url| Part::Link(Link::new(label, url)))
 }
 
-/// A readable summary of a JSON value: one `*key:* value` line per leaf,
-/// nested keys joined with `.`, lists of scalars joined with commas; at most
-/// `max_lines` lines, then a count of what is not shown.
-pub fn summary(v: &Value, max_lines: usize) -> Rich {
-    let mut lines = Vec::new();
-    flatten("", v, &mut lines, 0);
+fn summary_of(lines: Vec<(String, String)>, max_lines: usize) -> Rich {
     let total = lines.len();
     let mut md = Rich::new();
     for (i, (key, value)) in lines.into_iter().take(max_lines).enumerate() {
@@ -186,6 +219,38 @@ pub fn summary(v: &Value, max_lines: usize) -> Rich {
             .text(format!("… {} more not shown", total - max_lines));
     }
     md
+}
+
+/// A readable summary of a JSON value: one `*key:* value` line per leaf,
+/// nested keys joined with `.`, lists of scalars joined with commas; at most
+/// `max_lines` lines, then a count of what is not shown.
+///
+/// The most telling lines come first: the status (`status_key`,
+/// a key at the top of `v`), then names and ids (`name`, `jobName`,
+/// `request-id`, `taskArn`...), then the rest in their order. So a cut to
+/// `max_lines` never loses the status.
+pub fn ranked_summary(v: &Value, max_lines: usize, status_key: Option<&str>) -> Rich {
+    let mut lines = Vec::new();
+    flatten("", v, &mut lines, 0);
+    let rank = |key: &str| {
+        if Some(key) == status_key {
+            return 0;
+        }
+        let last = key.rsplit('.').next().unwrap_or(key);
+        let is_word = |word: &str, camel: &str| {
+            last.eq_ignore_ascii_case(word)
+                || last.ends_with(camel)
+                || last.ends_with(&format!("-{word}"))
+                || last.ends_with(&format!("_{word}"))
+        };
+        if is_word("name", "Name") || is_word("id", "Id") || is_word("arn", "Arn") {
+            1
+        } else {
+            2
+        }
+    };
+    lines.sort_by_key(|(key, _)| rank(key));
+    summary_of(lines, max_lines)
 }
 
 fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>, depth: usize) {
@@ -247,6 +312,8 @@ pub fn tone_of(status: &str) -> Tone {
     let s = s.as_str();
     if s.contains("FAIL")
         || s.contains("ALARM")
+        || s.contains("TIMED_OUT")
+        || s.contains("TIMEOUT")
         || s.contains("ERROR")
         || s == "CRITICAL"
         || s == "HIGH"
@@ -307,9 +374,24 @@ mod tests {
     }
 
     #[test]
+    fn summaries_put_the_status_then_names_and_ids_first() {
+        let v = serde_json::json!({"paid": 1, "detail": "x", "jobName": "etl", "state": "FAILED", "request-id": "r"});
+        assert_eq!(
+            ranked_summary(&v, 2, Some("state")).plain(),
+            "state: FAILED\njobName: etl\n… 3 more not shown"
+        );
+    }
+
+    #[test]
     fn summaries_flatten_and_count_what_is_hidden() {
         let v = serde_json::json!({"a": {"b": 1, "c": [1, 2]}, "d": null, "e": "x<y"});
-        assert_eq!(summary(&v, 10).plain(), "a.b: 1\na.c: 1, 2\ne: x<y");
-        assert_eq!(summary(&v, 1).plain(), "a.b: 1\n… 2 more not shown");
+        assert_eq!(
+            ranked_summary(&v, 10, None).plain(),
+            "a.b: 1\na.c: 1, 2\ne: x<y"
+        );
+        assert_eq!(
+            ranked_summary(&v, 1, None).plain(),
+            "a.b: 1\n… 2 more not shown"
+        );
     }
 }

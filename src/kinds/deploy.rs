@@ -11,9 +11,16 @@ use crate::notice::{Draft, Fact, Part, Rich};
 use crate::record::Notification;
 
 /// By `source` of an EventBridge event; the status is the state it reports.
+/// A CodeDeploy trigger's SNS message by its `eventTriggerName` and
+/// `deploymentId`; the status is its `status`.
 pub fn detect(v: &Value) -> Option<Detection> {
     if !is_eventbridge(v) {
-        return None;
+        return (v.get("eventTriggerName").is_some_and(Value::is_string)
+            && v.get("deploymentId").is_some_and(Value::is_string))
+        .then(|| Detection {
+            kind: Kind::Codedeploy,
+            status: text_at(v, &["status"]),
+        });
     }
     let d = v.get("detail")?;
     let (kind, status) = match text_at(v, &["source"])?.as_str() {
@@ -165,14 +172,89 @@ pub fn read(detection: &Detection, v: &Value) -> Draft {
     body.extend(common::link_line(link, label));
     let time = text_at(v, &["time"]);
     Draft::new(
-        Some(format!("{status}: {name}")),
-        format!("{service} {status}: {name}"),
+        Some(common::named(&status, &name)),
+        format!("{service} {}", common::named(&status, &name)),
         Some(tone),
         body,
     )
     .says(said.into_iter().chain([Some(status), time.clone()]))
     .thread(thread)
     .at(time.as_deref())
+}
+
+/// Reads a CodeDeploy trigger's SNS message: the deployment, its group, its
+/// outcome and error, with the same thread as the EventBridge form.
+pub fn read_trigger(detection: &Detection, v: &Value) -> Draft {
+    let status = detection.status.clone().unwrap_or_default();
+    let tone = if status.is_empty() {
+        crate::notice::Tone::Info
+    } else {
+        tone_of(&status)
+    };
+    let application = text_at(v, &["applicationName"]).unwrap_or_default();
+    let region = text_at(v, &["region"]).unwrap_or_default();
+    let account = text_at(v, &["accountId"]).unwrap_or_default();
+    let deployment = text_at(v, &["deploymentId"]);
+    // CodeDeploy writes these two as JSON inside a string.
+    let inner = |key: &str| text_at(v, &[key]).and_then(|s| serde_json::from_str::<Value>(&s).ok());
+    let error = inner("errorInformation");
+    let overview = inner("deploymentOverview");
+    let mut body = vec![Part::Text(
+        Rich::new()
+            .text("CodeDeploy trigger ")
+            .code(text_at(v, &["eventTriggerName"]).unwrap_or_default())
+            .text(" in ")
+            .code(region.clone())
+            .text(" · account ")
+            .code(account.clone()),
+    )];
+    if let Some(error) = &error {
+        let mut md = Rich::new();
+        if let Some(code) = text_at(error, &["ErrorCode"]) {
+            md = md.code(code).text(" ");
+        }
+        if let Some(message) = text_at(error, &["ErrorMessage"]) {
+            md = md.text(message);
+        }
+        if !md.is_empty() {
+            body.push(Part::Text(md));
+        }
+    }
+    let counts = overview.as_ref().and_then(Value::as_object).map(|o| {
+        o.iter()
+            .filter_map(|(k, v)| {
+                let n = common::scalar(v)?;
+                (n != "0").then(|| format!("{k} {n}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    body.extend(fields([
+        field("Deployment group", text_at(v, &["deploymentGroupName"])),
+        code_field("Deployment", deployment.clone()),
+        field("Instances", counts),
+        field("Created", text_at(v, &["createTime"])),
+        field("Completed", text_at(v, &["completeTime"])),
+    ]));
+    let link = deployment.as_ref().and_then(|id| {
+        let base = common::console_base(&region)?;
+        Some(format!(
+            "{base}/codesuite/codedeploy/deployments/{}?region={region}",
+            common::encode(id)
+        ))
+    });
+    body.extend(common::link_line(link, "Open the deployment in CodeDeploy"));
+    let thread = deployment
+        .as_ref()
+        .map(|id| format!("codedeploy:{region}:{account}:{id}"));
+    Draft::new(
+        Some(common::named(&status, &application)),
+        format!("CodeDeploy {}", common::named(&status, &application)),
+        Some(tone),
+        body,
+    )
+    .says([thread.clone(), Some(status), text_at(v, &["completeTime"])])
+    .thread(thread)
 }
 
 fn time_field(v: &Value) -> Option<Fact> {
@@ -285,8 +367,8 @@ pub fn read_stack(n: &Notification) -> Draft {
         _ => String::new(),
     };
     Draft::new(
-        Some(format!("{status}: {stack}")),
-        format!("CloudFormation {status}: {stack}{what}"),
+        Some(common::named(&status, &stack)),
+        format!("CloudFormation {}{what}", common::named(&status, &stack)),
         Some(tone),
         blocks,
     )

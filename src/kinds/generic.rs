@@ -6,7 +6,7 @@ use std::io;
 
 use serde_json::Value;
 
-use super::common::{self, fields, summary, text_at};
+use super::common::{self, fields, text_at};
 use super::{Detection, Kind};
 use crate::notice::{Draft, Part, Rich, Tone};
 use crate::record::Notification;
@@ -40,7 +40,10 @@ pub fn detect(v: &Value) -> Option<Detection> {
     if is_eventbridge(v) {
         return Some(Detection {
             kind: Kind::Eventbridge,
-            status: None,
+            status: v
+                .get("detail")
+                .and_then(status_of)
+                .map(|(_, status)| status),
         });
     }
     let has_body = map.get("text").is_some_and(Value::is_string)
@@ -62,13 +65,74 @@ pub fn is_eventbridge(v: &Value) -> bool {
         && v.get("detail").is_some()
 }
 
-/// Any other EventBridge event: source, detail-type, region, account,
-/// resources and a readable summary of `detail`.
+/// Where the status of any other EventBridge event is read, in order: the
+/// first of these keys of its `detail` that holds a word.
+pub const STATUS_KEYS: [&str; 6] = [
+    "state",
+    "status",
+    "currentState",
+    "lastStatus",
+    "result",
+    "severity",
+];
+
+/// The status of an event's `detail` ([`STATUS_KEYS`]) and the key it was
+/// read from.
+fn status_of(detail: &Value) -> Option<(&'static str, String)> {
+    STATUS_KEYS.iter().find_map(|key| {
+        let status = detail.get(key).and_then(common::scalar)?;
+        Some((*key, status))
+    })
+}
+
+/// The name of what an event is about: the first name its `detail` gives,
+/// else the last part of its first resource.
+fn subject_of(v: &Value) -> Option<String> {
+    let d = v.get("detail")?;
+    [
+        &["name"][..],
+        &["jobName"],
+        &["crawlerName"],
+        &["stateMachineName"],
+        &["pipelineName"],
+        &["serviceName"],
+        &["functionName"],
+        &["clusterName"],
+        &["instance-id"],
+        &["instanceId"],
+        &["bucket", "name"],
+    ]
+    .iter()
+    .find_map(|path| text_at(d, path))
+    .or_else(|| {
+        let first = common::items(v, "resources")
+            .iter()
+            .find_map(common::scalar)?;
+        let tail = first.rsplit([':', '/']).next().unwrap_or(&first);
+        (!tail.trim().is_empty()).then(|| tail.to_string())
+    })
+}
+
+/// Any other EventBridge event: what it is about and its status in the
+/// title (the status read as [`STATUS_KEYS`] says, coloured like every
+/// kind's), source, region, account, resources, and a readable summary of
+/// `detail`, the status and names and ids first so that no cut loses them.
 ///
 /// No thread; what it says is the event (its id).
-pub fn read_eventbridge(v: &Value) -> Draft {
+pub fn read_eventbridge(detection: &Detection, v: &Value) -> Draft {
     let detail_type = text_at(v, &["detail-type"]).unwrap_or_else(|| "EventBridge event".into());
     let source = text_at(v, &["source"]).unwrap_or_default();
+    let status = detection.status.clone().unwrap_or_default();
+    let tone = if status.is_empty() {
+        Tone::Info
+    } else {
+        common::tone_of(&status)
+    };
+    let title = format!(
+        "{}{}",
+        common::named(&detail_type, &subject_of(v).unwrap_or_default()),
+        common::paren(&status)
+    );
     let mut blocks = Vec::new();
     blocks.extend(fields([
         common::code_field("Source", Some(&source)),
@@ -78,20 +142,16 @@ pub fn read_eventbridge(v: &Value) -> Draft {
     ]));
     blocks.extend(resources(v));
     if let Some(detail) = v.get("detail") {
-        let md = summary(detail, SUMMARY_LINES);
+        let status_key = status_of(detail).map(|(key, _)| key);
+        let md = common::ranked_summary(detail, SUMMARY_LINES, status_key);
         if !md.is_empty() {
             blocks.push(Part::Text(md));
         }
     }
     let time = text_at(v, &["time"]);
     let id = text_at(v, &["id"]);
-    let headline = format!("{detail_type} from {source}");
-    let draft = Draft::new(
-        Some(detail_type.clone()),
-        headline,
-        Some(Tone::Info),
-        blocks,
-    );
+    let headline = format!("{title} from {source}");
+    let draft = Draft::new(Some(title), headline, Some(tone), blocks);
     match id {
         Some(id) => draft.says([Some(source), Some(detail_type), Some(id)]),
         None => draft,

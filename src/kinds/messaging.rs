@@ -211,7 +211,7 @@ pub fn read_ses(v: &Value) -> Draft {
         .collect();
     Draft::new(
         Some(title),
-        format!("SES {}: {first}", kind_words.trim()),
+        common::named(&common::words(&["SES", &kind_words]), &first),
         Some(tone),
         blocks,
     )

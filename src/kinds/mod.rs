@@ -6,13 +6,16 @@
 //! the notice's kind and status; [`crate::render`] shows it.
 
 mod alarm;
+mod audit;
 mod billing;
 mod common;
 mod compute;
 mod deploy;
 mod generic;
+mod governance;
 mod messaging;
 mod security;
+mod serverless;
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +42,8 @@ pub enum Kind {
     GuarddutyFinding,
     /// `Security Hub Findings - Imported` (Inspector and others come this way).
     SecurityhubFinding,
+    /// An Amazon Inspector finding (`Inspector2 Finding`).
+    InspectorFinding,
     /// An AWS Health event.
     HealthEvent,
     /// A CodePipeline pipeline, stage or action state change.
@@ -49,10 +54,22 @@ pub enum Kind {
     Codedeploy,
     /// An ECS task state change.
     EcsTask,
+    /// An ECS service deployment state change or service action.
+    EcsService,
     /// An EC2 instance state change.
     Ec2State,
     /// An EC2 Auto Scaling launch or termination.
     Autoscaling,
+    /// A Step Functions execution status change.
+    StepFunctions,
+    /// A CloudTrail API call or console sign-in, via EventBridge.
+    CloudtrailEvent,
+    /// A Lambda asynchronous invocation record sent to a destination.
+    LambdaDestination,
+    /// An S3 event notification published to SNS.
+    S3Event,
+    /// An AWS Config compliance or configuration item change.
+    ConfigCompliance,
     /// A CloudFormation stack event (`Key='value'` lines).
     CloudformationStack,
     /// An RDS event notification.
@@ -79,18 +96,25 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in the order detection tries them.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 29] = [
         Kind::CloudwatchAlarm,
         Kind::CloudwatchCompositeAlarm,
         Kind::GuarddutyFinding,
         Kind::SecurityhubFinding,
+        Kind::InspectorFinding,
         Kind::HealthEvent,
         Kind::Codepipeline,
         Kind::Codebuild,
         Kind::Codedeploy,
         Kind::EcsTask,
+        Kind::EcsService,
         Kind::Ec2State,
         Kind::Autoscaling,
+        Kind::StepFunctions,
+        Kind::CloudtrailEvent,
+        Kind::LambdaDestination,
+        Kind::S3Event,
+        Kind::ConfigCompliance,
         Kind::CloudformationStack,
         Kind::RdsEvent,
         Kind::Budgets,
@@ -111,13 +135,20 @@ impl Kind {
             Kind::CloudwatchCompositeAlarm => "cloudwatch_composite_alarm",
             Kind::GuarddutyFinding => "guardduty_finding",
             Kind::SecurityhubFinding => "securityhub_finding",
+            Kind::InspectorFinding => "inspector_finding",
             Kind::HealthEvent => "health_event",
             Kind::Codepipeline => "codepipeline",
             Kind::Codebuild => "codebuild",
             Kind::Codedeploy => "codedeploy",
             Kind::EcsTask => "ecs_task",
+            Kind::EcsService => "ecs_service",
             Kind::Ec2State => "ec2_state",
             Kind::Autoscaling => "autoscaling",
+            Kind::StepFunctions => "step_functions",
+            Kind::CloudtrailEvent => "cloudtrail_event",
+            Kind::LambdaDestination => "lambda_destination",
+            Kind::S3Event => "s3_event",
+            Kind::ConfigCompliance => "config_compliance",
             Kind::CloudformationStack => "cloudformation_stack",
             Kind::RdsEvent => "rds_event",
             Kind::Budgets => "budgets",
@@ -153,7 +184,7 @@ pub const KIND_NAMES: &[&str] = &{
 /// A name that is not a kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ec2_state, autoscaling, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
+    "unknown kind {0:?}; expected one of: cloudwatch_alarm, cloudwatch_composite_alarm, guardduty_finding, securityhub_finding, inspector_finding, health_event, codepipeline, codebuild, codedeploy, ecs_task, ecs_service, ec2_state, autoscaling, step_functions, cloudtrail_event, lambda_destination, s3_event, config_compliance, cloudformation_stack, rds_event, budgets, cost_anomaly, backup, ses_notification, chatbot_custom, eventbridge, slack_payload, json, text"
 )]
 pub struct UnknownKind(pub String);
 
@@ -206,7 +237,19 @@ impl Content {
             };
         }
         match serde_json::from_str::<Value>(message) {
-            Ok(v @ Value::Object(_)) => Content::Object(v),
+            Ok(Value::Object(mut map)) => {
+                // A developer-tools notification rule (CodeStar
+                // Notifications) sends the EventBridge event with
+                // `detailType` in camel case: read it as the event it is.
+                if !map.contains_key("detail-type")
+                    && map.contains_key("detail")
+                    && map.get("source").is_some_and(Value::is_string)
+                    && let Some(t) = map.get("detailType").filter(|t| t.is_string()).cloned()
+                {
+                    map.insert("detail-type".into(), t);
+                }
+                Content::Object(Value::Object(map))
+            }
             Ok(v) => Content::OtherJson(v),
             Err(_) => Content::Text,
         }
@@ -221,6 +264,9 @@ fn detect(n: &Notification, content: &Content) -> Detection {
             .or_else(|| compute::detect(map))
             .or_else(|| messaging::detect(map))
             .or_else(|| billing::detect(map))
+            .or_else(|| audit::detect(map))
+            .or_else(|| governance::detect(map))
+            .or_else(|| serverless::detect(map))
             .or_else(|| generic::detect(map)),
         Content::OtherJson(_) | Content::LargeJson => None,
         Content::Text => messaging::detect_text(n)
@@ -260,20 +306,33 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
     };
     let detection = Detection { kind, status };
     let draft = match kind {
+        Kind::CloudwatchAlarm | Kind::CloudwatchCompositeAlarm if generic::is_eventbridge(v) => {
+            alarm::read_event(v)
+        }
         Kind::CloudwatchAlarm | Kind::CloudwatchCompositeAlarm => alarm::read(v),
-        Kind::GuarddutyFinding | Kind::SecurityhubFinding => security::read(&detection, v),
+        Kind::GuarddutyFinding | Kind::SecurityhubFinding | Kind::InspectorFinding => {
+            security::read(&detection, v)
+        }
+        Kind::Codedeploy if !generic::is_eventbridge(v) => deploy::read_trigger(&detection, v),
         Kind::Codepipeline | Kind::Codebuild | Kind::Codedeploy => deploy::read(&detection, v),
         Kind::CloudformationStack => deploy::read_stack(n),
-        Kind::HealthEvent | Kind::EcsTask | Kind::Ec2State | Kind::Autoscaling => {
-            compute::read(&detection, v)
-        }
+        Kind::HealthEvent
+        | Kind::EcsTask
+        | Kind::Ec2State
+        | Kind::Autoscaling
+        | Kind::EcsService
+        | Kind::StepFunctions => compute::read(&detection, v),
         Kind::RdsEvent => compute::read_rds(v),
         Kind::Budgets => billing::read_budget(n),
         Kind::CostAnomaly => billing::read_anomaly(v),
         Kind::Backup => messaging::read_backup(n),
         Kind::SesNotification => messaging::read_ses(v),
         Kind::ChatbotCustom => messaging::read_chatbot(v),
-        Kind::Eventbridge => generic::read_eventbridge(v),
+        Kind::Eventbridge => generic::read_eventbridge(&detection, v),
+        Kind::CloudtrailEvent => audit::read(v),
+        Kind::ConfigCompliance => governance::read(&detection, v),
+        Kind::S3Event => serverless::read_s3(&detection, v),
+        Kind::LambdaDestination => serverless::read_lambda(&detection, v),
         Kind::SlackPayload | Kind::Json => {
             let parsed = match &content {
                 Content::Object(v) | Content::OtherJson(v) => Some(v),

@@ -29,11 +29,16 @@ pub fn detect(v: &Value) -> Option<Detection> {
                 .map(|s| guardduty_label(s).to_string()),
         });
     }
+    if source == "aws.inspector2" && detail_type == "Inspector2 Finding" {
+        return Some(Detection {
+            kind: Kind::InspectorFinding,
+            status: text_at(v, &["detail", "severity"]).map(|l| label_case(&l)),
+        });
+    }
     if detail_type == "Security Hub Findings - Imported" {
         let worst = findings(v)
             .iter()
-            .filter_map(|f| text_at(f, &["Severity", "Label"]))
-            .map(|l| label_case(&l))
+            .filter_map(severity_label)
             .max_by_key(|l| rank(l));
         return Some(Detection {
             kind: Kind::SecurityhubFinding,
@@ -54,6 +59,27 @@ pub fn guardduty_label(severity: f64) -> &'static str {
     } else {
         "Low"
     }
+}
+
+/// A Security Hub finding's severity label, title case: its `Severity.Label`,
+/// or for older findings that only carry `Severity.Normalized` (0-100), the
+/// label AWS derives from it: 0 Informational, 1-39 Low, 40-69 Medium, 70-89
+/// High, 90-100 Critical.
+fn severity_label(f: &Value) -> Option<String> {
+    if let Some(label) = text_at(f, &["Severity", "Label"]) {
+        return Some(label_case(&label));
+    }
+    let normalized = f.pointer("/Severity/Normalized")?.as_f64()?;
+    Some(
+        match normalized {
+            n if n >= 90.0 => "Critical",
+            n if n >= 70.0 => "High",
+            n if n >= 40.0 => "Medium",
+            n if n >= 1.0 => "Low",
+            _ => "Informational",
+        }
+        .to_string(),
+    )
 }
 
 /// `HIGH` -> `High`.
@@ -97,6 +123,7 @@ fn findings(v: &Value) -> &[Value] {
 pub fn read(detection: &Detection, v: &Value) -> Draft {
     match detection.kind {
         Kind::GuarddutyFinding => guardduty(detection, v),
+        Kind::InspectorFinding => inspector(detection, v),
         _ => securityhub(detection, v),
     }
 }
@@ -169,6 +196,106 @@ fn guardduty(detection: &Detection, v: &Value) -> Draft {
         .at(updated.as_deref())
 }
 
+/// An Amazon Inspector finding (package vulnerability, network
+/// reachability, code): what is vulnerable, how badly, what fixes it. Its
+/// thread is the finding (its ARN).
+fn inspector(detection: &Detection, v: &Value) -> Draft {
+    let d = v.get("detail").unwrap_or(&Value::Null);
+    let label = detection.status.as_deref();
+    let tone = tone(label);
+    let title = text_at(d, &["title"]).unwrap_or_else(|| "Inspector finding".into());
+    let region = text_at(v, &["region"]);
+    let vulnerability = d.get("packageVulnerabilityDetails").unwrap_or(&Value::Null);
+    let packages: Vec<String> = common::items(vulnerability, "vulnerablePackages")
+        .iter()
+        .filter_map(|p| {
+            let name = text_at(p, &["name"])?;
+            let version = text_at(p, &["version"]).unwrap_or_default();
+            Some(
+                match text_at(p, &["fixedInVersion"]).filter(|f| f != "NotAvailable") {
+                    Some(fixed) => format!("{name} {version} (fixed in {fixed})"),
+                    None => format!("{name} {version}").trim().to_string(),
+                },
+            )
+        })
+        .collect();
+    let resources: Vec<String> = common::items(d, "resources")
+        .iter()
+        .filter_map(|r| {
+            let id = text_at(r, &["id"])?;
+            Some(match text_at(r, &["type"]) {
+                Some(t) => format!("{t} {id}"),
+                None => id,
+            })
+        })
+        .collect();
+    let mut body = Vec::new();
+    if let Some(description) = text_at(d, &["description"]) {
+        body.push(Part::Text(
+            Rich::new().text(super::generic::clip(&description, 1_500)),
+        ));
+    }
+    body.extend(fields([
+        field("Severity", label),
+        field("Type", text_at(d, &["type"])),
+        code_field(
+            "Vulnerability",
+            text_at(vulnerability, &["vulnerabilityId"]),
+        ),
+        field(
+            "Packages",
+            (!packages.is_empty()).then(|| packages.join("\n")),
+        ),
+        field(
+            "Resources",
+            (!resources.is_empty()).then(|| resources.join("\n")),
+        ),
+        field("Inspector score", text_at(d, &["inspectorScore"])),
+        field("Exploit available", text_at(d, &["exploitAvailable"])),
+        field("Fix available", text_at(d, &["fixAvailable"])),
+        code_field(
+            "Account",
+            text_at(d, &["awsAccountId"]).or_else(|| text_at(v, &["account"])),
+        ),
+        common::time_field("Last seen", text_at(d, &["lastObservedAt"]).as_deref()),
+    ]));
+    let fix = text_at(d, &["remediation", "recommendation", "text"]);
+    let url = text_at(d, &["remediation", "recommendation", "Url"])
+        .or_else(|| text_at(vulnerability, &["sourceUrl"]));
+    if fix.is_some() || url.is_some() {
+        let mut md = Rich::new().bold("Remediation").text(" ");
+        if let Some(fix) = fix {
+            md = md.text(fix).text(" ");
+        }
+        if let Some(url) = url {
+            md = md.link(url, "Read more");
+        }
+        body.push(Part::Note(md));
+    }
+    let link = region
+        .as_deref()
+        .and_then(|r| common::console_link(r, "inspector/v2", "/findings/all"));
+    body.extend(common::link_line(
+        link,
+        "Open findings in the Inspector console",
+    ));
+    let finding = text_at(d, &["findingArn"]);
+    let updated = text_at(d, &["updatedAt"]);
+    let headline = common::named(
+        &format!("Inspector {}", label.unwrap_or("finding")),
+        &first_line(&title),
+    );
+    Draft::new(
+        Some(common::named(label.unwrap_or("Unknown"), &title)),
+        headline,
+        Some(tone),
+        body,
+    )
+    .says([finding.clone(), updated.clone(), text_at(d, &["status"])])
+    .thread(finding)
+    .at(updated.as_deref())
+}
+
 /// The resource a GuardDuty finding is about, in words.
 fn resource(d: &Value) -> Option<String> {
     let r = d.get("resource")?;
@@ -234,10 +361,12 @@ fn securityhub(detection: &Detection, v: &Value) -> Draft {
         "Open findings in the Security Hub console",
     ));
     let headline = match all {
-        [one] => format!(
-            "Security Hub {}: {}",
-            detection.status.as_deref().unwrap_or("finding"),
-            first_line(&text_at(one, &["Title"]).unwrap_or_default())
+        [one] => common::named(
+            &format!(
+                "Security Hub {}",
+                detection.status.as_deref().unwrap_or("finding")
+            ),
+            &first_line(&text_at(one, &["Title"]).unwrap_or_default()),
         ),
         _ => format!(
             "{n} Security Hub findings, worst {}",
@@ -266,7 +395,7 @@ fn securityhub(detection: &Detection, v: &Value) -> Draft {
 /// One finding: title (when several), description, facts, remediation.
 fn finding(f: &Value, with_title: bool) -> Vec<Part> {
     let mut parts = Vec::new();
-    let label = text_at(f, &["Severity", "Label"]).map(|l| label_case(&l));
+    let label = severity_label(f);
     let mut md = Rich::new();
     if with_title {
         md = md
@@ -331,6 +460,22 @@ mod tests {
         assert_eq!(guardduty_label(8.0), "High");
         assert_eq!(guardduty_label(5.0), "Medium");
         assert_eq!(guardduty_label(2.0), "Low");
+    }
+
+    #[test]
+    fn older_findings_take_their_label_from_the_normalized_severity() {
+        let label = |n: f64| {
+            severity_label(&serde_json::json!({"Severity": {"Normalized": n, "Product": 8}}))
+        };
+        assert_eq!(label(0.0).as_deref(), Some("Informational"));
+        assert_eq!(label(1.0).as_deref(), Some("Low"));
+        assert_eq!(label(39.0).as_deref(), Some("Low"));
+        assert_eq!(label(40.0).as_deref(), Some("Medium"));
+        assert_eq!(label(71.0).as_deref(), Some("High"));
+        assert_eq!(label(90.0).as_deref(), Some("Critical"));
+        let labelled = serde_json::json!({"Severity": {"Label": "LOW", "Normalized": 95}});
+        assert_eq!(severity_label(&labelled).as_deref(), Some("Low"));
+        assert_eq!(severity_label(&serde_json::json!({})), None);
     }
 
     #[test]

@@ -247,3 +247,178 @@ fn json_too_large_to_parse_is_json_shown_as_sent() {
     let broken = format!("{big}x");
     assert_eq!(read(&notification(None, &broken), 4_000).kind, Kind::Text);
 }
+
+#[test]
+fn an_alarm_via_eventbridge_reads_as_the_alarm_it_is() {
+    let n = fixture("sns-cloudwatch-alarm-eventbridge");
+    let notice = read(&n, 4_000);
+    assert_eq!(notice.kind, Kind::CloudwatchAlarm);
+    assert_eq!(notice.status.as_deref(), Some("ALARM"));
+    assert_eq!(notice.tone, Some(crate::notice::Tone::Danger));
+    // The same thread as the SNS form of the same alarm: its ARN.
+    assert_eq!(
+        notice.thread_key(),
+        Some("arn:aws:cloudwatch:eu-west-1:210987654321:alarm:orders-db-cpu-high")
+    );
+    assert!(
+        notice
+            .links()
+            .next()
+            .unwrap()
+            .url
+            .contains("#alarmsV2:alarm/orders-db-cpu-high")
+    );
+    let composite = serde_json::json!({"version": "0", "id": "1", "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "210987654321", "region": "eu-west-1", "time": "2026-11-24T10:01:44Z",
+        "resources": ["arn:aws:cloudwatch:eu-west-1:210987654321:alarm:checkout-degraded"],
+        "detail": {"alarmName": "checkout-degraded", "state": {"value": "OK", "reason": "", "timestamp": "2026-11-24T10:01:44.128+0000"},
+            "configuration": {"alarmRule": "ALARM(checkout-latency-p99) OR ALARM(checkout-5xx)"}}});
+    let n = notification(None, &composite.to_string());
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::CloudwatchCompositeAlarm, Some("OK"))
+    );
+    assert_eq!(notice.title.as_deref(), Some("OK: checkout-degraded"));
+}
+
+#[test]
+fn auto_scalings_own_test_notification_is_autoscaling_without_a_placeholder() {
+    let test = r#"{"AccountId":"210987654321","RequestId":"4e5f6a7b-8c9d-4e0f-a1b2-c3d4e5f6a7b8",
+        "AutoScalingGroupARN":"arn:aws:autoscaling:eu-west-1:210987654321:autoScalingGroup:1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d:autoScalingGroupName/web-frontend",
+        "AutoScalingGroupName":"web-frontend","Service":"AWS Auto Scaling","Event":"autoscaling:TEST_NOTIFICATION",
+        "Time":"2026-11-24T10:00:00.000Z"}"#;
+    let n = notification(None, test);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::Autoscaling, None)
+    );
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("Auto Scaling test notification: web-frontend")
+    );
+    assert_eq!(
+        notice.headline,
+        "Auto Scaling test notification: web-frontend"
+    );
+}
+
+#[test]
+fn missing_values_leave_their_phrase_out() {
+    let health = r#"{"version":"0","id":"1","detail-type":"AWS Health Event","source":"aws.health",
+        "account":"210987654321","region":"eu-west-1","time":"2026-11-24T10:00:00Z","resources":[],
+        "detail":{"service":"EC2","eventTypeCategory":"scheduledChange","eventTypeCode":"AWS_EC2_MAINTENANCE_SCHEDULED"}}"#;
+    let health = notification(None, health);
+    let notice = read(&health, 4_000);
+    assert_eq!(notice.kind, Kind::HealthEvent);
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("AWS Health: EC2 scheduledChange")
+    );
+    assert_eq!(notice.headline, "AWS Health EC2 scheduledChange");
+    let hook = r#"{"version":"0","id":"2","detail-type":"EC2 Instance-launch Lifecycle Action","source":"aws.autoscaling",
+        "account":"210987654321","region":"eu-west-1","time":"2026-11-24T10:00:00Z","resources":[],
+        "detail":{"LifecycleHookName":"drain-before-launch","LifecycleTransition":"autoscaling:EC2_INSTANCE_LAUNCHING",
+            "AutoScalingGroupName":"web-frontend","EC2InstanceId":"i-0c1d2e3f4a5b6c7d8"}}"#;
+    let hook = notification(None, hook);
+    let notice = read(&hook, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::Autoscaling, None)
+    );
+    assert_eq!(
+        notice.headline,
+        "EC2 Instance-launch Lifecycle Action: web-frontend"
+    );
+    assert!(
+        notice
+            .facts()
+            .any(|f| f.label == "Lifecycle hook" && f.value.plain() == "drain-before-launch")
+    );
+}
+
+#[test]
+fn a_step_functions_execution_threads_by_its_arn() {
+    let n = fixture("sns-step-functions-failed");
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::StepFunctions, Some("FAILED"))
+    );
+    assert_eq!(
+        notice.thread_key(),
+        Some("arn:aws:states:eu-west-1:210987654321:execution:invoice-export:nightly-2026-11-24")
+    );
+    assert_eq!(
+        notice.headline,
+        "Step Functions FAILED: invoice-export: States.TaskFailed"
+    );
+}
+
+#[test]
+fn a_codedeploy_trigger_shares_the_thread_of_its_deployment() {
+    let n = fixture("sns-codedeploy-trigger");
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::Codedeploy, Some("FAILED"))
+    );
+    assert_eq!(
+        notice.thread_key(),
+        Some("codedeploy:eu-west-1:210987654321:d-7HQ3M2XWB")
+    );
+}
+
+#[test]
+fn s3s_test_event_and_a_successful_destination_record_are_their_kinds() {
+    let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-24T10:00:00.000Z",
+        "Bucket":"invoices-archive","RequestId":"5582815E1AEA5ADF","HostId":"8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE"}"#;
+    let n = notification(Some("Amazon S3 Notification"), test);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::S3Event, Some("s3:TestEvent"))
+    );
+    assert_eq!(notice.headline, "S3 test event: invoices-archive");
+    let success = r#"{"version":"1.0","timestamp":"2026-11-24T10:00:44.817Z",
+        "requestContext":{"requestId":"r-1","functionArn":"arn:aws:lambda:eu-west-1:210987654321:function:invoice-render:$LATEST","condition":"Success","approximateInvokeCount":1},
+        "requestPayload":{},"responseContext":{"statusCode":200,"executedVersion":"$LATEST"},"responsePayload":"done"}"#;
+    let n = notification(None, success);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref(), notice.tone),
+        (
+            Kind::LambdaDestination,
+            Some("Success"),
+            Some(crate::notice::Tone::Good)
+        )
+    );
+    assert_eq!(notice.headline, "Lambda Success: invoice-render");
+}
+
+#[test]
+fn a_root_sign_in_is_called_out() {
+    let login = r#"{"version":"0","id":"1","detail-type":"AWS Console Sign In via CloudTrail","source":"aws.signin",
+        "account":"210987654321","time":"2026-11-24T09:00:00Z","region":"us-east-1","resources":[],
+        "detail":{"userIdentity":{"type":"Root","principalId":"210987654321","arn":"arn:aws:iam::210987654321:root","accountId":"210987654321"},
+            "eventTime":"2026-11-24T09:00:00Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1",
+            "sourceIPAddress":"192.0.2.10","responseElements":{"ConsoleLogin":"Success"},"additionalEventData":{"MFAUsed":"No"},
+            "eventID":"e-1","eventType":"AwsConsoleSignIn"}}"#;
+    let n = notification(None, login);
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::CloudtrailEvent, Some("ConsoleLogin"))
+    );
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("ConsoleLogin by root (Success)")
+    );
+    assert_eq!(notice.tone, Some(crate::notice::Tone::Danger));
+    assert!(
+        notice
+            .facts()
+            .any(|f| f.label == "MFA used" && f.value.plain() == "No")
+    );
+}

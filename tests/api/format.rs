@@ -411,7 +411,17 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
             "cloudwatch_composite_alarm",
             Some("ALARM"),
         ),
+        (
+            "sns-cloudwatch-alarm-eventbridge",
+            "cloudwatch_alarm",
+            Some("ALARM"),
+        ),
         ("sns-guardduty-finding", "guardduty_finding", Some("High")),
+        (
+            "sns-securityhub-normalized",
+            "securityhub_finding",
+            Some("High"),
+        ),
         (
             "sns-securityhub-findings",
             "securityhub_finding",
@@ -424,6 +434,13 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
         ("sns-ecs-task-stopped", "ecs_task", Some("STOPPED")),
         ("sns-eventbridge-ec2", "ec2_state", Some("stopped")),
         ("sns-autoscaling", "autoscaling", Some("Failed")),
+        ("sns-autoscaling-launch", "autoscaling", Some("InProgress")),
+        (
+            "sns-step-functions-failed",
+            "step_functions",
+            Some("FAILED"),
+        ),
+        ("sns-codedeploy-trigger", "codedeploy", Some("FAILED")),
         (
             "sns-cloudformation-stack",
             "cloudformation_stack",
@@ -440,6 +457,36 @@ fn each_fixture_is_detected_as_its_kind_with_its_status() {
             Some("ExportLagging"),
         ),
         ("sns-eventbridge-generic", "eventbridge", None),
+        (
+            "sns-config-compliance",
+            "config_compliance",
+            Some("NON_COMPLIANT"),
+        ),
+        (
+            "sns-config-item-change",
+            "config_compliance",
+            Some("UPDATE"),
+        ),
+        (
+            "sns-ecs-deployment-failed",
+            "ecs_service",
+            Some("SERVICE_DEPLOYMENT_FAILED"),
+        ),
+        ("sns-inspector-finding", "inspector_finding", Some("High")),
+        (
+            "sns-cloudtrail-api-call",
+            "cloudtrail_event",
+            Some("AccessDenied"),
+        ),
+        (
+            "sns-lambda-destination",
+            "lambda_destination",
+            Some("RetriesExhausted"),
+        ),
+        ("sns-s3-event", "s3_event", Some("ObjectRemoved:Delete")),
+        ("sns-eventbridge-status", "eventbridge", Some("FAILED")),
+        ("sns-codestar-notification", "codebuild", Some("FAILED")),
+        ("sns-rds-eventbridge", "rds_event", Some("RDS-EVENT-0013")),
         ("sns-slack-payload", "slack_payload", None),
         ("sns-json-unknown", "json", None),
         ("sns-plain", "text", None),
@@ -513,4 +560,113 @@ fn a_large_json_message_renders_in_bounded_memory() {
         let _ = render::render(&notice, &Overrides::default(), None).to_json(8_192);
     });
     assert!(peak < 6 << 20, "{peak} bytes at the peak");
+}
+
+/// A rule's `mention` reaches the message through the plan: in front of a
+/// bad record's text and first section, and nowhere on a good one.
+#[test]
+fn a_rules_mention_leads_a_danger_message_only() {
+    use sns_to_slack::destination::Webhooks;
+    use sns_to_slack::plan::{Plan, plan};
+    use sns_to_slack::route::Routing;
+    let table = r#"{"ops":"https://hooks.slack.com/services/T000/B000/SECRETSECRET"}"#;
+    let routes = r#"[{"match": {}, "to": ["ops"], "mention": "<!here> <@U0123ABCD>"}]"#;
+    let webhooks = Webhooks::parse(table, "WEBHOOKS", false).unwrap();
+    let routing = Routing::new(webhooks, Some(routes), kinds::KIND_NAMES).unwrap();
+    let fixtures = fixture_messages();
+    let event = |name: &str| {
+        let n = &fixtures.iter().find(|(f, _)| f == name).unwrap().1;
+        let event = json!({"Records": [{"EventSource": "aws:sns", "Sns": {
+            "MessageId": n.message_id, "TopicArn": n.topic_arn, "Subject": n.subject,
+            "Message": n.message, "Timestamp": n.timestamp}}]});
+        record::parse_event(&event.to_string()).unwrap()
+    };
+    let body = |name: &str| -> Value {
+        match &plan(&event(name), &routing, &Overrides::default(), 4_000)[0] {
+            Plan::Post { body, .. } => serde_json::from_slice(body).unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let alarm = body("sns-cloudwatch-alarm");
+    assert!(
+        alarm["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("<!here> <@U0123ABCD> ALARM: ")
+    );
+    let section = &alarm["attachments"][0]["blocks"][1]["text"]["text"];
+    assert!(
+        section
+            .as_str()
+            .unwrap()
+            .starts_with("<!here> <@U0123ABCD> "),
+        "{section}"
+    );
+    for good in ["sns-cloudwatch-ok", "sns-plain", "sns-codedeploy"] {
+        assert!(!body(good).to_string().contains("<!here>"), "{good}");
+    }
+}
+
+/// Every kind with its fields left empty (blank strings, then nulls) says
+/// nothing rather than show a placeholder: no `()`, no empty code span, no
+/// header or notification text ending in a colon.
+#[test]
+fn empty_fields_leave_no_placeholder() {
+    fn blank(v: &Value, with: &Value) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), blank(v, with)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(|i| blank(i, with)).collect()),
+            // Keep what makes the kind: the envelope's names and types.
+            Value::String(s)
+                if s.starts_with("aws.")
+                    || s.contains(" State Change")
+                    || s.contains("Findings - Imported")
+                    || s.starts_with("autoscaling:")
+                    || s.contains("Status Change")
+                    || ["1.0", "custom", "Bounce", "Complaint", "Delivery"]
+                        .contains(&s.as_str()) =>
+            {
+                v.clone()
+            }
+            Value::String(_) | Value::Number(_) => with.clone(),
+            other => other.clone(),
+        }
+    }
+    let mut problems = Vec::new();
+    for (name, n) in fixture_messages() {
+        let Ok(template) = serde_json::from_str::<Value>(&n.message) else {
+            continue;
+        };
+        for with in [json!(""), Value::Null] {
+            let mut empty = n.clone();
+            empty.message = blank(&template, &with).to_string();
+            let notice = kinds::read(&empty, 4_000);
+            if matches!(notice.kind, Kind::Json | Kind::Text | Kind::SlackPayload) {
+                continue;
+            }
+            let v =
+                serde_json::to_value(render::render(&notice, &Overrides::default(), None)).unwrap();
+            let mut texts = vec![v["text"].as_str().unwrap_or("").to_string()];
+            collect_texts(&v, &mut texts);
+            let header = notice.title.clone().unwrap_or_default();
+            for text in texts.iter().chain([&header, &notice.headline]) {
+                if text.contains("()") || text.contains("``") && !text.contains("```") {
+                    problems.push(format!("{name} ({}): {text:?}", notice.kind));
+                }
+            }
+            for line in [&header, &notice.headline] {
+                if line.trim_end().ends_with(':') {
+                    problems.push(format!(
+                        "{name} ({}): ends in a colon: {line:?}",
+                        notice.kind
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -95,11 +95,15 @@ proptest! {
     ) {
         let records = record::parse_event(&event).unwrap();
         let n = records[0].notification().unwrap();
-        let overrides = Overrides { channel, message_format: MessageFormat::Attachments, ..Overrides::default() };
-        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
+        let overrides = Overrides {
+            channel,
+            message_format: MessageFormat::Attachments,
+            ..Overrides::default()
+        };
         let msg = render::render(&kinds::read(n, max), &overrides, None);
         let value = serde_json::to_value(&msg).unwrap();
         let text = value["attachments"][0]["fields"][0]["value"].as_str().unwrap();
+        let bound = max.max(MIN_MAX_MESSAGE_CHARS);
         prop_assert!(text.chars().count() <= bound, "{} > {}", text.chars().count(), bound);
     }
 
