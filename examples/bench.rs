@@ -290,6 +290,9 @@ async fn one_invocation(
         // INFO lines in JSON, as the template deploys it.
         .env("AWS_LAMBDA_LOG_LEVEL", "info")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        // One post per record: the figures measure the per-record path, as
+        // before digests (a storm of one kind would become two posts).
+        .env("DIGEST_AFTER", "off")
         .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
         // BENCH_ENV="K=V K=V" adds variables to the function's environment (experiments).
         .envs(

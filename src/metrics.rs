@@ -59,7 +59,7 @@ pub const ALL: &[&str] = &[
 
 /// The dimension that names the function (set by the template).
 pub const SERVICE_DIMENSION: &str = "Service";
-/// The dimension that splits `Posted` and `DeadLettered` by webhook name.
+/// The dimension that splits `Posted`, `DeadLettered` and `RateLimited` by webhook name.
 pub const WEBHOOK_DIMENSION: &str = "Webhook";
 /// The dimension that splits `DeadLettered` by reason code.
 pub const REASON_DIMENSION: &str = "Reason";
@@ -118,6 +118,7 @@ pub fn documents(
             &[
                 (POSTED, "Count", json!(counts.posted)),
                 (DEAD_LETTERED, "Count", json!(counts.dead_lettered)),
+                (RATE_LIMITED, "Count", json!(counts.rate_limited)),
             ],
         ));
     }
@@ -255,14 +256,19 @@ mod tests {
             crate::summary::WebhookCounts {
                 posted: 2,
                 dead_lettered: 1,
+                rate_limited: 3,
             },
         );
         let docs = documents(&s, "N", "S", 0);
         let doc = parse(&docs[1]);
         assert_eq!(doc["Webhook"], "security");
         assert_eq!(
-            (doc["Posted"].clone(), doc["DeadLettered"].clone()),
-            (json!(2), json!(1))
+            (
+                doc["Posted"].clone(),
+                doc["DeadLettered"].clone(),
+                doc["RateLimited"].clone()
+            ),
+            (json!(2), json!(1), json!(3))
         );
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],

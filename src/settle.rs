@@ -217,6 +217,11 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                     summary.retries += outcome.attempts.saturating_sub(1);
                     summary.rate_limited += outcome.rate_limited;
                     summary.state_errors += outcome.state_errors;
+                    if outcome.rate_limited > 0 {
+                        let name = c.destination.name.clone();
+                        summary.webhooks.entry(name).or_default().rate_limited +=
+                            outcome.rate_limited;
+                    }
                 }
                 if outcome.result.is_err() {
                     continue;

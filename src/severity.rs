@@ -2,7 +2,7 @@
 //! say `"min_severity": "High"`. Pure.
 //!
 //! Normalised from the kind and status [`crate::kinds`] detects:
-//! - `guardduty_finding`, `securityhub_finding`: their label (`Critical`,
+//! - `guardduty_finding`, `securityhub_finding`, `inspector_finding`: their label (`Critical`,
 //!   `High`, `Medium`, `Low`; Security Hub's `Informational` counts as `Low`).
 //! - `cloudwatch_alarm`, `cloudwatch_composite_alarm`: `ALARM` is `High`;
 //!   `OK` and `INSUFFICIENT_DATA` have no severity.
@@ -71,7 +71,7 @@ impl FromStr for Severity {
 /// or `None` when that kind or status has none.
 pub fn of(kind: &str, status: &str) -> Option<Severity> {
     match kind {
-        "guardduty_finding" | "securityhub_finding" => {
+        "guardduty_finding" | "securityhub_finding" | "inspector_finding" => {
             match status.trim().to_ascii_lowercase().as_str() {
                 "critical" => Some(Severity::Critical),
                 "high" => Some(Severity::High),
@@ -90,6 +90,12 @@ pub fn of(kind: &str, status: &str) -> Option<Severity> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspector_findings_go_by_their_label_too() {
+        assert_eq!(of("inspector_finding", "HIGH"), Some(Severity::High));
+        assert_eq!(of("inspector_finding", "UNTRIAGED"), None);
+    }
 
     #[test]
     fn findings_go_by_their_label_and_informational_is_low() {

@@ -58,6 +58,8 @@ pub struct WebhookCounts {
     pub posted: usize,
     /// Dead letters stored for it.
     pub dead_lettered: usize,
+    /// 429 answers it gave.
+    pub rate_limited: u32,
 }
 
 fn is_zero(n: &u32) -> bool {

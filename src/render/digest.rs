@@ -181,6 +181,13 @@ pub fn noun(kind: Kind, count: usize) -> String {
         Kind::CostAnomaly => ("cost anomaly", "cost anomalies"),
         Kind::Backup => ("backup notification", "backup notifications"),
         Kind::SesNotification => ("SES notification", "SES notifications"),
+        Kind::InspectorFinding => ("Inspector finding", "Inspector findings"),
+        Kind::EcsService => ("ECS service event", "ECS service events"),
+        Kind::StepFunctions => ("Step Functions execution", "Step Functions executions"),
+        Kind::CloudtrailEvent => ("CloudTrail event", "CloudTrail events"),
+        Kind::LambdaDestination => ("Lambda invocation record", "Lambda invocation records"),
+        Kind::S3Event => ("S3 event", "S3 events"),
+        Kind::ConfigCompliance => ("Config compliance change", "Config compliance changes"),
         Kind::Eventbridge => ("event", "events"),
         _ => ("notification", "notifications"),
     };

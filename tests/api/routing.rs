@@ -100,6 +100,14 @@ async fn a_webhook_paused_by_a_429_does_not_delay_another() {
         .unwrap()
         .summary;
     assert_eq!((summary.records, summary.posted), (6, 12));
+    // The 429 is counted for the webhook that gave it (the per-webhook metric).
+    assert_eq!(
+        (
+            summary.webhooks["security"].rate_limited,
+            summary.webhooks["ops"].rate_limited
+        ),
+        (1, 0)
+    );
     let ops = slack.arrivals_at(OPS);
     assert_eq!(ops.len(), 6);
     // Six posts, two at a time, 10 ms each: ops is done in 30 ms while

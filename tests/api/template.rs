@@ -1101,12 +1101,13 @@ fn the_dashboard_splits_posts_and_dead_letters_by_webhook_as_the_code_emits_them
                 .to_string()
         })
         .collect();
-    // The documents src/metrics.rs writes per webhook carry these two.
+    // The documents src/metrics.rs writes per webhook carry these three.
     assert_eq!(
         names,
         BTreeSet::from([
             metrics::DEAD_LETTERED.to_string(),
-            metrics::POSTED.to_string()
+            metrics::POSTED.to_string(),
+            metrics::RATE_LIMITED.to_string()
         ])
     );
 }
