@@ -83,7 +83,8 @@ impl Stamp {
 
 /// Parses the timestamps AWS sends: RFC 3339, CloudWatch's
 /// `2026-11-24T09:15:01.884+0000` (no colon in the offset), RDS's
-/// `2026-11-24 09:40:00.123` (UTC, no zone) and Health's RFC 2822 dates.
+/// `2026-11-24 09:40:00.123` (UTC, no zone), CodePipeline's
+/// `2026-12-01T14:30Z` (to the minute) and Health's RFC 2822 dates.
 pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
     DateTime::parse_from_rfc3339(raw)
@@ -95,6 +96,8 @@ pub fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
         .or_else(|| {
             // RDS writes its event time without a zone; it is UTC.
             chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+                // CodePipeline writes an approval's expiry to the minute.
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%MZ"))
                 .ok()
                 .map(|t| t.and_utc())
         })

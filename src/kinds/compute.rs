@@ -1,6 +1,6 @@
 //! `health_event`, `ecs_task`, `ec2_state`, `autoscaling`, `step_functions`
 //! (EventBridge events; Auto Scaling's own SNS notifications too) and
-//! `rds_event` (RDS's own JSON): what changed, why, and which resources it
+//! `rds_event` (RDS's and DMS's own JSON): what changed, why, and which resources it
 //! touches.
 
 use serde_json::Value;
@@ -70,10 +70,22 @@ pub fn detect(v: &Value) -> Option<Detection> {
     Some(Detection { kind, status })
 }
 
-/// `RDS-EVENT-0006` from the `Event ID` link RDS sends.
+/// `RDS-EVENT-0006` (or DMS's `DMS-EVENT-0078`) from the `Event ID` link
+/// RDS and DMS send.
 fn rds_event_id(v: &Value) -> Option<String> {
     let id = text_at(v, &["Event ID"])?;
-    Some(id.rsplit('#').next().unwrap_or(&id).to_string())
+    let id = id.rsplit('#').next().unwrap_or(&id).trim();
+    (!id.is_empty()).then(|| id.to_string())
+}
+
+/// Whether an RDS-shaped event comes from AWS DMS: its `Event Source` is a
+/// replication task or instance (or a DMS endpoint), or its id a
+/// `DMS-EVENT-`.
+fn is_dms(v: &Value) -> bool {
+    let source = text_at(v, &["Event Source"]).unwrap_or_default();
+    source.starts_with("replication-")
+        || source == "endpoint"
+        || rds_event_id(v).is_some_and(|id| id.starts_with("DMS-EVENT-"))
 }
 
 /// Reads a Health, ECS, EC2 or Auto Scaling event.
@@ -675,6 +687,10 @@ fn step_functions(detection: &Detection, v: &Value) -> Draft {
 /// Reads an RDS event notification. It has no thread (an instance's events
 /// are not one lifecycle); what it says is the source, event and time.
 ///
+/// AWS DMS's SNS events share the shape (`Event Source` `replication-task`
+/// or `replication-instance`, the name in `SourceId`, `DMS-EVENT-` ids):
+/// they stay kind `rds_event` and read as `DMS <source type>: <name>`.
+///
 /// The EventBridge form (`RDS DB Instance Event`, `RDS DB Cluster Event`,
 /// snapshot events...) reads the same, from its `detail`.
 pub fn read_rds(v: &Value) -> Draft {
@@ -693,7 +709,12 @@ pub fn read_rds(v: &Value) -> Draft {
         });
         return read_rds(&sns_form);
     }
-    let source = text_at(v, &["Source ID"]).unwrap_or_default();
+    // DMS sends the same shape with its source's name in `SourceId`.
+    let dms = is_dms(v);
+    let service = if dms { "DMS" } else { "RDS" };
+    let source = text_at(v, &["Source ID"])
+        .or_else(|| text_at(v, &["SourceId"]))
+        .unwrap_or_default();
     let message = text_at(v, &["Event Message"]).unwrap_or_default();
     let event_id = rds_event_id(v);
     let lower = message.to_ascii_lowercase();
@@ -704,13 +725,14 @@ pub fn read_rds(v: &Value) -> Draft {
         || lower.contains("low storage")
         || lower.contains("reboot")
         || lower.contains("restart")
+        || (dms && lower.contains("stopped"))
     {
         Tone::Warning
     } else {
         Tone::Info
     };
     let title = named(
-        &words(&["RDS", &text_at(v, &["Event Source"]).unwrap_or_default()]),
+        &words(&[service, &text_at(v, &["Event Source"]).unwrap_or_default()]),
         &source,
     );
     let mut blocks = vec![Part::Text(Rich::new().text(message.clone()))];
@@ -725,17 +747,25 @@ pub fn read_rds(v: &Value) -> Draft {
         common::time_field("Time", text_at(v, &["Event Time"]).as_deref()),
     ]));
     let link = text_at(v, &["Identifier Link"]).or_else(|| {
+        (!dms).then_some(())?;
         common::console_link(
             region.as_deref()?,
             "rds",
             &format!("database:id={};is-cluster=false", common::encode(&source)),
         )
     });
-    blocks.extend(common::link_line(link, "Open in the RDS console"));
+    blocks.extend(common::link_line(
+        link,
+        if dms {
+            "Open in the DMS console"
+        } else {
+            "Open in the RDS console"
+        },
+    ));
     let time = text_at(v, &["Event Time"]);
     Draft::new(
         Some(title),
-        named(&words(&["RDS", &source]), &first_line(&message)),
+        named(&words(&[service, &source]), &first_line(&message)),
         Some(tone),
         blocks,
     )

@@ -1,4 +1,5 @@
-//! `codepipeline`, `codebuild`, `codedeploy` (EventBridge events) and
+//! `codepipeline`, `codebuild`, `codedeploy` (EventBridge events; also
+//! CodePipeline's manual approval and CodeDeploy's trigger SNS messages) and
 //! `cloudformation_stack` (the `Key='value'` lines CloudFormation publishes):
 //! what ran, its state, where it stands, and a link.
 
@@ -7,14 +8,29 @@ use serde_json::Value;
 use super::common::{self, code_field, field, fields, text_at, tone_of};
 use super::generic::is_eventbridge;
 use super::{Detection, Kind};
-use crate::notice::{Draft, Fact, Part, Rich};
+use crate::notice::{Draft, Fact, Part, Rich, Tone};
 use crate::record::Notification;
+
+/// The status of a CodePipeline manual approval request: the pipeline waits
+/// for someone to approve or reject.
+pub const APPROVAL_NEEDED: &str = "APPROVAL_NEEDED";
 
 /// By `source` of an EventBridge event; the status is the state it reports.
 /// A CodeDeploy trigger's SNS message by its `eventTriggerName` and
-/// `deploymentId`; the status is its `status`.
+/// `deploymentId`; the status is its `status`. A CodePipeline manual
+/// approval SNS message by its `approval` object naming a `pipelineName`
+/// and a `stageName` or `actionName`; the status is [`APPROVAL_NEEDED`].
 pub fn detect(v: &Value) -> Option<Detection> {
     if !is_eventbridge(v) {
+        if let Some(a) = v.get("approval").filter(|a| a.is_object())
+            && text_at(a, &["pipelineName"]).is_some()
+            && (text_at(a, &["stageName"]).is_some() || text_at(a, &["actionName"]).is_some())
+        {
+            return Some(Detection {
+                kind: Kind::Codepipeline,
+                status: Some(APPROVAL_NEEDED.into()),
+            });
+        }
         return (v.get("eventTriggerName").is_some_and(Value::is_string)
             && v.get("deploymentId").is_some_and(Value::is_string))
         .then(|| Detection {
@@ -254,6 +270,78 @@ pub fn read_trigger(detection: &Detection, v: &Value) -> Draft {
         body,
     )
     .says([thread.clone(), Some(status), text_at(v, &["completeTime"])])
+    .thread(thread)
+}
+
+/// Reads a CodePipeline manual approval request (the SNS message AWS
+/// documents as "JSON data format for manual approval notifications"):
+/// always a warning, headed by the pipeline, stage and action; the review
+/// link (the console's approve page) first, then the pipeline's page; the
+/// URL to review is a fact (shown as text unless it is an AWS host). Its thread is the
+/// pipeline execution when the message names one, else the action. The
+/// approval `token` is never shown as text (AWS's own review URL carries it).
+pub fn read_approval(detection: &Detection, v: &Value) -> Draft {
+    let a = v.get("approval").unwrap_or(&Value::Null);
+    let status = detection
+        .status
+        .clone()
+        .unwrap_or_else(|| APPROVAL_NEEDED.into());
+    let region = text_at(v, &["region"]).unwrap_or_default();
+    let pipeline = text_at(a, &["pipelineName"]).unwrap_or_default();
+    let stage = text_at(a, &["stageName"]).unwrap_or_default();
+    let action = text_at(a, &["actionName"]).unwrap_or_default();
+    let execution = text_at(a, &["pipelineExecutionId"]);
+    let expires = text_at(a, &["expires"]);
+    let where_: Vec<&str> = [pipeline.as_str(), stage.as_str(), action.as_str()]
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let title = common::named("Approval needed", &where_.join(" / "));
+    let mut body = Vec::new();
+    if let Some(custom) = text_at(a, &["customData"]) {
+        body.push(Part::Text(Rich::new().text(custom)));
+    }
+    // The URL to review may be anything; renderers link only an AWS host
+    // and show any other URL as text.
+    let to_review = text_at(a, &["externalEntityLink"]).map(|url| Fact {
+        label: "To review".into(),
+        value: Rich::new().link(url, "Open what to review"),
+    });
+    body.extend(fields([
+        field("Pipeline", Some(&pipeline)),
+        field("Stage", Some(&stage)),
+        field("Action", Some(&action)),
+        code_field("Execution", execution.clone()),
+        common::time_field("Expires", expires.as_deref()),
+        code_field("Region", Some(&region)),
+        to_review,
+    ]));
+    body.extend(common::link_line(
+        text_at(a, &["approvalReviewLink"]),
+        "Review and approve",
+    ));
+    body.extend(common::link_line(
+        text_at(v, &["consoleLink"]),
+        "Open the pipeline in CodePipeline",
+    ));
+    let thread = match &execution {
+        Some(e) => Some(format!("codepipeline:{region}:{pipeline}:{e}")),
+        None => Some(format!("codepipeline:{region}:{pipeline}:{stage}:{action}")),
+    };
+    Draft::new(
+        Some(title.clone()),
+        format!("CodePipeline {title}"),
+        Some(Tone::Warning),
+        body,
+    )
+    .says([
+        thread.clone(),
+        Some(stage),
+        Some(action),
+        Some(status),
+        expires,
+    ])
     .thread(thread)
 }
 

@@ -314,6 +314,7 @@ pub fn read(n: &Notification, max_message_chars: usize) -> Notice<'_> {
             security::read(&detection, v)
         }
         Kind::Codedeploy if !generic::is_eventbridge(v) => deploy::read_trigger(&detection, v),
+        Kind::Codepipeline if !generic::is_eventbridge(v) => deploy::read_approval(&detection, v),
         Kind::Codepipeline | Kind::Codebuild | Kind::Codedeploy => deploy::read(&detection, v),
         Kind::CloudformationStack => deploy::read_stack(n),
         Kind::HealthEvent

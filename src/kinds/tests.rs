@@ -422,3 +422,88 @@ fn a_root_sign_in_is_called_out() {
             .any(|f| f.label == "MFA used" && f.value.plain() == "No")
     );
 }
+
+#[test]
+fn a_manual_approval_asks_for_review_and_never_shows_its_token() {
+    use crate::notice::{Part, Span, Stamp, Tone};
+    let n = fixture("sns-codepipeline-approval");
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref(), notice.tone),
+        (
+            Kind::Codepipeline,
+            Some(deploy::APPROVAL_NEEDED),
+            Some(Tone::Warning)
+        )
+    );
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("Approval needed: checkout-release / Production / ApproveProd")
+    );
+    assert_eq!(
+        notice.thread_key(),
+        Some("codepipeline:eu-west-1:checkout-release:Production:ApproveProd")
+    );
+    let expires = notice.facts().find(|f| f.label == "Expires").unwrap();
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-08T11:48:00Z").unwrap();
+    assert_eq!(expires.value.0, vec![Span::Time(Stamp::At(at.into()))]);
+    let links: Vec<_> = notice.links().collect();
+    assert_eq!(links[0].label, "Review and approve");
+    assert!(links[0].is_trusted());
+    assert_eq!(links.len(), 2, "review, then the pipeline");
+    let external = notice.facts().find(|f| f.label == "To review").unwrap();
+    let [Span::Link(external)] = external.value.0.as_slice() else {
+        panic!("{external:?}");
+    };
+    assert!(!external.is_trusted(), "shown as text, never as a link");
+    // The token reaches no text, fact or headline (only AWS's review URL).
+    let texts = notice.body.iter().filter_map(|p| match p {
+        Part::Text(r) | Part::Note(r) => Some(r.plain()),
+        _ => None,
+    });
+    for text in texts
+        .chain(notice.facts().map(|f| f.value.plain()))
+        .chain([notice.headline.clone()])
+    {
+        assert!(!text.contains("TOKENFIXTURE"), "{text}");
+    }
+}
+
+#[test]
+fn an_approval_threads_by_its_execution_when_it_names_one() {
+    let msg = r#"{"region":"us-east-1","approval":{"pipelineName":"p","stageName":"s","actionName":"a","pipelineExecutionId":"e-1","token":"t"}}"#;
+    let n = notification(None, msg);
+    let notice = read(&n, 4_000);
+    assert_eq!(notice.kind, Kind::Codepipeline);
+    assert_eq!(notice.thread_key(), Some("codepipeline:us-east-1:p:e-1"));
+    // Without a stage or action it is no approval request: plain JSON.
+    let bare = r#"{"approval":{"pipelineName":"p"}}"#;
+    assert_eq!(read(&notification(None, bare), 4_000).kind, Kind::Json);
+}
+
+#[test]
+fn a_dms_event_is_an_rds_event_titled_by_its_task() {
+    let n = fixture("sns-dms-task-failed");
+    let notice = read(&n, 4_000);
+    assert_eq!(
+        (notice.kind, notice.status.as_deref()),
+        (Kind::RdsEvent, Some("DMS-EVENT-0078"))
+    );
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("DMS replication-task: orders-cdc-to-warehouse")
+    );
+    assert_eq!(notice.tone, Some(crate::notice::Tone::Danger));
+    assert!(notice.headline.starts_with("DMS orders-cdc-to-warehouse: "));
+    let link = notice.links().next().unwrap();
+    assert_eq!(link.label, "Open in the DMS console");
+    let instance = r#"{"Event Source":"replication-instance","SourceId":"dms-prod-1","Event ID":"http://docs.aws.amazon.com/dms/latest/userguide/CHAP_Events.html#DMS-EVENT-0013","Event Message":"Replication instance is being rebooted."}"#;
+    let n = notification(None, instance);
+    let notice = read(&n, 4_000);
+    assert_eq!(notice.status.as_deref(), Some("DMS-EVENT-0013"));
+    assert_eq!(
+        notice.title.as_deref(),
+        Some("DMS replication-instance: dms-prod-1")
+    );
+    assert_eq!(notice.tone, Some(crate::notice::Tone::Warning));
+}

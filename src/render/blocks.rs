@@ -786,7 +786,8 @@ fn bound_blocks(mut blocks: Vec<Block>) -> Vec<Block> {
 /// emoji), the body part by part, and a last line saying where it came
 /// from, in a bar of the tone's colour; within every limit ([`BlockKit::new`]).
 /// A publisher's own Slack payload within the limits is posted as given
-/// (the overrides added where it sets none); beyond them it is shown as JSON
+/// (the overrides added where it sets none, the headline for a blank
+/// `text`); beyond them it is shown as JSON
 /// with the reason. A `mention` (Slack mention tokens, already checked)
 /// leads the top-level text and the first section text when the notice's
 /// tone is danger, never otherwise.
@@ -794,7 +795,17 @@ pub fn render(notice: &Notice<'_>, overrides: &Overrides, mention: Option<&str>)
     if let Some(payload) = &notice.slack_payload {
         let problems = violations(payload);
         if problems.is_empty() {
-            return Payload::Passthrough(with_overrides(payload.clone(), overrides));
+            let mut payload = with_overrides(payload.clone(), overrides);
+            // A blank `text` would leave phone notifications empty: it takes
+            // the headline (never empty) instead.
+            if payload
+                .get("text")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.trim().is_empty())
+            {
+                payload.insert("text".into(), Value::String(notice.headline.clone()));
+            }
+            return Payload::Passthrough(payload);
         }
         return Payload::Blocks(message(notice, overrides, None, Some(&problems.join("; "))));
     }
@@ -1188,6 +1199,17 @@ mod tests {
             v,
             serde_json::json!({"text": "<!here> deploy", "unfurl_links": false})
         );
+    }
+
+    #[test]
+    fn a_slack_payload_with_a_blank_text_gets_the_headline() {
+        let v = rendered(
+            r#"{"text":" ","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"deployed"}}]}"#,
+            None,
+        );
+        let text = v["text"].as_str().unwrap();
+        assert!(!text.trim().is_empty(), "{v}");
+        assert_eq!(v["blocks"][0]["text"]["text"], "deployed");
     }
 
     #[test]
