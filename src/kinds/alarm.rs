@@ -62,95 +62,127 @@ fn tone(state: &str) -> Tone {
     }
 }
 
-/// Reads a metric or composite alarm. Its thread is the alarm (its ARN);
-/// what it says is the alarm, the new state and when it changed.
+/// What both forms of an alarm state change say: the alarm, its states and
+/// where and when it changed. [`StateChange::draft`] writes the parts they
+/// share (the change line, facts, link, headline and thread) around the
+/// metric or rule each form describes in its own way.
+struct StateChange {
+    name: String,
+    new: String,
+    old: Option<String>,
+    arn: String,
+    region: Option<String>,
+    /// The region as the SNS form names it ("US East (N. Virginia)"), shown
+    /// when the ARN has no region code.
+    region_display: Option<String>,
+    account: Option<String>,
+    reason: Option<String>,
+    changed_at: Option<String>,
+}
+
+impl StateChange {
+    /// The alarm's draft: the change line, then `middle` (its metric or
+    /// rule), its description and time, the console link; its thread is the
+    /// alarm (its ARN); what it says is the alarm, the new state and when.
+    fn draft(self, middle: Vec<Part>, description: Option<String>) -> Draft {
+        let StateChange {
+            name,
+            new,
+            old,
+            arn,
+            region,
+            region_display,
+            account,
+            reason,
+            changed_at,
+        } = self;
+        let tone = tone(&new);
+        let parsed = common::arn(&arn);
+        let mut change = Rich::new().bold(match &old {
+            Some(old) => format!("{old} → {new}"),
+            None => new.clone(),
+        });
+        if let Some(region) = &region {
+            change = change.text(" in ").code(region.clone());
+        } else if let Some(display) = region_display {
+            change = change.text(" in ").text(display);
+        }
+        if let Some(account) = &account {
+            change = change.text(" · account ").code(account.clone());
+        }
+        if let Some(reason) = &reason {
+            change = change.line().text(reason.clone());
+        }
+        let mut body = vec![Part::Text(change)];
+        body.extend(middle);
+        body.extend(fields([
+            field("Description", description),
+            time_field("State changed", changed_at.as_deref()),
+        ]));
+        let link = region
+            .as_deref()
+            .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
+        body.extend(common::link_line(
+            link,
+            "Open the alarm in the CloudWatch console",
+        ));
+        let mut headline = format!("{new}: {name}");
+        if let Some(region) = &region {
+            headline.push_str(&format!(" ({region})"));
+        }
+        if let Some(reason) = &reason {
+            headline.push_str(&format!(" — {}", first_line(reason)));
+        }
+        let thread = if arn.is_empty() {
+            format!(
+                "cloudwatch_alarm:{}:{}:{name}",
+                region.as_deref().unwrap_or(""),
+                account.as_deref().unwrap_or("")
+            )
+        } else {
+            arn
+        };
+        Draft::new(Some(format!("{new}: {name}")), headline, Some(tone), body)
+            .says([Some(thread.clone()), Some(new), changed_at.clone()])
+            .thread(Some(thread))
+            .at(changed_at.as_deref())
+    }
+}
+
+/// Reads a metric or composite alarm as SNS delivers it.
 pub fn read(v: &Value) -> Draft {
-    let name = text_at(v, &["AlarmName"]).unwrap_or_else(|| "(unnamed alarm)".into());
-    let new = text_at(v, &["NewStateValue"]).unwrap_or_else(|| "UNKNOWN".into());
-    let old = text_at(v, &["OldStateValue"]);
-    let tone = tone(&new);
     let arn = text_at(v, &["AlarmArn"]).unwrap_or_default();
     let parsed = common::arn(&arn);
     let region = parsed.as_ref().map(|a| a.region.to_string());
     let account =
         text_at(v, &["AWSAccountId"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
-    let reason = text_at(v, &["NewStateReason"]);
-    let changed_at = text_at(v, &["StateChangeTime"]);
-
-    let mut body = Vec::new();
-    let mut change = Rich::new();
-    if let Some(old) = &old {
-        change = change.bold(format!("{old} → {new}"));
-    } else {
-        change = change.bold(new.clone());
-    }
-    if let Some(region) = &region {
-        change = change.text(" in ").code(region.clone());
-    } else if let Some(display) = text_at(v, &["Region"]) {
-        change = change.text(" in ").text(display);
-    }
-    if let Some(account) = &account {
-        change = change.text(" · account ").code(account.clone());
-    }
-    if let Some(reason) = &reason {
-        change = change.line().text(reason.clone());
-    }
-    body.push(Part::Text(change));
-
-    let rule = text_at(v, &["AlarmRule"]);
-    let trigger = v.get("Trigger").unwrap_or(&Value::Null);
-    if let Some(rule) = &rule {
-        body.push(Part::Text(
-            Rich::new().bold("Rule").line().code(rule.clone()),
-        ));
+    let mut middle = Vec::new();
+    if let Some(rule) = text_at(v, &["AlarmRule"]) {
+        middle.push(Part::Text(Rich::new().bold("Rule").line().code(rule)));
         if let Some(children) = triggering_children(v) {
-            body.push(children);
+            middle.push(children);
         }
     } else {
-        body.extend(metric_parts(trigger));
+        middle.extend(metric_parts(v.get("Trigger").unwrap_or(&Value::Null)));
     }
-    body.extend(fields([
-        field("Description", text_at(v, &["AlarmDescription"])),
-        time_field("State changed", changed_at.as_deref()),
-    ]));
-    let link = region
-        .as_deref()
-        .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
-    body.extend(common::link_line(
-        link,
-        "Open the alarm in the CloudWatch console",
-    ));
-
-    let mut headline = format!("{new}: {name}");
-    if let Some(region) = &region {
-        headline.push_str(&format!(" ({region})"));
+    StateChange {
+        name: text_at(v, &["AlarmName"]).unwrap_or_else(|| "(unnamed alarm)".into()),
+        new: text_at(v, &["NewStateValue"]).unwrap_or_else(|| "UNKNOWN".into()),
+        old: text_at(v, &["OldStateValue"]),
+        region_display: text_at(v, &["Region"]),
+        region,
+        account,
+        reason: text_at(v, &["NewStateReason"]),
+        changed_at: text_at(v, &["StateChangeTime"]),
+        arn,
     }
-    if let Some(reason) = &reason {
-        headline.push_str(&format!(" — {}", first_line(reason)));
-    }
-    let thread = if arn.is_empty() {
-        format!(
-            "cloudwatch_alarm:{}:{}:{name}",
-            region.as_deref().unwrap_or(""),
-            account.as_deref().unwrap_or("")
-        )
-    } else {
-        arn
-    };
-    Draft::new(Some(format!("{new}: {name}")), headline, Some(tone), body)
-        .says([Some(thread.clone()), Some(new), changed_at.clone()])
-        .thread(Some(thread))
-        .at(changed_at.as_deref())
+    .draft(middle, text_at(v, &["AlarmDescription"]))
 }
 
 /// Reads an alarm state change delivered by EventBridge: the same title,
 /// change line, metric or rule, facts, link and thread as the SNS form.
 pub fn read_event(v: &Value) -> Draft {
     let d = v.get("detail").unwrap_or(&Value::Null);
-    let name = text_at(d, &["alarmName"]).unwrap_or_else(|| "(unnamed alarm)".into());
-    let new = text_at(d, &["state", "value"]).unwrap_or_else(|| "UNKNOWN".into());
-    let old = text_at(d, &["previousState", "value"]);
-    let tone = tone(&new);
     let arn = common::items(v, "resources")
         .iter()
         .filter_map(common::scalar)
@@ -163,59 +195,23 @@ pub fn read_event(v: &Value) -> Draft {
         .or_else(|| text_at(v, &["region"]));
     let account =
         text_at(v, &["account"]).or_else(|| parsed.as_ref().map(|a| a.account.to_string()));
-    let reason = text_at(d, &["state", "reason"]);
-    let changed_at = text_at(d, &["state", "timestamp"]).or_else(|| text_at(v, &["time"]));
-    let mut change = Rich::new().bold(match &old {
-        Some(old) => format!("{old} → {new}"),
-        None => new.clone(),
-    });
-    if let Some(region) = &region {
-        change = change.text(" in ").code(region.clone());
-    }
-    if let Some(account) = &account {
-        change = change.text(" · account ").code(account.clone());
-    }
-    if let Some(reason) = &reason {
-        change = change.line().text(reason.clone());
-    }
-    let mut body = vec![Part::Text(change)];
     let config = d.get("configuration").unwrap_or(&Value::Null);
-    if let Some(rule) = text_at(config, &["alarmRule"]) {
-        body.push(Part::Text(Rich::new().bold("Rule").line().code(rule)));
-    } else {
-        body.extend(event_metrics(config));
-    }
-    body.extend(fields([
-        field("Description", text_at(config, &["description"])),
-        time_field("State changed", changed_at.as_deref()),
-    ]));
-    let link = region
-        .as_deref()
-        .and_then(|r| console_url(parsed.as_ref().map_or("aws", |a| a.partition), r, &name));
-    body.extend(common::link_line(
-        link,
-        "Open the alarm in the CloudWatch console",
-    ));
-    let mut headline = format!("{new}: {name}");
-    if let Some(region) = &region {
-        headline.push_str(&format!(" ({region})"));
-    }
-    if let Some(reason) = &reason {
-        headline.push_str(&format!(" — {}", first_line(reason)));
-    }
-    let thread = if arn.is_empty() {
-        format!(
-            "cloudwatch_alarm:{}:{}:{name}",
-            region.as_deref().unwrap_or(""),
-            account.as_deref().unwrap_or("")
-        )
-    } else {
-        arn
+    let middle = match text_at(config, &["alarmRule"]) {
+        Some(rule) => vec![Part::Text(Rich::new().bold("Rule").line().code(rule))],
+        None => event_metrics(config),
     };
-    Draft::new(Some(format!("{new}: {name}")), headline, Some(tone), body)
-        .says([Some(thread.clone()), Some(new), changed_at.clone()])
-        .thread(Some(thread))
-        .at(changed_at.as_deref())
+    StateChange {
+        name: text_at(d, &["alarmName"]).unwrap_or_else(|| "(unnamed alarm)".into()),
+        new: text_at(d, &["state", "value"]).unwrap_or_else(|| "UNKNOWN".into()),
+        old: text_at(d, &["previousState", "value"]),
+        region_display: None,
+        region,
+        account,
+        reason: text_at(d, &["state", "reason"]),
+        changed_at: text_at(d, &["state", "timestamp"]).or_else(|| text_at(v, &["time"])),
+        arn,
+    }
+    .draft(middle, text_at(config, &["description"]))
 }
 
 /// The metric of an alarm as EventBridge describes it
