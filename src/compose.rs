@@ -4,7 +4,7 @@
 //!
 //! [`compose`] returns the jobs to deliver and, for each record, one
 //! [`Branch`] per destination it goes to (in the order of its plan's `to`):
-//! which job carries it and in what [`Role`]. A job's outcome is the outcome
+//! which job carries it and in what [`Placement`]. A job's outcome is the outcome
 //! of every record it carries; [`crate::settle`] reads them through the
 //! branches, so every record still ends as exactly one outcome per
 //! destination.
@@ -17,7 +17,7 @@ use bytes::Bytes;
 
 use crate::delivery::Job;
 use crate::destination::Destination;
-use crate::group::{self, DigestAfter, Member, Message, Unit};
+use crate::group::{self, DigestAfter, Grouping, Member, Message, Placement, Unit};
 use crate::kinds;
 use crate::notice::Part;
 use crate::plan::Plan;
@@ -25,36 +25,13 @@ use crate::record::Record;
 use crate::render::digest::{self, Entry, Line};
 use crate::render::{self, Overrides};
 
-/// How a record is carried by its job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// The job is the record's own message.
-    Own,
-    /// The record is a line of the job's digest.
-    Digest,
-    /// The record is folded into another record's message or line (a
-    /// duplicate, an earlier state of a flapping thing).
-    Collapsed,
-}
-
-impl Role {
-    /// The name `explain` shows: `own`, `digest`, `collapsed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Own => "own",
-            Role::Digest => "digest",
-            Role::Collapsed => "collapsed",
-        }
-    }
-}
-
 /// One destination of one record: the job that carries it there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Branch {
     /// Index into [`Composition::jobs`].
     pub job: usize,
     /// How the job carries the record.
-    pub role: Role,
+    pub role: Placement,
 }
 
 /// What to deliver, and which job carries which record where.
@@ -65,8 +42,6 @@ pub struct Composition {
     /// Per record (in record order), one branch per destination of its plan,
     /// in the plan's order; empty for a record with nothing to post.
     pub branches: Vec<Vec<Branch>>,
-    /// Per job, whether it is a digest.
-    pub digests: Vec<bool>,
 }
 
 /// Composes the posts of `plans` (those of `records`) into jobs. With
@@ -104,19 +79,18 @@ pub fn compose<R: Borrow<Record>>(
         let members = &by_name[destination.name.as_str()];
         let grouping = match digest_after {
             DigestAfter::After(_) if members.len() > 1 => {
-                let lines: Vec<&Line> = members.iter().map(|&r| line(&plans[r])).collect();
-                let view: Vec<Member> = lines.iter().map(|l| member(l)).collect();
+                let view: Vec<Member> = members.iter().map(|&r| member(line(&plans[r]))).collect();
                 group::group(&view, digest_after)
             }
-            _ => group::group(&vec![Member::default(); members.len()], DigestAfter::Off),
+            _ => Grouping::each_own(members.len()),
         };
         for message in &grouping.messages {
             match message {
                 Message::Own(unit) => {
                     let body =
                         own_body(records, plans, members, unit, overrides, max_message_chars);
-                    let job = composition.push(destination, body, false);
-                    for (i, role) in roles(unit, Role::Own) {
+                    let job = composition.push(destination, body);
+                    for (i, role) in roles(unit, Placement::Own) {
                         slots.insert(
                             (members[i], destination.name.as_str()),
                             Branch { job, role },
@@ -126,9 +100,9 @@ pub fn compose<R: Borrow<Record>>(
                 Message::Digest(units) => {
                     let parts = digest_parts(plans, members, units, overrides);
                     for (part, range) in parts {
-                        let job = composition.push(destination, part, true);
+                        let job = composition.push(destination, part);
                         for unit in &units[range] {
-                            for (i, role) in roles(unit, Role::Digest) {
+                            for (i, role) in roles(unit, Placement::Digest) {
                                 slots.insert(
                                     (members[i], destination.name.as_str()),
                                     Branch { job, role },
@@ -152,20 +126,31 @@ pub fn compose<R: Borrow<Record>>(
 }
 
 impl Composition {
-    fn push(&mut self, destination: &Arc<Destination>, body: Bytes, digest: bool) -> usize {
+    fn push(&mut self, destination: &Arc<Destination>, body: Bytes) -> usize {
         self.jobs.push(Job {
             destination: destination.clone(),
             body,
         });
-        self.digests.push(digest);
         self.jobs.len() - 1
+    }
+
+    /// Per job, whether it is a digest (it carries a digest line).
+    pub fn digest_jobs(&self) -> Vec<bool> {
+        let mut digest = vec![false; self.jobs.len()];
+        for b in self.branches.iter().flatten() {
+            if b.role == Placement::Digest {
+                digest[b.job] = true;
+            }
+        }
+        digest
     }
 }
 
 /// The members of `unit` (indices into the destination's list) with their
 /// roles: the lead as `lead`, the folded ones collapsed.
-fn roles(unit: &Unit, lead: Role) -> impl Iterator<Item = (usize, Role)> + '_ {
-    std::iter::once((unit.lead, lead)).chain(unit.collapsed.iter().map(|&c| (c, Role::Collapsed)))
+fn roles(unit: &Unit, lead: Placement) -> impl Iterator<Item = (usize, Placement)> + '_ {
+    std::iter::once((unit.lead, lead))
+        .chain(unit.collapsed.iter().map(|&c| (c, Placement::Collapsed)))
 }
 
 fn line(plan: &Plan) -> &Line {
@@ -332,11 +317,11 @@ mod tests {
             vec![
                 Branch {
                     job: 0,
-                    role: Role::Own
+                    role: Placement::Own
                 },
                 Branch {
                     job: 2,
-                    role: Role::Own
+                    role: Placement::Own
                 }
             ]
         );
@@ -344,7 +329,7 @@ mod tests {
             c.branches[1][1],
             Branch {
                 job: 3,
-                role: Role::Own
+                role: Placement::Own
             }
         );
         let Plan::Post { body: planned, .. } = &plans[1] else {
@@ -354,7 +339,7 @@ mod tests {
             &c.jobs[1].body, planned,
             "a lone record posts its planned message"
         );
-        assert!(c.digests.iter().all(|d| !d));
+        assert!(c.digest_jobs().iter().all(|d| !d));
     }
 
     #[test]
@@ -374,8 +359,11 @@ mod tests {
             4000,
         );
         assert_eq!(c.jobs.len(), 1);
-        let roles: Vec<Role> = c.branches.iter().map(|b| b[0].role).collect();
-        assert_eq!(roles, [Role::Collapsed, Role::Collapsed, Role::Own]);
+        let roles: Vec<Placement> = c.branches.iter().map(|b| b[0].role).collect();
+        assert_eq!(
+            roles,
+            [Placement::Collapsed, Placement::Collapsed, Placement::Own]
+        );
         let shown = body(&c, 0).to_string();
         assert!(
             shown.contains("ALARM → OK → ALARM, 3 changes in 4 min"),
@@ -403,7 +391,7 @@ mod tests {
             c.branches[1],
             vec![Branch {
                 job: 0,
-                role: Role::Collapsed
+                role: Placement::Collapsed
             }]
         );
         assert!(body(&c, 0).to_string().contains("Arrived 2 times."));
@@ -428,17 +416,17 @@ mod tests {
             4000,
         );
         assert_eq!(c.jobs.len(), 2);
-        assert_eq!(c.digests, [true, false]);
+        assert_eq!(c.digest_jobs(), [true, false]);
         assert!(c.branches[..8].iter().all(|b| b[0]
             == Branch {
                 job: 0,
-                role: Role::Digest
+                role: Placement::Digest
             }));
         assert_eq!(
             c.branches[8][0],
             Branch {
                 job: 1,
-                role: Role::Own
+                role: Placement::Own
             }
         );
         let digest = body(&c, 0);

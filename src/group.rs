@@ -56,7 +56,7 @@ impl std::str::FromStr for DigestAfter {
 }
 
 /// What grouping reads of one notice routed to the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Member<'a> {
     /// The SNS `MessageId` (empty when unknown: never a duplicate by id).
     pub message_id: &'a str,
@@ -133,7 +133,8 @@ impl Message {
     }
 }
 
-/// What became of one notice in grouping.
+/// What became of one notice in grouping: how the message that carries it
+/// carries it (also each record's role in [`crate::compose`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
     /// It leads a message of its own.
@@ -163,6 +164,13 @@ pub struct Grouping {
 }
 
 impl Grouping {
+    /// `n` notices, each its own message, in order: no grouping at all.
+    pub fn each_own(n: usize) -> Self {
+        Grouping {
+            messages: (0..n).map(|i| Message::Own(Unit::single(i))).collect(),
+        }
+    }
+
     /// The fate of each of the `n` notices grouped: exactly one each.
     pub fn fates(&self, n: usize) -> Vec<Option<Placement>> {
         let mut fates = vec![None; n];
@@ -185,13 +193,7 @@ impl Grouping {
 /// Groups the notices routed to one destination (see the module's header).
 pub fn group(members: &[Member<'_>], digest_after: DigestAfter) -> Grouping {
     let limit = match digest_after {
-        DigestAfter::Off => {
-            return Grouping {
-                messages: (0..members.len())
-                    .map(|i| Message::Own(Unit::single(i)))
-                    .collect(),
-            };
-        }
+        DigestAfter::Off => return Grouping::each_own(members.len()),
         DigestAfter::After(n) => n,
     };
     let units = collapse_threads(members, collapse_duplicates(members));

@@ -11,9 +11,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::compose::{Composition, Role};
+use crate::compose::Composition;
 use crate::dead_letter::{ENVELOPE_VERSION, Envelope, rfc3339};
 use crate::destination::Destination;
+use crate::group::Placement;
 use crate::outcome::{Failure, Outcome, Reason};
 use crate::plan::Plan;
 use crate::record::{EventError, Record};
@@ -55,7 +56,7 @@ pub struct Carried<'a> {
     /// How the job ended (every record a job carries shares its outcome).
     pub outcome: &'a Outcome,
     /// Own message, digest line, or folded into another's.
-    pub role: Role,
+    pub role: Placement,
     /// The job's index in the composition (a digest carries many records).
     pub job: usize,
 }
@@ -227,12 +228,12 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                     continue;
                 }
                 match c.role {
-                    Role::Own => summary.posted += 1,
-                    Role::Digest => {
+                    Placement::Own => summary.posted += 1,
+                    Placement::Digest => {
                         summary.digested += 1;
                         summary.digests += usize::from(first);
                     }
-                    Role::Collapsed => summary.collapsed += 1,
+                    Placement::Collapsed => summary.collapsed += 1,
                 }
                 let name = c.destination.name.clone();
                 summary.webhooks.entry(name).or_default().posted += 1;

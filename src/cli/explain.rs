@@ -55,7 +55,7 @@ pub fn explain(records: &[Record], routing: Option<&Routing>, config: &Config) -
     let routed = routing.is_some() && config.routes.is_some();
     let mut lines = Vec::new();
     for (r, (record, plan)) in records.iter().zip(&plans).enumerate() {
-        let mut base = about(r, record);
+        let mut base = about(r, record, max);
         match plan {
             Plan::Post {
                 to, rule, mention, ..
@@ -97,7 +97,7 @@ fn fates(composition: &Composition, r: usize) -> impl Iterator<Item = &'static s
 }
 
 /// What a record is, before routing: read as the function reads it.
-fn about(index: usize, record: &Record) -> Value {
+fn about(index: usize, record: &Record, max_message_chars: usize) -> Value {
     let mut line = json!({
         "record": index,
         "message_id": record.message_id(),
@@ -114,7 +114,7 @@ fn about(index: usize, record: &Record) -> Value {
         "unrouted": false,
     });
     if let Ok(n) = record.notification() {
-        let notice = kinds::read(n, crate::render::DEFAULT_MAX_MESSAGE_CHARS);
+        let notice = kinds::read(n, max_message_chars);
         line["kind"] = json!(notice.kind.as_str());
         line["status"] = json!(notice.status);
         line["tone"] = json!(notice.tone.unwrap_or(Tone::Neutral).as_str());
