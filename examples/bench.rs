@@ -100,8 +100,44 @@ async fn main() {
     eprintln!("benchmarking the {profile} binaries in {}", dir.display());
 
     let mut r = Results::default();
-    // BENCH_ONLY=cpu runs the CPU and memory stage alone (for profiling).
-    let only_cpu = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cpu");
+    // `--only ROW` (or BENCH_ONLY=ROW) measures one row and prints it, writing
+    // no report: `init` (cold init), `instructions` (callgrind), `cpu` (the
+    // CPU and memory stage, for profiling).
+    let only = only();
+    if let Some(row) = only.as_deref() {
+        let n = settings.cpu_records;
+        match row {
+            "init" => {
+                eprintln!(
+                    "cold init: {} starts of each binary, interleaved",
+                    settings.starts
+                );
+                cold_init(&ours, &hello, settings.starts, &mut r);
+                let ratio = r.ours_init.as_secs_f64() / r.hello_init.as_secs_f64();
+                println!(
+                    "cold init (median of {}): {:.2} ms vs hello-world {:.2} ms = {ratio:.2}x; {}",
+                    r.starts,
+                    r.ours_init.as_secs_f64() * 1e3,
+                    r.hello_init.as_secs_f64() * 1e3,
+                    load_average(),
+                );
+                return;
+            }
+            "instructions" => {
+                eprintln!("instructions per record: {n} records minus {}", n / 10);
+                match instructions_per_record(&ours, n).await {
+                    Some(i) => println!("instructions per record: {i:.0}"),
+                    None => {
+                        println!("instructions per record: not measured (valgrind not installed)")
+                    }
+                }
+                return;
+            }
+            "cpu" => {}
+            other => panic!("--only {other}: the rows are init, instructions and cpu"),
+        }
+    }
+    let only_cpu = only.is_some();
     if !only_cpu {
         eprintln!(
             "cold init: {} starts of each binary, interleaved",
@@ -140,6 +176,26 @@ async fn main() {
         std::fs::write(&path, format!("{report}{kept}")).unwrap();
         eprintln!("wrote {}", path.display());
     }
+}
+
+/// The row named by `--only ROW`, else by `BENCH_ONLY`.
+fn only() -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == "--only")
+        .map(|at| {
+            args.get(at + 1)
+                .cloned()
+                .expect("--only needs a row: init, instructions or cpu")
+        })
+        .or_else(|| std::env::var("BENCH_ONLY").ok())
+}
+
+/// The load averages (1, 5, 15 min) as the kernel reports them.
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let avg: Vec<&str> = text.split_whitespace().take(3).collect();
+    format!("load average {}", avg.join(", "))
 }
 
 /// `target/<profile>`, from where this example runs.
@@ -533,9 +589,12 @@ async fn instructions_per_record(ours: &Path, n: usize) -> Option<f64> {
     let (slack, _sink) = sink().await;
     let env = limiter_open();
     let dir = tempfile::tempdir().unwrap();
+    // BENCH_CALLGRIND_DIR keeps the two profiles (for callgrind_annotate).
+    let kept = std::env::var_os("BENCH_CALLGRIND_DIR").map(PathBuf::from);
+    let out_dir = kept.as_deref().unwrap_or(dir.path());
     let mut totals = Vec::new();
     for records in [n / 10, n] {
-        let out = dir.path().join(format!("callgrind.{records}"));
+        let out = out_dir.join(format!("callgrind.{records}"));
         let wrap = [
             "valgrind".to_string(),
             "--tool=callgrind".to_string(),
