@@ -79,8 +79,15 @@ pub fn compose<R: Borrow<Record>>(
         let members = &by_name[destination.name.as_str()];
         let grouping = match digest_after {
             DigestAfter::After(_) if members.len() > 1 => {
-                let view: Vec<Member> = members.iter().map(|&r| member(line(&plans[r]))).collect();
-                group::group(&view, digest_after)
+                let view: Option<Vec<Member>> = members
+                    .iter()
+                    .map(|&r| plans[r].line().map(member))
+                    .collect();
+                // Planned with digests off (no lines): each its own.
+                view.map_or_else(
+                    || Grouping::each_own(members.len()),
+                    |view| group::group(&view, digest_after),
+                )
             }
             _ => Grouping::each_own(members.len()),
         };
@@ -154,10 +161,8 @@ fn roles(unit: &Unit, lead: Placement) -> impl Iterator<Item = (usize, Placement
 }
 
 fn line(plan: &Plan) -> &Line {
-    match plan {
-        Plan::Post { line, .. } => line,
-        _ => unreachable!("only posts are composed"),
-    }
+    plan.line()
+        .expect("only posts grouped on their lines are composed again")
 }
 
 fn mention(plan: &Plan) -> Option<&str> {

@@ -149,7 +149,13 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         until: Until,
     ) -> Result<Settlement, PipelineError> {
         let max = self.delivery.settings().max_message_chars;
-        let plans = plan::plan(records, &self.routing, &self.overrides, max);
+        let plans = plan::plan_for(
+            records,
+            &self.routing,
+            &self.overrides,
+            max,
+            self.digest_after,
+        );
         let composition = compose(records, &plans, self.digest_after, &self.overrides, max);
         let outcomes = self.delivery.deliver(&composition.jobs, until.post).await;
         let fates = settle::fates(&plans, &composition, &outcomes);

@@ -1,16 +1,21 @@
 //! Planning: what becomes of each record before delivery. Pure.
 //!
-//! Each record is read, formatted and routed once ([`plan`]), or sent to fixed
-//! webhooks whatever `ROUTES` says ([`plan_to`]: a dead letter that names its
-//! webhook, a preview). [`jobs`] lays the posts out for delivery: record by
-//! record, one job per webhook, in plan order, so that the outcomes come back
-//! in the same order and [`crate::settle`] reads them without an index map.
+//! Each record is read, formatted and routed once ([`plan`], [`plan_for`]), or
+//! sent to fixed webhooks whatever `ROUTES` says ([`plan_to`]: a dead letter
+//! that names its webhook, a preview). [`crate::compose`] then lays the posts
+//! out as jobs, destination by destination.
+//!
+//! A post's [`Line`] (what grouping and a digest line read of its notice) is
+//! written only when grouping may need it: with digests on and more than one
+//! record in the batch. A lone SNS record, or a batch with `DIGEST_AFTER=off`,
+//! never pays for its fingerprint.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::destination::Destination;
+use crate::group::DigestAfter;
 use crate::kinds;
 use crate::outcome::{Failure, Reason};
 use crate::record::{Notification, Record};
@@ -30,8 +35,9 @@ pub enum Plan {
         /// The matching rule's `mention`, for a message composed again (a
         /// digest, a folded message).
         mention: Option<String>,
-        /// What grouping and a digest line need of the notice.
-        line: Box<Line>,
+        /// What grouping and a digest line need of the notice; `None` when
+        /// planned with no grouping possible ([`plan_for`]).
+        line: Option<Box<Line>>,
         /// The index of the `ROUTES` rule that sent it (`None` when sent to
         /// fixed webhooks whatever the rules say).
         rule: Option<usize>,
@@ -46,6 +52,14 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// A post's [`Line`], when it was written.
+    pub fn line(&self) -> Option<&Line> {
+        match self {
+            Plan::Post { line, .. } => line.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The plan of a record that cannot be read: `invalid_record`, or
     /// `invalid_event` for a whole payload kept by such a dead letter.
     pub fn unreadable(record: &Record, why: &str) -> Self {
@@ -62,18 +76,47 @@ impl Plan {
 }
 
 /// Plans each record: detects its kind and status, routes it, and writes its
-/// Slack message once for all the webhooks it goes to.
+/// Slack message once for all the webhooks it goes to. Each post has its
+/// [`Line`] when there is more than one record (digests may be on).
 pub fn plan(
     records: &[Record],
     routing: &Routing,
     overrides: &Overrides,
     max_message_chars: usize,
 ) -> Vec<Plan> {
+    plan_for(
+        records,
+        routing,
+        overrides,
+        max_message_chars,
+        DigestAfter::default(),
+    )
+}
+
+/// [`plan`] for composing with `digest_after`: each post has its [`Line`]
+/// only when grouping may need it (`digest_after` on and more than one
+/// record), so a composition with digests off, or of one record, never
+/// computes a fingerprint.
+pub fn plan_for(
+    records: &[Record],
+    routing: &Routing,
+    overrides: &Overrides,
+    max_message_chars: usize,
+    digest_after: DigestAfter,
+) -> Vec<Plan> {
+    let lines = may_group(records, digest_after);
     plan_each(records, |n| {
-        formatted(n, overrides, max_message_chars, |facts| {
+        formatted(n, overrides, max_message_chars, lines, |facts| {
             routing.decide(facts)
         })
     })
+}
+
+/// Whether grouping may need the posts' lines: `digest_after` on and more
+/// than one record (a destination of a lone record gets one post; routing
+/// never names a destination twice).
+fn may_group(records: &[Record], digest_after: DigestAfter) -> bool {
+    digest_after != DigestAfter::Off && records.len() > 1
 }
 
 /// Plans each record to go to exactly `to`, whatever `ROUTES` says (a dead
@@ -84,8 +127,9 @@ pub fn plan_to(
     overrides: &Overrides,
     max_message_chars: usize,
 ) -> Vec<Plan> {
+    let lines = may_group(records, DigestAfter::default());
     plan_each(records, |n| {
-        let mut fixed = formatted(n, overrides, max_message_chars, |_| Route::To {
+        let mut fixed = formatted(n, overrides, max_message_chars, lines, |_| Route::To {
             to: to.to_vec(),
             rule: 0,
             mention: None,
@@ -109,11 +153,12 @@ fn plan_each(records: &[Record], each: impl Fn(&Notification) -> Plan) -> Vec<Pl
 
 /// The one place planning calls the formatter: reads `n` once (kind, status,
 /// topic), lets `route` decide from those facts, and renders the Slack message
-/// only when it is to be posted.
+/// (and, when `lines`, the post's [`Line`]) only when it is to be posted.
 fn formatted(
     n: &Notification,
     overrides: &Overrides,
     max_message_chars: usize,
+    lines: bool,
     route: impl FnOnce(&Facts) -> Route,
 ) -> Plan {
     let notice = kinds::read(n, max_message_chars);
@@ -131,7 +176,7 @@ fn formatted(
             Plan::Post {
                 body: serialize(&payload, n, max_message_chars),
                 to,
-                line: Box::new(Line::of(&notice, &n.message_id)),
+                line: lines.then(|| Box::new(Line::of(&notice, &n.message_id))),
                 mention,
                 rule: Some(rule),
             }
@@ -212,6 +257,34 @@ mod tests {
         );
         assert!(matches!(&plans[3], Plan::Fail(f) if f.reason == Reason::InvalidRecord));
         assert!(matches!(&plans[4], Plan::Fail(f) if f.reason == Reason::Unrouted));
+    }
+
+    #[test]
+    fn lines_are_written_only_when_grouping_may_need_them() {
+        let routing = routing(r#"[{"to":["ops"]}]"#);
+        let o = Overrides::default();
+        let lined = |plans: Vec<Plan>| plans.iter().map(|p| p.line().is_some()).collect::<Vec<_>>();
+        let two = records(&["a", "b"]);
+        assert_eq!(lined(plan(&two, &routing, &o, 4000)), [true, true]);
+        assert_eq!(
+            lined(plan_for(&two, &routing, &o, 4000, DigestAfter::After(5))),
+            [true, true]
+        );
+        assert_eq!(
+            lined(plan_for(&two, &routing, &o, 4000, DigestAfter::Off)),
+            [false, false],
+            "digests off"
+        );
+        assert_eq!(
+            lined(plan(&records(&["a"]), &routing, &o, 4000)),
+            [false],
+            "one record"
+        );
+        let line = plan(&two, &routing, &o, 4000)[1].line().cloned().unwrap();
+        assert_eq!(
+            (line.message_id.as_str(), line.headline.as_str()),
+            ("m1", "b: b")
+        );
     }
 
     #[test]

@@ -387,7 +387,7 @@ mod tests {
             to: to.iter().map(|n| destination(n)).collect(),
             mention: None,
             rule: None,
-            line: Box::new(Line::plain("", "x")),
+            line: Some(Box::new(Line::plain("", "x"))),
         }
     }
 

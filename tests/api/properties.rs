@@ -278,7 +278,7 @@ proptest! {
                     to: destinations(posts.len()),
                     mention: None,
                     rule: None,
-            line: Box::new(Line::plain(&format!("m-{}", i % dup), "x")),
+            line: Some(Box::new(Line::plain(&format!("m-{}", i % dup), "x"))),
                 },
             });
         }
