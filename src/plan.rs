@@ -168,7 +168,7 @@ fn formatted(
         kind: notice.kind.as_str(),
         status: notice.status.as_deref().unwrap_or(""),
         attributes: &n.message_attributes,
-        now: crate::route::published_at(n.timestamp.as_deref()),
+        published: n.timestamp.as_deref(),
     };
     match route(&facts) {
         Route::To { to, mention, rule } => {

@@ -9,7 +9,7 @@
 //! `status` (glob, case-insensitive), `attributes` (attribute name -> glob on
 //! its string value), `min_severity` (that [`Severity`] or worse, as
 //! [`crate::severity`] normalises it per kind), `during` (a [`Window`] of
-//! weekdays and local hours, judged at [`Facts::now`]; outside it the rule does
+//! weekdays and local hours, judged at [`Facts::published`]; outside it the rule does
 //! not match and the next rule is tried). Globs know `*` and `?` (the
 //! `wildmatch` crate). A `to` rule may carry `mention`: Slack mention tokens
 //! ([`parse_mention`]) the decision hands on to rendering.
@@ -71,8 +71,10 @@ pub struct Facts<'a> {
     pub status: &'a str,
     /// The SNS message attributes.
     pub attributes: &'a HashMap<String, MessageAttribute>,
-    /// The instant `during` windows are judged at; `None` matches no `during`.
-    pub now: Option<DateTime<Utc>>,
+    /// When SNS published the record (its RFC 3339 `Timestamp`, as sent):
+    /// the instant `during` windows are judged at, read only when a rule has
+    /// one ([`published_at`]); `None`, or unreadable, matches no `during`.
+    pub published: Option<&'a str>,
 }
 
 /// The routing table.
@@ -287,7 +289,7 @@ impl Rule {
             && self
                 .during
                 .as_ref()
-                .is_none_or(|w| f.now.is_some_and(|now| w.contains(now)))
+                .is_none_or(|w| published_at(f.published).is_some_and(|now| w.contains(now)))
     }
 }
 
@@ -508,7 +510,7 @@ mod tests {
             kind,
             status,
             attributes,
-            now: None,
+            published: None,
         }
     }
 
@@ -844,42 +846,51 @@ mod tests {
         )
         .unwrap();
         let none = attributes(&[]);
-        let when = |now: Option<DateTime<Utc>>| {
+        let when = |now: Option<&str>| {
             let mut f = facts("t", "cloudwatch_alarm", "ALARM", &none);
-            f.now = now;
+            f.published = now;
             decided(&routes, &f).map(|(names, _, _)| names[0].clone())
         };
         // Tuesday 2026-12-01, CET.
-        assert_eq!(when(at("2026-12-01T10:00:00Z")), Ok("ops".into()), "11:00");
         assert_eq!(
-            when(at("2026-12-01T16:59:59Z")),
+            when(Some("2026-12-01T10:00:00Z")),
+            Ok("ops".into()),
+            "11:00"
+        );
+        assert_eq!(
+            when(Some("2026-12-01T16:59:59Z")),
             Ok("ops".into()),
             "17:59:59"
         );
         assert_eq!(
-            when(at("2026-12-01T17:00:00Z")),
+            when(Some("2026-12-01T17:00:00Z")),
             Ok("payments".into()),
             "18:00 exactly"
         );
         assert_eq!(
-            when(at("2026-12-01T23:30:00Z")),
+            when(Some("2026-12-01T23:30:00Z")),
             Ok("payments".into()),
             "00:30, across midnight"
         );
         assert_eq!(
-            when(at("2026-12-02T07:59:00Z")),
+            when(Some("2026-12-02T07:59:00Z")),
             Ok("payments".into()),
             "08:59"
         );
-        assert_eq!(when(at("2026-12-02T08:00:00Z")), Ok("ops".into()), "09:00");
-        // Saturday 2026-12-05 03:00 CET: the maintenance window drops it.
-        assert_eq!(when(at("2026-12-05T02:00:00Z")), Err(0));
         assert_eq!(
-            when(at("2026-12-05T03:00:00Z")),
+            when(Some("2026-12-02T08:00:00Z")),
+            Ok("ops".into()),
+            "09:00"
+        );
+        // Saturday 2026-12-05 03:00 CET: the maintenance window drops it.
+        assert_eq!(when(Some("2026-12-05T02:00:00Z")), Err(0));
+        assert_eq!(
+            when(Some("2026-12-05T03:00:00Z")),
             Ok("payments".into()),
             "04:00: night again"
         );
         // Without a time no window holds.
+        assert_eq!(when(Some("yesterday")), Ok("ops".into()), "unreadable");
         assert_eq!(when(None), Ok("ops".into()));
     }
 
@@ -949,7 +960,7 @@ mod tests {
         let none = attributes(&[]);
         let route = |kind: &str, status: &str, now: &str| {
             let mut f = facts("alerts", kind, status, &none);
-            f.now = at(now);
+            f.published = Some(now);
             decided(&routes, &f).map(|(names, _, mention)| (names[0].clone(), mention))
         };
         let to =
