@@ -14,7 +14,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 
@@ -214,8 +214,35 @@ impl Rich {
 }
 
 /// A time in words, UTC: `2026-11-24 09:15:01 UTC`.
+///
+/// Written digit by digit: chrono's `format` reads its pattern again at
+/// every call, and this runs for every message. Years outside 0-9999 and
+/// leap seconds, which that pattern writes its own way, still go through it.
 pub fn utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    let year = t.year();
+    if !(0..=9999).contains(&year) || t.nanosecond() >= 1_000_000_000 {
+        return t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    }
+    let digits = |out: &mut String, n: u32, width: u32| {
+        for place in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(place) % 10) as u8));
+        }
+    };
+    let mut out = String::with_capacity(23);
+    digits(&mut out, year as u32, 4);
+    let parts = [
+        ('-', t.month()),
+        ('-', t.day()),
+        (' ', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ];
+    for (separator, n) in parts {
+        out.push(separator);
+        digits(&mut out, n, 2);
+    }
+    out.push_str(" UTC");
+    out
 }
 
 /// A link. Only `https://` URLs on an AWS host ([`Link::is_trusted`]) are
@@ -540,6 +567,32 @@ pub fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_in_words_read_as_chronos_pattern_writes_them() {
+        let pattern = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+        for text in [
+            "2026-11-24T09:15:01Z",
+            "2026-01-02T03:04:05.999Z",
+            "0001-01-01T00:00:00Z",
+            "0000-12-31T23:59:59Z",
+            "9999-12-31T23:59:59Z",
+            "2016-12-31T23:59:60Z",
+        ] {
+            let t = DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+            assert_eq!(utc(t), pattern(t), "{text}");
+        }
+        assert_eq!(
+            utc(DateTime::parse_from_rfc3339("2026-11-24T09:15:01Z")
+                .unwrap()
+                .to_utc()),
+            "2026-11-24 09:15:01 UTC"
+        );
+        for secs in [-62_200_000_000_i64, 253_402_300_800, 400_000_000_000] {
+            let t = DateTime::from_timestamp(secs, 0).unwrap();
+            assert_eq!(utc(t), pattern(t), "{secs}");
+        }
+    }
 
     #[test]
     fn rich_text_skips_empty_words_and_reads_as_plain_text() {
