@@ -552,11 +552,17 @@ impl<'n> Notice<'n> {
 /// `text` on one line: control characters (line breaks, tabs) become
 /// spaces; trimmed; [`EMPTY_HEADLINE`] when nothing is left.
 pub fn one_line(text: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let line = line.trim();
+    // Most headlines have no control character: trimmed as they are.
+    let mapped: String;
+    let line = if text.chars().any(char::is_control) {
+        mapped = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        mapped.trim()
+    } else {
+        text.trim()
+    };
     if line.is_empty() {
         EMPTY_HEADLINE.to_string()
     } else {
@@ -621,6 +627,8 @@ mod tests {
     fn headlines_are_one_line_and_never_empty() {
         assert_eq!(one_line(" a\nb\r\tc\u{7} "), "a b  c");
         assert_eq!(one_line(" \n "), EMPTY_HEADLINE);
+        assert_eq!(one_line("  a  b "), "a  b", "no control characters");
+        assert_eq!(one_line("   "), EMPTY_HEADLINE);
     }
 
     #[test]

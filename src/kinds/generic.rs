@@ -278,11 +278,15 @@ pub fn first_line(text: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    let mut out: String = line.chars().take(200).collect();
-    if line.chars().count() > 200 {
-        out.push('…');
+    match line.char_indices().nth(200) {
+        None => line.to_string(),
+        Some((cut, _)) => {
+            let mut out = String::with_capacity(cut + '…'.len_utf8());
+            out.push_str(&line[..cut]);
+            out.push('…');
+            out
+        }
     }
-    out
 }
 
 /// `text` within `max` characters, with a marker saying how much is shown.
@@ -317,6 +321,16 @@ mod tests {
         for max in [200, 250, 333, 1000, 4000] {
             assert_eq!(pretty_within(&v, max), clip(&whole, max), "{max}");
         }
+    }
+
+    #[test]
+    fn the_first_line_keeps_200_characters_and_marks_a_cut() {
+        assert_eq!(first_line("\n  \n  disk full  \nmore"), "disk full");
+        assert_eq!(first_line(""), "");
+        let exact = "é".repeat(200);
+        assert_eq!(first_line(&exact), exact);
+        let long = format!("{exact}ü");
+        assert_eq!(first_line(&long), format!("{exact}…"));
     }
 
     #[test]
