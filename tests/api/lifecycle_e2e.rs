@@ -69,14 +69,6 @@ fn summary(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
 }
 
-/// A Web API answer to a new message.
-fn posted(ts: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "ok": true, "channel": "C0123ABCD", "ts": ts,
-        "message": {"type": "message", "text": "x", "ts": ts}
-    }))
-}
-
 /// The Web API calls `slack` received: (method path, JSON body), each with
 /// the bot token as its bearer.
 async fn calls(slack: &MockServer) -> Vec<(String, Value)> {
@@ -110,28 +102,7 @@ fn env_for(moto: &Moto, webhooks: &str, slack: &MockServer) -> Vec<(&'static str
 async fn an_alarm_and_its_recovery_are_one_message_updated_with_one_reply() {
     let moto = Moto::start().await;
     support::state_table(&moto, TABLE).await;
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat.postMessage"))
-        .respond_with(posted("1795000000.000100"))
-        .up_to_n_times(1)
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat.postMessage"))
-        .respond_with(posted("1795000720.000200"))
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat.update"))
-        .respond_with(posted("1795000000.000100"))
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/reactions.add"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&slack)
-        .await;
+    let slack = support::thread_web_api("1795000000.000100", "1795000720.000200").await;
     let webhooks = json!({"ops": {"token": TOKEN, "channel": "C0123ABCD"}}).to_string();
     let env = env_for(&moto, &webhooks, &slack);
     let dir = tempfile::tempdir().unwrap();

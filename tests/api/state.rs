@@ -440,41 +440,11 @@ async fn alarm_then_ok_against_a_loopback_web_api_and_dynamodb() {
     use sns_to_slack::app_delivery::{AppDelivery, AppNotice, AppSettings};
     use sns_to_slack::delivery::DeliverySettings;
     use sns_to_slack::web_api::WebApiClient;
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     const TOKEN: &str = "xoxb-0000-1111-SECRETt0kenVALUE";
     let moto = crate::support::Moto::start().await;
     crate::support::state_table(&moto, TABLE).await;
-    let slack = MockServer::start().await;
-    let posted = |ts: &str| {
-        ResponseTemplate::new(200).set_body_json(json!({
-            "ok": true, "channel": "C0123ABCD", "ts": ts,
-            "message": {"type": "message", "text": "x", "ts": ts}
-        }))
-    };
-    Mock::given(method("POST"))
-        .and(path("/api/chat.postMessage"))
-        .respond_with(posted("1790416800.000100"))
-        .up_to_n_times(1)
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat.postMessage"))
-        .respond_with(posted("1790417520.000200"))
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/chat.update"))
-        .respond_with(posted("1790416800.000100"))
-        .mount(&slack)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/api/reactions.add"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
-        .mount(&slack)
-        .await;
-
+    let slack = crate::support::thread_web_api("1790416800.000100", "1790417520.000200").await;
     let client =
         WebApiClient::new(reqwest::Client::new(), &format!("{}/api/", slack.uri())).unwrap();
     let d = AppDelivery::new(

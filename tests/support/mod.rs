@@ -640,3 +640,37 @@ pub async fn state_table(moto: &Moto, name: &str) {
 pub fn dynamodb_env(moto: &Moto) -> (&'static str, String) {
     ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.clone())
 }
+
+/// A loopback Slack Web API for one thread, answering as Slack does: the
+/// first `chat.postMessage` makes the original `original_ts`, later ones the
+/// reply `reply_ts`; `chat.update` and `reactions.add` succeed.
+pub async fn thread_web_api(original_ts: &str, reply_ts: &str) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let posted = |ts: &str| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "ok": true, "channel": "C0123ABCD", "ts": ts,
+            "message": {"type": "message", "text": "x", "ts": ts}
+        }))
+    };
+    let slack = MockServer::start().await;
+    for (route, answer, times) in [
+        ("/api/chat.postMessage", posted(original_ts), Some(1)),
+        ("/api/chat.postMessage", posted(reply_ts), None),
+        ("/api/chat.update", posted(original_ts), None),
+        (
+            "/api/reactions.add",
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
+            None,
+        ),
+    ] {
+        let mock = Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(answer);
+        match times {
+            Some(n) => mock.up_to_n_times(n).mount(&slack).await,
+            None => mock.mount(&slack).await,
+        }
+    }
+    slack
+}
