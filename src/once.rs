@@ -247,3 +247,172 @@ impl Claims {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::compose;
+    use crate::destination::Webhooks;
+    use crate::group::DigestAfter;
+    use crate::render::Overrides;
+    use crate::state::StateSettings;
+    use crate::state::memory::MemoryState;
+
+    const T0: u64 = 1_790_416_800;
+    const TIMEOUT: Duration = Duration::from_secs(1);
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    /// Records `m-1`, `m-2`, `m-3`, each planned to `a` and `b`.
+    fn planned() -> (Vec<Record>, Vec<Plan>) {
+        let table = r#"{"a": "https://hooks.slack.com/services/T0/B0/A",
+                        "b": "https://hooks.slack.com/services/T0/B1/B"}"#;
+        let webhooks = Webhooks::parse(table, "WEBHOOKS", false).unwrap();
+        let to: Vec<Arc<Destination>> = webhooks.iter().cloned().collect();
+        let records: Vec<String> = ["m-1", "m-2", "m-3"]
+            .iter()
+            .map(|id| format!(r#"{{"EventSource":"aws:sns","Sns":{{"MessageId":"{id}","Message":"text {id}"}}}}"#))
+            .collect();
+        let event = format!(r#"{{"Records":[{}]}}"#, records.join(","));
+        let records = crate::record::parse_event(&event).unwrap();
+        let plans = crate::plan::plan_to(&records, &to, &Overrides::default(), 4_000);
+        (records, plans)
+    }
+
+    fn names(plan: &Plan) -> Vec<&str> {
+        match plan {
+            Plan::Post { to, .. } => to.iter().map(|d| d.name.as_str()).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pairs_posted_before_are_held_back_and_busy_ones_fail_as_busy() {
+        let state = MemoryState::new(StateSettings::new("t"));
+        // m-1 was posted to a by an earlier invocation; m-2 at b is being
+        // posted by another right now.
+        let Claim::Won(_) = state.claim("m-1", "a", at(T0), soon()).await.unwrap() else {
+            panic!("a fresh claim is won");
+        };
+        state.mark_posted("m-1", "a", at(T0), soon()).await.unwrap();
+        let Claim::Won(_) = state.claim("m-2", "b", at(T0), soon()).await.unwrap() else {
+            panic!("a fresh claim is won");
+        };
+
+        let (records, mut plans) = planned();
+        let claims = claim(&state, &records, &plans, at(T0 + 1), soon(), TIMEOUT).await;
+        assert!(claims.errors.is_empty());
+        claims.hold_back(&mut plans);
+        assert_eq!(names(&plans[0]), ["b"]);
+        assert_eq!(names(&plans[1]), ["a"]);
+        assert_eq!(names(&plans[2]), ["a", "b"]);
+
+        let composition = compose(
+            &records,
+            &plans,
+            DigestAfter::Off,
+            &Overrides::default(),
+            4_000,
+        );
+        assert_eq!(
+            composition.jobs.len(),
+            4,
+            "only the pairs to post are composed"
+        );
+        // Every job posts except m-3's to b.
+        let outcomes: Vec<Outcome> = composition
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(j, _)| {
+                let to_b_of_m3 = composition.branches[2].iter().any(|b| b.job == j)
+                    && composition.jobs[j].destination.name == "b";
+                Outcome::unattempted(if to_b_of_m3 {
+                    Err(Failure {
+                        reason: Reason::Rejected,
+                        status: Some(404),
+                        detail: "no_service".into(),
+                    })
+                } else {
+                    Ok(())
+                })
+            })
+            .collect();
+        let mut fates = crate::settle::fates(&plans, &composition, &outcomes);
+        claims.restore(&mut fates);
+        let roles = |r: usize| -> Vec<(String, Placement, bool)> {
+            let Fate::Delivered(carried) = &fates[r] else {
+                panic!("delivered")
+            };
+            let mut v: Vec<_> = carried
+                .iter()
+                .map(|c| (c.destination.name.clone(), c.role, c.outcome.result.is_ok()))
+                .collect();
+            v.sort_by(|x, y| x.0.cmp(&y.0));
+            v
+        };
+        assert_eq!(
+            roles(0),
+            [
+                ("a".into(), Placement::Duplicate, true),
+                ("b".into(), Placement::Own, true)
+            ]
+        );
+        assert_eq!(
+            roles(1),
+            [
+                ("a".into(), Placement::Own, true),
+                ("b".into(), Placement::Own, false)
+            ]
+        );
+        assert!(
+            fates[1]
+                .failures()
+                .iter()
+                .any(|(_, f, _)| f.reason == Reason::Busy)
+        );
+
+        let errors = claims
+            .settle(&state, &records, &fates, at(T0 + 2), soon(), TIMEOUT)
+            .await;
+        assert!(errors.is_empty());
+        assert!(state.is_posted("m-1", "b") && state.is_posted("m-2", "a"));
+        assert!(state.is_posted("m-3", "a"));
+        // The failed pair's claim was given back; the busy one is not ours to touch.
+        assert!(matches!(
+            state.claim("m-3", "b", at(T0 + 3), soon()).await.unwrap(),
+            Claim::Won(_)
+        ));
+        assert!(matches!(
+            state.claim("m-2", "b", at(T0 + 3), soon()).await.unwrap(),
+            Claim::Busy { .. }
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_table_that_is_down_is_asked_once_and_everything_posts() {
+        let state = MemoryState::new(StateSettings::new("t"));
+        state.set_down(true);
+        let (records, mut plans) = planned();
+        let claims = claim(&state, &records, &plans, at(T0), soon(), TIMEOUT).await;
+        claims.hold_back(&mut plans);
+        for plan in &plans {
+            assert_eq!(names(plan), ["a", "b"], "nothing held back");
+        }
+        assert!(!claims.errors.is_empty());
+        // Calls already in flight when the first failed may fail too; the
+        // rest are not made.
+        assert!(
+            claims.errors.len() <= CONCURRENCY,
+            "{}",
+            claims.errors.len()
+        );
+        assert!(state.calls() < 6, "{} calls for 6 pairs", state.calls());
+    }
+}

@@ -213,3 +213,139 @@ async fn a_webhook_posts_once_per_sns_message_and_a_dynamodb_that_is_down_still_
     assert!(s["state_errors"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(slack.received_requests().await.unwrap().len(), 2);
 }
+
+/// The SQS body SNS delivers for the fixture `name` (raw delivery off), with
+/// its `MessageId` and alarm time set as [`event`] does.
+fn sqs_body(name: &str, id: &str, at: Option<&str>) -> String {
+    let event: Value = serde_json::from_str(&event(name, id, at)).unwrap();
+    let mut sns = event["Records"][0]["Sns"].clone();
+    sns["Type"] = json!("Notification");
+    sns.to_string()
+}
+
+/// The function in Lambda mode (buffered: SQS batches, the template's
+/// default) posts an alarm, threads its recovery, and takes a redelivery
+/// of the recovery as posted: three invocations, one process.
+#[tokio::test]
+async fn the_function_threads_a_recovery_and_posts_an_sqs_redelivery_once() {
+    use crate::support::{Function, Invocation, RuntimeApi};
+    use std::time::Duration;
+    const WAIT: Duration = Duration::from_secs(60);
+    let moto = Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    let queue = moto.queue("lifecycle-dlq").await;
+    let slack = support::thread_web_api("1795000000.000100", "1795000720.000200").await;
+    let webhooks = json!({"ops": {"token": TOKEN, "channel": "C0123ABCD"}}).to_string();
+    let mut env = env_for(&moto, &webhooks, &slack);
+    env.push(("DEAD_LETTER_QUEUE_URL", queue.clone()));
+    let alarm = sqs_body(
+        "sns-cloudwatch-alarm",
+        "m-alarm",
+        Some("2026-11-24T09:15:01.884+0000"),
+    );
+    let ok = sqs_body(
+        "sns-cloudwatch-ok",
+        "m-ok",
+        Some("2026-11-24T09:27:01.884+0000"),
+    );
+    let batch = |id: &str, body: &str, receives| Invocation {
+        payload: support::sqs_event(vec![support::sqs_record(id, body, receives)]),
+        deadline_in: Some(WAIT),
+    };
+    let runtime = RuntimeApi::start(vec![
+        batch("q-1", &alarm, 1),
+        batch("q-2", &ok, 1),
+        // SQS delivers the recovery again (its visibility ran out, say).
+        batch("q-2", &ok, 2),
+    ])
+    .await;
+    let function = Function::start(env!("CARGO_BIN_EXE_sns-to-slack"), &runtime, &env);
+    let answers = runtime.wait_for(3, WAIT).await;
+    let output = function.output();
+    assert!(!output.contains("SECRET"), "the token leaked: {output}");
+    for answer in &answers {
+        assert!(answer.ok, "{answer:?}\n{output}");
+        assert_eq!(answer.body["batchItemFailures"], json!([]), "{output}");
+    }
+    let calls = calls(&slack).await;
+    let methods: Vec<&str> = calls.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(
+        methods,
+        [
+            "chat.postMessage",
+            "chat.update",
+            "chat.postMessage",
+            "reactions.add"
+        ],
+        "{output}"
+    );
+    assert_eq!(calls[2].1["thread_ts"], "1795000000.000100");
+    // The EMF documents count the reply, the update and the duplicate.
+    for (metric, n) in [("Replies", 1), ("Updates", 1), ("SkippedDuplicates", 1)] {
+        let line = output
+            .lines()
+            .find(|l| l.contains("\"_aws\"") && l.contains(&format!("\"{metric}\"")))
+            .unwrap_or_else(|| panic!("no {metric} in\n{output}"));
+        let doc: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(doc[metric], n, "{line}");
+    }
+    assert!(moto.drain(&queue).await.is_empty());
+}
+
+/// A Slack app that is not in its channel: dead-lettered at once with the
+/// method and Slack's error, the token in no letter.
+#[tokio::test]
+async fn an_app_not_in_its_channel_is_dead_lettered_naming_slacks_error() {
+    let moto = Moto::start().await;
+    support::state_table(&moto, TABLE).await;
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "not_in_channel"})),
+        )
+        .mount(&slack)
+        .await;
+    let webhooks = json!({"ops": {"token": TOKEN, "channel": "C0123ABCD"}}).to_string();
+    let env = env_for(&moto, &webhooks, &slack);
+    let dir = tempfile::tempdir().unwrap();
+    let alarm = event("sns-cloudwatch-alarm", "m-alarm", None);
+    let out = send(dir.path(), &alarm, &env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        slack.received_requests().await.unwrap().len(),
+        1,
+        "not retried"
+    );
+    let letters = std::fs::read_to_string(dir.path().join("dead-letters.jsonl")).unwrap();
+    assert!(!letters.contains("SECRET"), "{letters}");
+    let letter: Value = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
+    assert_eq!(letter["reason"], "rejected", "{letter}");
+    assert_eq!(letter["webhook"], "ops", "{letter}");
+    assert!(
+        letter["detail"]
+            .as_str()
+            .unwrap()
+            .contains("chat.postMessage: not_in_channel"),
+        "{letter}"
+    );
+    // The claim was released: once the app is invited, a redrive posts it.
+    let state = support::dynamodb(&moto);
+    let item = state
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("posted#ops#m-alarm".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_none(), "{item:?}");
+}
