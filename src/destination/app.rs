@@ -53,8 +53,13 @@ impl App {
                 .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
         if !is_id {
             return Err(format!(
-                "webhook {name:?}: \"channel\" must be a channel id like C0123ABCD, got {} (a name can change; its id does not)",
-                crate::redact::describe(channel)
+                "webhook {name:?}: \"channel\" must be a channel id like C0123ABCD (in Slack: the channel's details, About, at the bottom), got {} (a name can change; its id does not)",
+                match channel.strip_prefix('#') {
+                    // A channel's name is no secret: say which one.
+                    Some(rest) if crate::redact::shown(rest).is_some() =>
+                        format!("the name {channel:?}"),
+                    _ => crate::redact::describe(channel),
+                }
             ));
         }
         Ok((
@@ -94,7 +99,7 @@ mod tests {
             ),
             (
                 serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "#alerts"}),
-                "channel id",
+                "got the name \"#alerts\"",
             ),
         ] {
             let err = App::from_entry("ops", &bad).unwrap_err();
