@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -29,8 +30,9 @@ use tokio::time::Instant;
 
 use crate::budget;
 use crate::delivery::DeliverySettings;
-use crate::delivery::limiter::Limiter;
+use crate::delivery::limiter::{Limiter, WouldPassDeadline};
 use crate::delivery::policy::Decision;
+use crate::delivery::shared::Shared;
 use crate::destination::Destination;
 use crate::destination::app::App;
 use crate::lifecycle::{self, Event, Plan, Reaction, Summary, Thread};
@@ -144,6 +146,11 @@ pub struct AppDelivery<C> {
     call: C,
     limiter: Limiter,
     own_rates: HashMap<String, Limiter>,
+    /// The schedule every process shares (`STATE_TABLE`), if any; the
+    /// limiters above pace the rest of a `deliver_all` once it failed.
+    shared: Option<Shared>,
+    /// Set when the shared schedule failed in the current `deliver_all`.
+    fallen_back: AtomicBool,
     settings: AppSettings,
 }
 
@@ -154,9 +161,20 @@ impl<C: Call> AppDelivery<C> {
         Self {
             limiter: Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max),
             own_rates: HashMap::new(),
+            shared: None,
+            fallen_back: AtomicBool::new(false),
             call,
             settings,
         }
+    }
+
+    /// The same, reserving each Web API call's slot in `shared` (the
+    /// schedule every process shares, as webhook delivery does), and pacing
+    /// in-process for the rest of a [`AppDelivery::deliver_all`] when the
+    /// state table fails or is slow.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The same, pacing destination `name` at `rate_per_second` (this
@@ -256,6 +274,7 @@ impl<C: Call> AppDelivery<C> {
         now: SystemTime,
         stop_at: Instant,
     ) -> Vec<AppOutcome> {
+        self.fallen_back.store(false, Ordering::Relaxed);
         let mut threads: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
@@ -316,7 +335,7 @@ impl<C: Call> AppDelivery<C> {
             new_thread: false,
         };
         loop {
-            if let Err(w) = limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+            if let Err(w) = self.acquire(name, limiter, stop_at, tally).await {
                 let why = format!(
                     "the rate limit would have delayed the next call by {} ms",
                     w.wait.as_millis()
@@ -381,6 +400,7 @@ impl<C: Call> AppDelivery<C> {
                 (Decision::Retry { after, failure }, _) => {
                     if failure.reason == Reason::RateLimited {
                         limiter.pause(name, after);
+                        self.pause_shared(name, after, tally).await;
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {
@@ -395,6 +415,50 @@ impl<C: Call> AppDelivery<C> {
                 }
             }
         }
+    }
+}
+
+impl<C> AppDelivery<C> {
+    /// Waits for `name`'s next slot: in the shared schedule while it works,
+    /// else on `limiter`.
+    async fn acquire(
+        &self,
+        name: &str,
+        limiter: &Limiter,
+        stop_at: Instant,
+        tally: &mut Outcome,
+    ) -> Result<(), WouldPassDeadline> {
+        if let Some(shared) = &self.shared
+            && !self.fallen_back.load(Ordering::Relaxed)
+        {
+            match shared.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+                Ok(acquired) => return acquired,
+                Err(e) => self.fall_back(name, &e, tally),
+            }
+        }
+        limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await
+    }
+
+    /// Writes a 429's pause to the shared schedule, so every process holds
+    /// `name`.
+    async fn pause_shared(&self, name: &str, wait: Duration, tally: &mut Outcome) {
+        if let Some(shared) = &self.shared
+            && !self.fallen_back.load(Ordering::Relaxed)
+            && let Err(e) = shared.pause(name, wait).await
+        {
+            self.fall_back(name, &e, tally);
+        }
+    }
+
+    fn fall_back(&self, name: &str, error: &StateError, tally: &mut Outcome) {
+        tally.state_errors = tally.state_errors.saturating_add(1);
+        self.fallen_back.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            webhook = name,
+            error = %error,
+            retryable = error.is_retryable(),
+            "the shared rate schedule failed; this invocation paces the app at its in-memory share"
+        );
     }
 }
 

@@ -299,10 +299,11 @@ impl Config {
         }
     }
 
-    /// This process's delivery to Slack app destinations over `call`, with
-    /// the rate shared as for webhooks ([`Config::delivery`]): app posts pace
-    /// in-process, at `RATE_PER_SECOND / FUNCTION_CONCURRENCY` (or an entry's
-    /// own rate over the same share).
+    /// This process's delivery to Slack app destinations over `call`, paced
+    /// as webhooks are ([`Config::delivery`]): with `STATE_TABLE`, each Web
+    /// API call reserves its slot in the schedule every process shares; without
+    /// it (or when the table fails), at `RATE_PER_SECOND / FUNCTION_CONCURRENCY`
+    /// (or an entry's own rate over the same share).
     pub fn apps<C: crate::web_api::Call>(
         &self,
         call: C,
@@ -313,13 +314,19 @@ impl Config {
             thread_ttl: self.thread_ttl,
             ..crate::app_delivery::AppSettings::new(self.delivery.clone().shared_by(processes))
         };
-        webhooks.iter().filter(|d| d.app().is_some()).fold(
+        let apps = webhooks.iter().filter(|d| d.app().is_some()).fold(
             crate::app_delivery::AppDelivery::new(call, settings),
             |apps, d| match d.rate_per_second {
                 Some(rate) => apps.with_rate(&d.name, rate / f64::from(processes)),
                 None => apps,
             },
-        )
+        );
+        match self.shared_schedule() {
+            Some((table, shared)) => apps.with_shared(
+                crate::delivery::shared::Shared::on_dynamodb(table, shared, webhooks),
+            ),
+            None => apps,
+        }
     }
 
     /// Everything that posts to `webhooks`, as configured: [`Config::delivery`],

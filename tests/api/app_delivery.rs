@@ -558,3 +558,72 @@ async fn a_notice_without_a_lifecycle_is_its_own_message() {
     // No thread was read or stored.
     assert_eq!(state.calls(), 0);
 }
+
+/// Two processes posting to one app share its schedule in the state table
+/// (here the in-memory one), as webhook posts do: together they keep the
+/// whole rate, not twice it, nor each its half.
+#[tokio::test(start_paused = true)]
+async fn two_processes_share_one_schedule_for_an_app() {
+    use sns_to_slack::app_delivery::AppJob;
+    use sns_to_slack::delivery::shared::{Shared, SharedSettings, TokioClock};
+    use sns_to_slack::state::schedule::MemorySchedule;
+    use std::sync::Arc;
+
+    let slack = Slack::default();
+    let schedule = Arc::new(MemorySchedule::new());
+    let whole = DeliverySettings {
+        rate_per_second: 10.0,
+        rate_burst: 1,
+        ..DeliverySettings::default()
+    };
+    let process = || {
+        let shared = Shared::new(
+            schedule.clone(),
+            Arc::new(TokioClock::starting_at(T0 * 1_000_000)),
+            SharedSettings {
+                rate_per_second: whole.rate_per_second,
+                rate_burst: whole.rate_burst,
+                max_pause: whole.retry_after_max,
+                timeout: Duration::from_secs(1),
+            },
+        );
+        AppDelivery::new(&slack, AppSettings::new(whole.clone().shared_by(2))).with_shared(shared)
+    };
+    let (a, b) = (process(), process());
+    let (state, dest) = (state(), destination());
+    let mut message = Map::new();
+    message.insert("text".into(), "a bounce".into());
+    let jobs: Vec<AppJob<'_>> = (0..5)
+        .map(|_| AppJob {
+            destination: &dest,
+            app: dest.app().unwrap(),
+            notice: AppNotice {
+                event: None,
+                message: &message,
+                original: &original,
+            },
+        })
+        .collect();
+    let start = Instant::now();
+    let (out_a, out_b) = tokio::join!(
+        a.deliver_all(&state, &jobs, at(T0), in_secs(60)),
+        b.deliver_all(&state, &jobs, at(T0), in_secs(60))
+    );
+    assert!(out_a.iter().chain(&out_b).all(|o| o.outcome.result.is_ok()));
+    assert!(
+        out_a
+            .iter()
+            .chain(&out_b)
+            .all(|o| o.outcome.state_errors == 0)
+    );
+    let mut times: Vec<u128> = slack
+        .take()
+        .iter()
+        .map(|r| (r.at - start).as_millis())
+        .collect();
+    times.sort_unstable();
+    // Ten posts, one per 100 ms; each process alone at its share would
+    // have taken 200 ms between its posts, 800 ms for its five.
+    assert_eq!(times, (0..10).map(|k| k * 100).collect::<Vec<_>>());
+    assert_eq!(schedule.calls(), 10);
+}
