@@ -1,16 +1,14 @@
-//! Delivery to Slack app destinations, and posted-once claims for every
-//! destination: the steps that join the Web API client ([`crate::web_api`]),
-//! the state port ([`crate::state`]) and the thread plan
-//! ([`crate::lifecycle`]).
+//! Delivery to Slack app destinations: the steps that join the Web API
+//! client ([`crate::web_api`]), the state port ([`crate::state`]) and the
+//! thread plan ([`crate::lifecycle`]). The posted-once claims around it are
+//! [`crate::once`]'s, for every kind of destination alike.
 //!
 //! For one notice at an app destination, [`AppDelivery::deliver`]:
-//! 1. claims (SNS `MessageId`, destination); a pair posted before is skipped,
-//!    one busy elsewhere is handed back;
-//! 2. reads the thread of (destination, `thread_key`) and plans;
-//! 3. posts a new message, or updates the original (`chat.update`) and then
+//! 1. reads the thread of (destination, `thread_key`) and plans;
+//! 2. posts a new message, or updates the original (`chat.update`) and then
 //!    replies in its thread (`thread_ts`, `reply_broadcast`), and reacts; an
 //!    original that can no longer be edited starts a new thread instead;
-//! 4. saves the thread, and marks the claim posted.
+//! 3. saves the thread.
 //!
 //! Each Web API call runs under the destination's limiter, the retry policy
 //! ([`web_api::decide`]) and the deadline, as webhook posts do. **The state
@@ -19,99 +17,33 @@
 //! fails, the notice is posted anyway (as a new message if the thread could
 //! not be read) and the error is kept in [`AppOutcome::state_errors`] for the
 //! log and the `state_errors` count.
-//!
-//! [`once`] gives webhook destinations the same posted-once claim around
-//! their existing delivery.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde::Deserialize;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
 use crate::budget;
 use crate::delivery::DeliverySettings;
-use crate::delivery::limiter::Limiter;
+use crate::delivery::limiter::{Limiter, WouldPassDeadline};
 use crate::delivery::policy::Decision;
+use crate::delivery::shared::Shared;
+use crate::destination::Destination;
+use crate::destination::app::App;
 use crate::lifecycle::{self, Event, Plan, Reaction, Summary, Thread};
 use crate::outcome::{Failure, Outcome, Reason};
-use crate::state::{Claim, ClaimToken, State, StateError};
-use crate::web_api::{self, BotToken, Call, Method, Posted, Reply, Verdict};
+use crate::state::{State, StateError};
+use crate::web_api::{self, Call, Method, Posted, Reply, Verdict};
 
 /// Default [`AppSettings::state_timeout`].
 pub const DEFAULT_STATE_TIMEOUT: Duration = Duration::from_millis(1_000);
 
-/// A Slack app destination: an entry `{"token": "xoxb-...", "channel":
-/// "C0123ABCD"}` of the webhook table. `Debug` shows the token's id only.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppDestination {
-    /// The name routes use, dead letters carry, logs and metrics show.
-    pub name: String,
-    /// The bot token (secret).
-    pub token: BotToken,
-    /// The channel id posts go to.
-    pub channel: String,
-    /// Its own sustained rate (posts per second over all instances), when set.
-    pub rate_per_second: Option<f64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Entry {
-    token: String,
-    channel: String,
-    #[serde(default)]
-    rate_per_second: Option<f64>,
-}
-
-impl AppDestination {
-    /// Reads the table entry `value` of destination `name`: an object with
-    /// `token` and `channel` (keys exact) and optionally `rate_per_second`.
-    /// The error says what is wrong and never quotes the token.
-    pub fn from_entry(name: &str, value: &Value) -> Result<Self, String> {
-        let entry: Entry = serde_json::from_value(value.clone()).map_err(|e| {
-            // serde's message may quote a value; keep only the shape.
-            let what = if e.to_string().contains("unknown field") {
-                "an unknown key"
-            } else {
-                "a missing key or a value of the wrong type"
-            };
-            format!(
-                "destination {name:?}: expected {{\"token\": \"xoxb-...\", \"channel\": \"C0123ABCD\"}} (found {what})"
-            )
-        })?;
-        let token =
-            BotToken::parse(&entry.token).map_err(|e| format!("destination {name:?}: {e}"))?;
-        let channel = entry.channel.trim();
-        let is_id = channel.len() >= 2
-            && channel.len() <= 40
-            && channel.starts_with(['C', 'G', 'D'])
-            && channel
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if !is_id {
-            return Err(format!(
-                "destination {name:?}: \"channel\" must be a channel id like C0123ABCD, got {channel:?} (a name can change; its id does not)"
-            ));
-        }
-        if let Some(rate) = entry.rate_per_second {
-            crate::destination::check_rate_per_second(rate)
-                .map_err(|e| format!("destination {name:?}: rate_per_second: {e}"))?;
-        }
-        Ok(Self {
-            name: name.to_string(),
-            token,
-            channel: channel.to_string(),
-            rate_per_second: entry.rate_per_second,
-        })
-    }
-}
-
-/// Settings of app delivery and claims.
+/// Settings of app delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
     /// Limiter, retries and timeouts, shared with webhook delivery.
@@ -135,8 +67,6 @@ impl AppSettings {
 
 /// One notice, ready for an app destination.
 pub struct AppNotice<'a> {
-    /// The SNS `MessageId` (the claim's key with the destination).
-    pub message_id: &'a str,
     /// Its thread key, status, tone and time ([`Event::of`]); `None` for a
     /// notice without a lifecycle, which is always a new message and stores
     /// no thread.
@@ -152,7 +82,9 @@ pub struct AppNotice<'a> {
 /// One notice for one app destination, as [`AppDelivery::deliver_all`] takes it.
 pub struct AppJob<'a> {
     /// Where it goes.
-    pub destination: &'a AppDestination,
+    pub destination: &'a Destination,
+    /// Its app (`destination.app()`).
+    pub app: &'a App,
     /// What it is.
     pub notice: AppNotice<'a>,
 }
@@ -164,27 +96,16 @@ pub enum Effect {
     New,
     /// Posted as a reply in the thread.
     Replied,
-    /// The pair was posted by an earlier invocation: nothing was done
-    /// (`skipped_duplicates`).
-    Duplicate,
-    /// Another attempt holds the claim and may be posting it: nothing was
-    /// done; hand the record back (it is stale from `stale_at`, epoch seconds).
-    Busy {
-        /// When the claim becomes stale, in epoch seconds.
-        stale_at: u64,
-    },
     /// Not posted: `outcome.result` says why.
     Failed,
 }
 
 impl Effect {
-    /// Its name in logs: `new`, `replied`, `duplicate`, `busy`, `failed`.
+    /// Its name in logs: `new`, `replied`, `failed`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Effect::New => "new",
             Effect::Replied => "replied",
-            Effect::Duplicate => "duplicate",
-            Effect::Busy { .. } => "busy",
             Effect::Failed => "failed",
         }
     }
@@ -193,11 +114,8 @@ impl Effect {
 /// How the delivery of one notice to one app destination ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppOutcome {
-    /// As for a webhook post: `Ok` when posted or a skipped duplicate; the
-    /// failure otherwise (a busy claim is a retryable [`Reason::Deadline`]
-    /// failure, so that a caller that only reads this hands the record back
-    /// or dead-letters it, never drops it); the Web API calls made, 429s,
-    /// times, latency.
+    /// As for a webhook post: `Ok` when posted, the failure otherwise; the
+    /// Web API calls made, 429s, times, latency.
     pub outcome: Outcome,
     /// What it did.
     pub effect: Effect,
@@ -228,6 +146,11 @@ pub struct AppDelivery<C> {
     call: C,
     limiter: Limiter,
     own_rates: HashMap<String, Limiter>,
+    /// The schedule every process shares (`STATE_TABLE`), if any; the
+    /// limiters above pace the rest of a `deliver_all` once it failed.
+    shared: Option<Shared>,
+    /// Set when the shared schedule failed in the current `deliver_all`.
+    fallen_back: AtomicBool,
     settings: AppSettings,
 }
 
@@ -238,9 +161,20 @@ impl<C: Call> AppDelivery<C> {
         Self {
             limiter: Limiter::new(d.rate_per_second, d.rate_burst, d.retry_after_max),
             own_rates: HashMap::new(),
+            shared: None,
+            fallen_back: AtomicBool::new(false),
             call,
             settings,
         }
+    }
+
+    /// The same, reserving each Web API call's slot in `shared` (the
+    /// schedule every process shares, as webhook delivery does), and pacing
+    /// in-process for the rest of a [`AppDelivery::deliver_all`] when the
+    /// state table fails or is slow.
+    pub fn with_shared(mut self, shared: Shared) -> Self {
+        self.shared = Some(shared);
+        self
     }
 
     /// The same, pacing destination `name` at `rate_per_second` (this
@@ -263,34 +197,17 @@ impl<C: Call> AppDelivery<C> {
     pub async fn deliver(
         &self,
         state: &impl State,
-        destination: &AppDestination,
+        destination: &Destination,
+        app: &App,
         notice: &AppNotice<'_>,
         now: SystemTime,
         stop_at: Instant,
     ) -> AppOutcome {
-        let mut run = Run::new(self, destination, stop_at);
+        let mut run = Run::new(self, &destination.name, app, stop_at);
         let name = destination.name.as_str();
-        let token = match run
-            .state(state.claim(notice.message_id, name, now, run.state_deadline()))
-            .await
-        {
-            Some(Claim::Posted) => return run.finish(Effect::Duplicate, Ok(())),
-            Some(Claim::Busy { stale_at }) => {
-                let busy = Failure {
-                    reason: Reason::Deadline,
-                    status: None,
-                    detail: format!(
-                        "another attempt holds the posted-once claim of this record (stale at {stale_at}); handed back to be tried again"
-                    ),
-                };
-                return run.finish(Effect::Busy { stale_at }, Err(busy));
-            }
-            Some(Claim::Won(token)) => Some(token),
-            None => None,
-        };
         let Some(event) = &notice.event else {
             let result = run.post_new(state, notice, None, now).await;
-            return run.settle(state, notice, token, now, result).await;
+            return run.finish(result);
         };
         let stored = run
             .state(state.thread(name, event.thread_key, run.state_deadline()))
@@ -298,7 +215,7 @@ impl<C: Call> AppDelivery<C> {
             .flatten();
         // A thread in another channel (the entry's channel was changed) is not
         // continued: the notice starts a new one where the entry now points.
-        let continued = stored.as_ref().filter(|t| t.channel == destination.channel);
+        let continued = stored.as_ref().filter(|t| t.channel == app.channel);
         let plan = lifecycle::plan(event, continued, now, self.settings.thread_ttl);
         let result = match plan {
             Plan::New(_) => run.post_new(state, notice, stored.as_ref(), now).await,
@@ -342,7 +259,7 @@ impl<C: Call> AppDelivery<C> {
                 }
             }
         };
-        run.settle(state, notice, token, now, result).await
+        run.finish(result)
     }
 
     /// Delivers `jobs` and returns one outcome per job, in the same order.
@@ -357,6 +274,7 @@ impl<C: Call> AppDelivery<C> {
         now: SystemTime,
         stop_at: Instant,
     ) -> Vec<AppOutcome> {
+        self.fallen_back.store(false, Ordering::Relaxed);
         let mut threads: Vec<Vec<usize>> = Vec::new();
         let mut index: HashMap<(&str, &str), usize> = HashMap::new();
         for (i, job) in jobs.iter().enumerate() {
@@ -379,7 +297,7 @@ impl<C: Call> AppDelivery<C> {
                     let job = &jobs[i];
                     done.push((
                         i,
-                        self.deliver(state, job.destination, &job.notice, now, stop_at)
+                        self.deliver(state, job.destination, job.app, &job.notice, now, stop_at)
                             .await,
                     ));
                 }
@@ -402,13 +320,13 @@ impl<C: Call> AppDelivery<C> {
     /// and the deadline; `tally` counts attempts and 429s.
     async fn call_with_retries(
         &self,
-        destination: &AppDestination,
+        name: &str,
+        app: &App,
         method: Method,
         body: Bytes,
         stop_at: Instant,
         tally: &mut Outcome,
     ) -> CallOutcome {
-        let name = destination.name.as_str();
         let limiter = self.own_rates.get(name).unwrap_or(&self.limiter);
         let d = &self.settings.delivery;
         let mut last: Option<Failure> = None;
@@ -417,7 +335,7 @@ impl<C: Call> AppDelivery<C> {
             new_thread: false,
         };
         loop {
-            if let Err(w) = limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+            if let Err(w) = self.acquire(name, limiter, stop_at, tally).await {
                 let why = format!(
                     "the rate limit would have delayed the next call by {} ms",
                     w.wait.as_millis()
@@ -437,7 +355,7 @@ impl<C: Call> AppDelivery<C> {
             tally.attempts = tally.attempts.saturating_add(1);
             let reply = self
                 .call
-                .call(&destination.token, method, body.clone(), timeout)
+                .call(&app.token, method, body.clone(), timeout)
                 .await;
             let cut_by_deadline = reply == Reply::TimedOut && timeout < d.attempt_timeout;
             let verdict = web_api::verdict(method, &reply);
@@ -482,6 +400,7 @@ impl<C: Call> AppDelivery<C> {
                 (Decision::Retry { after, failure }, _) => {
                     if failure.reason == Reason::RateLimited {
                         limiter.pause(name, after);
+                        self.pause_shared(name, after, tally).await;
                     }
                     let left = stop_at.saturating_duration_since(Instant::now());
                     if cut_by_deadline || !budget::wait_fits(after, left) {
@@ -499,10 +418,55 @@ impl<C: Call> AppDelivery<C> {
     }
 }
 
+impl<C> AppDelivery<C> {
+    /// Waits for `name`'s next slot: in the shared schedule while it works,
+    /// else on `limiter`.
+    async fn acquire(
+        &self,
+        name: &str,
+        limiter: &Limiter,
+        stop_at: Instant,
+        tally: &mut Outcome,
+    ) -> Result<(), WouldPassDeadline> {
+        if let Some(shared) = &self.shared
+            && !self.fallen_back.load(Ordering::Relaxed)
+        {
+            match shared.acquire(name, stop_at, budget::MIN_ATTEMPT).await {
+                Ok(acquired) => return acquired,
+                Err(e) => self.fall_back(name, &e, tally),
+            }
+        }
+        limiter.acquire(name, stop_at, budget::MIN_ATTEMPT).await
+    }
+
+    /// Writes a 429's pause to the shared schedule, so every process holds
+    /// `name`.
+    async fn pause_shared(&self, name: &str, wait: Duration, tally: &mut Outcome) {
+        if let Some(shared) = &self.shared
+            && !self.fallen_back.load(Ordering::Relaxed)
+            && let Err(e) = shared.pause(name, wait).await
+        {
+            self.fall_back(name, &e, tally);
+        }
+    }
+
+    fn fall_back(&self, name: &str, error: &StateError, tally: &mut Outcome) {
+        tally.state_errors = tally.state_errors.saturating_add(1);
+        self.fallen_back.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            webhook = name,
+            error = %error,
+            retryable = error.is_retryable(),
+            "the shared rate schedule failed; this invocation paces the app at its in-memory share"
+        );
+    }
+}
+
 /// One delivery's running state: what it did so far.
 struct Run<'a, C> {
     delivery: &'a AppDelivery<C>,
-    destination: &'a AppDestination,
+    name: &'a str,
+    app: &'a App,
     stop_at: Instant,
     started: Instant,
     out: AppOutcome,
@@ -510,14 +474,11 @@ struct Run<'a, C> {
 }
 
 impl<'a, C: Call> Run<'a, C> {
-    fn new(
-        delivery: &'a AppDelivery<C>,
-        destination: &'a AppDestination,
-        stop_at: Instant,
-    ) -> Self {
+    fn new(delivery: &'a AppDelivery<C>, name: &'a str, app: &'a App, stop_at: Instant) -> Self {
         Self {
             delivery,
-            destination,
+            name,
+            app,
             stop_at,
             started: Instant::now(),
             out: AppOutcome {
@@ -552,7 +513,8 @@ impl<'a, C: Call> Run<'a, C> {
     async fn call(&mut self, method: Method, body: Bytes) -> CallOutcome {
         self.delivery
             .call_with_retries(
-                self.destination,
+                self.name,
+                self.app,
                 method,
                 body,
                 self.stop_at,
@@ -570,16 +532,16 @@ impl<'a, C: Call> Run<'a, C> {
         stored: Option<&Thread>,
         now: SystemTime,
     ) -> Result<(), Failure> {
-        let dest = self.destination;
-        let body = web_api::post_message_body(&dest.channel, None, false, notice.message);
+        let app = self.app;
+        let body = web_api::post_message_body(&app.channel, None, false, notice.message);
         let posted = self.call(Method::PostMessage, body).await.result?;
         self.effect = Effect::New;
         if let (Some(ts), Some(event)) = (&posted.ts, &notice.event) {
-            let channel = posted.channel.as_deref().unwrap_or(&dest.channel);
+            let channel = posted.channel.as_deref().unwrap_or(&app.channel);
             let thread = Thread::started(event, channel, ts, now).over(stored);
             let deadline = self.state_deadline();
             let key = event.thread_key;
-            self.state(state.save_thread(&dest.name, key, &thread, now, deadline))
+            self.state(state.save_thread(self.name, key, &thread, now, deadline))
                 .await;
         }
         Ok(())
@@ -600,39 +562,14 @@ impl<'a, C: Call> Run<'a, C> {
         }
     }
 
-    /// Marks the claim posted (or releases it when the post failed) and ends.
-    async fn settle(
-        mut self,
-        state: &impl State,
-        notice: &AppNotice<'_>,
-        token: Option<ClaimToken>,
-        now: SystemTime,
-        result: Result<(), Failure>,
-    ) -> AppOutcome {
-        let name = self.destination.name.as_str();
-        match (&result, &token) {
-            (Ok(()), _) => {
-                let deadline = self.state_deadline();
-                self.state(state.mark_posted(notice.message_id, name, now, deadline))
-                    .await;
-            }
-            (Err(_), Some(token)) => {
-                let deadline = self.state_deadline();
-                self.state(state.release(notice.message_id, name, token, deadline))
-                    .await;
-            }
-            (Err(_), None) => {}
-        }
+    /// Ends with `result`: the effect so far when posted, else failed.
+    fn finish(mut self, result: Result<(), Failure>) -> AppOutcome {
         let effect = if result.is_ok() {
             self.effect.clone()
         } else {
             Effect::Failed
         };
-        self.finish(effect, result)
-    }
-
-    fn finish(mut self, effect: Effect, result: Result<(), Failure>) -> AppOutcome {
-        if result.is_ok() && matches!(effect, Effect::New | Effect::Replied) {
+        if result.is_ok() {
             self.out.outcome.latency = Some(self.started.elapsed());
         }
         self.out.outcome.result = result;
@@ -652,110 +589,5 @@ fn deadline_failure(last: Option<&Failure>, why: &str) -> Failure {
         reason: Reason::Deadline,
         status: last.and_then(|f| f.status),
         detail,
-    }
-}
-
-/// What a claimed delivery came to.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Once {
-    /// The claim was won (or the state failed) and `post` ran.
-    Ran(Outcome),
-    /// Posted by an earlier invocation; `post` did not run (`skipped_duplicates`).
-    Duplicate,
-    /// Another attempt holds the claim; `post` did not run: hand the record
-    /// back (stale from `stale_at`, epoch seconds).
-    Busy {
-        /// When the claim becomes stale, in epoch seconds.
-        stale_at: u64,
-    },
-}
-
-/// Runs `post` (a webhook delivery) at most once per (`message_id`,
-/// `destination`): claims first, marks posted when `post`'s outcome is `Ok`,
-/// releases the claim when it is not. State errors (kept in the returned
-/// list) never stop the post. Each state call has at most `state_timeout`
-/// and ends by `stop_at`.
-pub async fn once<F, Fut>(
-    state: &impl State,
-    message_id: &str,
-    destination: &str,
-    now: SystemTime,
-    stop_at: Instant,
-    state_timeout: Duration,
-    post: F,
-) -> (Once, Vec<StateError>)
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Outcome>,
-{
-    let deadline = || budget::later(Instant::now(), state_timeout).min(stop_at);
-    let mut errors = Vec::new();
-    let token: Option<ClaimToken> =
-        match state.claim(message_id, destination, now, deadline()).await {
-            Ok(Claim::Posted) => return (Once::Duplicate, errors),
-            Ok(Claim::Busy { stale_at }) => return (Once::Busy { stale_at }, errors),
-            Ok(Claim::Won(token)) => Some(token),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
-    let outcome = post().await;
-    let settled = match (&outcome.result, &token) {
-        (Ok(()), _) => {
-            state
-                .mark_posted(message_id, destination, now, deadline())
-                .await
-        }
-        (Err(_), Some(token)) => {
-            state
-                .release(message_id, destination, token, deadline())
-                .await
-        }
-        (Err(_), None) => Ok(()),
-    };
-    if let Err(e) = settled {
-        errors.push(e);
-    }
-    (Once::Ran(outcome), errors)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_app_entry_is_read_and_its_mistakes_named_without_the_token() {
-        let ok = serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C0123ABCD", "rate_per_second": 0.5});
-        let d = AppDestination::from_entry("ops", &ok).unwrap();
-        assert_eq!(d.channel, "C0123ABCD");
-        assert_eq!(d.rate_per_second, Some(0.5));
-        assert!(!format!("{d:?}").contains("SECRET"));
-        for (bad, says) in [
-            (
-                serde_json::json!({"token": "xoxb-1-2-SECRET"}),
-                "missing key",
-            ),
-            (
-                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C1", "url": "x"}),
-                "unknown key",
-            ),
-            (
-                serde_json::json!({"token": "SECRET", "channel": "C1"}),
-                "xoxb-",
-            ),
-            (
-                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "#alerts"}),
-                "channel id",
-            ),
-            (
-                serde_json::json!({"token": "xoxb-1-2-SECRET", "channel": "C1", "rate_per_second": 0}),
-                "rate_per_second",
-            ),
-        ] {
-            let err = AppDestination::from_entry("ops", &bad).unwrap_err();
-            assert!(err.contains(says) && err.contains("\"ops\""), "{err}");
-            assert!(!err.contains("SECRET"), "{err}");
-        }
     }
 }

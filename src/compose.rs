@@ -272,7 +272,9 @@ mod tests {
     fn destination(name: &str) -> Arc<Destination> {
         Arc::new(Destination {
             name: name.into(),
-            webhook: Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+            target: crate::destination::Target::Webhook(
+                Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+            ),
             rate_per_second: None,
         })
     }

@@ -41,6 +41,10 @@ pub const MAX_MS: u64 = 24 * 3600 * 1000;
 pub const MAX_RATE_BURST: u32 = 1_000_000;
 /// Largest `MAX_ATTEMPTS`.
 pub const MAX_MAX_ATTEMPTS: u32 = 100;
+/// Default `THREAD_TTL_HOURS`: a week.
+pub const DEFAULT_THREAD_TTL_HOURS: u64 = 168;
+/// Largest `THREAD_TTL_HOURS`: a year.
+pub const MAX_THREAD_TTL_HOURS: u64 = 8_760;
 
 /// Every variable the function reads, in the README's order. The template
 /// must set each one (a test checks it); `DEAD_LETTER_FILE` is for the CLI only.
@@ -65,6 +69,8 @@ pub const VARIABLES: &[&str] = &[
     "MESSAGE_FORMAT",
     "DIGEST_AFTER",
     "STATE_TABLE",
+    "THREAD_TTL_HOURS",
+    "SLACK_API_URL",
     "DEADLINE_MARGIN_MS",
     "DEFAULT_BUDGET_MS",
     "MAX_RECEIVES",
@@ -89,6 +95,25 @@ pub enum ConfigError {
         problem: String,
     },
 }
+
+/// The HTTP clients could not be built. Not retryable.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    /// The webhook client (TLS set-up).
+    #[error(transparent)]
+    Webhook(#[from] crate::destination::webhook::ClientError),
+    /// The Web API client (`SLACK_API_URL`).
+    #[error(transparent)]
+    WebApi(#[from] crate::web_api::ClientError),
+}
+
+/// The process's poster as configured: webhooks and Slack apps over one HTTP
+/// client, the state table when `STATE_TABLE` is set.
+pub type ConfiguredPoster = crate::post::Poster<
+    crate::destination::webhook::WebhookClient,
+    crate::state::Table,
+    crate::web_api::WebApiClient,
+>;
 
 /// What both modes share: webhooks, routes, overrides and delivery.
 #[derive(Debug, Clone)]
@@ -116,6 +141,12 @@ pub struct Config {
     /// process reserves its posts in one schedule per webhook kept there
     /// ([`Config::shared_schedule`]).
     pub state_table: Option<String>,
+    /// `THREAD_TTL_HOURS` (default 168): a thread at a Slack app destination
+    /// older than this starts anew.
+    pub thread_ttl: Duration,
+    /// `SLACK_API_URL` (default `https://slack.com/api/`): the Web API's base
+    /// URL, for Slack app destinations.
+    pub slack_api_url: String,
 }
 
 /// The function's configuration: what it requires is not optional.
@@ -268,6 +299,58 @@ impl Config {
         }
     }
 
+    /// This process's delivery to Slack app destinations over `call`, paced
+    /// as webhooks are ([`Config::delivery`]): with `STATE_TABLE`, each Web
+    /// API call reserves its slot in the schedule every process shares; without
+    /// it (or when the table fails), at `RATE_PER_SECOND / FUNCTION_CONCURRENCY`
+    /// (or an entry's own rate over the same share).
+    pub fn apps<C: crate::web_api::Call>(
+        &self,
+        call: C,
+        webhooks: &Webhooks,
+    ) -> crate::app_delivery::AppDelivery<C> {
+        let processes = self.function_concurrency.max(1);
+        let settings = crate::app_delivery::AppSettings {
+            thread_ttl: self.thread_ttl,
+            ..crate::app_delivery::AppSettings::new(self.delivery.clone().shared_by(processes))
+        };
+        let apps = webhooks.iter().filter(|d| d.app().is_some()).fold(
+            crate::app_delivery::AppDelivery::new(call, settings),
+            |apps, d| match d.rate_per_second {
+                Some(rate) => apps.with_rate(&d.name, rate / f64::from(processes)),
+                None => apps,
+            },
+        );
+        match self.shared_schedule() {
+            Some((table, shared)) => apps.with_shared(
+                crate::delivery::shared::Shared::on_dynamodb(table, shared, webhooks),
+            ),
+            None => apps,
+        }
+    }
+
+    /// Everything that posts to `webhooks`, as configured: [`Config::delivery`],
+    /// [`Config::apps`] (both over one HTTP client, so one connection pool
+    /// and one root store) and [`Config::state`].
+    pub fn poster(&self, webhooks: &Webhooks) -> Result<ConfiguredPoster, ClientsError> {
+        let client = crate::destination::webhook::WebhookClient::new()?;
+        let web_api = crate::web_api::WebApiClient::new(client.http(), &self.slack_api_url)?;
+        Ok(crate::post::Poster::new(self.delivery(client, webhooks))
+            .with_state(self.state())
+            .with_apps(self.apps(web_api, webhooks)))
+    }
+
+    /// The state table (`STATE_TABLE`), or [`crate::state::Table::Off`];
+    /// its DynamoDB client is built on first use.
+    pub fn state(&self) -> crate::state::Table {
+        crate::state::Table::configured(self.state_table.as_ref().map(|table| {
+            crate::state::StateSettings {
+                thread_ttl: self.thread_ttl,
+                ..crate::state::StateSettings::new(table.clone())
+            }
+        }))
+    }
+
     /// With `STATE_TABLE`, the table and the shared schedule's settings: the
     /// whole rate and burst, not an instance's share.
     pub fn shared_schedule(&self) -> Option<(&str, crate::delivery::shared::SharedSettings)> {
@@ -299,6 +382,20 @@ impl Config {
             delivery: delivery_settings(get)?,
             function_concurrency: parse_int(get, "FUNCTION_CONCURRENCY", 1, 1, 1_000)?,
             state_table: get("STATE_TABLE").map(|t| t.trim().to_string()),
+            thread_ttl: Duration::from_secs(
+                3_600
+                    * parse_int(
+                        get,
+                        "THREAD_TTL_HOURS",
+                        DEFAULT_THREAD_TTL_HOURS,
+                        1,
+                        MAX_THREAD_TTL_HOURS,
+                    )?,
+            ),
+            slack_api_url: get("SLACK_API_URL").map_or_else(
+                || crate::web_api::DEFAULT_API_URL.to_string(),
+                |u| u.trim().to_string(),
+            ),
         })
     }
 }

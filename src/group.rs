@@ -143,15 +143,20 @@ pub enum Placement {
     Digest,
     /// It is folded into another notice's message or line.
     Collapsed,
+    /// An earlier invocation posted it there already (its posted-once claim
+    /// says so, [`crate::once`]): not posted again.
+    Duplicate,
 }
 
 impl Placement {
-    /// The name `explain` shows: `own`, `digest`, `collapsed`.
+    /// The name `explain` and the logs show: `own`, `digest`, `collapsed`,
+    /// `duplicate`.
     pub fn as_str(self) -> &'static str {
         match self {
             Placement::Own => "own",
             Placement::Digest => "digest",
             Placement::Collapsed => "collapsed",
+            Placement::Duplicate => "duplicate",
         }
     }
 }

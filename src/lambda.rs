@@ -20,8 +20,8 @@ use crate::summary::Summary;
 use crate::telemetry;
 
 /// The function: a pipeline plus the deadline settings.
-pub struct Handler<P, D> {
-    pipeline: Pipeline<P, D>,
+pub struct Handler<P, D, S = crate::state::Disabled, C = crate::web_api::WebApiClient> {
+    pipeline: Pipeline<P, D, S, C>,
     margin: Duration,
     default_budget: Duration,
     metrics: MetricsTarget,
@@ -92,11 +92,11 @@ impl From<InvocationError> for Diagnostic {
     }
 }
 
-impl<P: Post, D: DeadLetter> Handler<P, D> {
+impl<P: Post, D: DeadLetter, S: crate::state::State, C: crate::web_api::Call> Handler<P, D, S, C> {
     /// A handler keeping `margin` free before each deadline and using
     /// `default_budget` when the deadline is unknown.
     pub fn new(
-        pipeline: Pipeline<P, D>,
+        pipeline: Pipeline<P, D, S, C>,
         margin: Duration,
         default_budget: Duration,
         metrics: MetricsTarget,
@@ -199,7 +199,7 @@ pub enum InitError {
     Setup(#[from] crate::route::SetupError),
     /// The HTTP client could not be built.
     #[error(transparent)]
-    Client(#[from] crate::destination::webhook::ClientError),
+    Clients(#[from] crate::config::ClientsError),
 }
 
 impl InitError {
@@ -242,8 +242,12 @@ pub async fn serve(
     .await
 }
 
-type LambdaHandler =
-    Handler<crate::destination::webhook::WebhookClient, crate::dead_letter::sqs::SqsDeadLetter>;
+type LambdaHandler = Handler<
+    crate::destination::webhook::WebhookClient,
+    crate::dead_letter::sqs::SqsDeadLetter,
+    crate::state::Table,
+    crate::web_api::WebApiClient,
+>;
 
 async fn init(
     lambda: Result<crate::config::LambdaConfig, crate::config::ConfigError>,
@@ -259,12 +263,9 @@ async fn init(
     let routing =
         crate::route::Routing::new(webhooks, config.routes.as_deref(), crate::kinds::KIND_NAMES)
             .map_err(crate::route::SetupError::from)?;
-    let delivery = config.delivery(
-        crate::destination::webhook::WebhookClient::new()?,
-        routing.webhooks(),
-    );
+    let poster = config.poster(routing.webhooks())?;
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
-    let pipeline = Pipeline::new(delivery, dead_letter, routing, config.overrides)
+    let pipeline = Pipeline::over(poster, dead_letter, routing, config.overrides)
         .with_max_receives(lambda.max_receives)
         .with_digest_after(config.digest_after);
     let metrics = MetricsTarget {

@@ -11,7 +11,8 @@
 //! -> [`metrics`]. The [`pipeline`] runs those steps for the Lambda handler
 //! ([`lambda`]) and the command line ([`cli`]).
 
-pub mod app_delivery; // app destinations: claim, thread, post/reply/update/react, mark; posted-once for webhooks
+pub mod app_delivery; // app destinations: read the thread, post/reply/update/react, save it
+pub mod app_message; // what an app job posts: the message, its thread event, the original updated (pure)
 pub mod budget; // time left before the deadline, minus the margin (pure)
 pub mod cli; // `send`, and the exit codes
 pub mod compose; // each destination's posts -> own messages, digests, folded ones: the jobs (pure)
@@ -25,9 +26,11 @@ pub mod lambda; // the Lambda handler and its start-up
 pub mod lifecycle; // threads: post new, reply, update the original, react (pure)
 pub mod metrics; // CloudWatch EMF documents; the one list of metric names (pure)
 pub mod notice; // the target-neutral notice and its identity (pure)
+pub mod once; // posted once: claim each (record, destination) before, mark or release after
 pub mod outcome; // Reason, Failure, Outcome: what became of a record (pure)
 pub mod pipeline; // the runner: plan -> deliver -> settle -> store, for Lambda, `send`, `redrive`
 pub mod plan; // records -> posts, drops, failures; the jobs to deliver (pure)
+pub mod post; // claim -> compose -> deliver (webhooks, Slack apps) -> mark: shared by Lambda, send, redrive
 pub mod record; // SNS and SQS events, dead letters: one reader for every record and body (pure)
 pub mod redact; // what an error may show of a value: names quoted, secrets described (pure)
 pub mod redrive; // dead letters posted again: SQS and file sources

@@ -39,6 +39,12 @@ pub const RATE_LIMITED: &str = "RateLimited";
 pub const DELIVERY_LATENCY: &str = "DeliveryLatency";
 /// State table calls that failed; delivery went on without them.
 pub const STATE_ERRORS: &str = "StateErrors";
+/// Posts made as a reply in a thread (Slack app destinations).
+pub const REPLIES: &str = "Replies";
+/// Thread originals updated to the current status.
+pub const UPDATES: &str = "Updates";
+/// (record, destination) pairs not posted again: an earlier invocation had.
+pub const SKIPPED_DUPLICATES: &str = "SkippedDuplicates";
 
 /// Every metric name the code emits.
 pub const ALL: &[&str] = &[
@@ -55,6 +61,9 @@ pub const ALL: &[&str] = &[
     RATE_LIMITED,
     DELIVERY_LATENCY,
     STATE_ERRORS,
+    REPLIES,
+    UPDATES,
+    SKIPPED_DUPLICATES,
 ];
 
 /// The dimension that names the function (set by the template).
@@ -93,8 +102,17 @@ pub fn documents(
     if !first_latencies.is_empty() {
         metrics.push((DELIVERY_LATENCY, "Milliseconds", json!(first_latencies)));
     }
-    if summary.state_errors > 0 {
-        metrics.push((STATE_ERRORS, "Count", json!(summary.state_errors)));
+    // Emitted only when not 0: each metric a deployment ever emits is billed
+    // as a custom metric, and these four stay 0 without a state table.
+    for (name, n) in [
+        (STATE_ERRORS, summary.state_errors as usize),
+        (REPLIES, summary.replies),
+        (UPDATES, summary.updates),
+        (SKIPPED_DUPLICATES, summary.skipped_duplicates),
+    ] {
+        if n > 0 {
+            metrics.push((name, "Count", count(n)));
+        }
     }
     let mut docs = vec![document(
         namespace,
@@ -176,6 +194,9 @@ mod tests {
             retries: 3,
             rate_limited: 1,
             state_errors: 1,
+            replies: 2,
+            updates: 1,
+            skipped_duplicates: 3,
             latencies_ms: vec![120, 340],
             ..Summary::default()
         };
@@ -212,16 +233,29 @@ mod tests {
     }
 
     #[test]
-    fn state_errors_appear_only_when_there_were_some() {
+    fn state_table_counts_appear_only_when_there_were_some() {
         // Without a state table nothing changes in the documents.
         let quiet = Summary {
             state_errors: 0,
+            replies: 0,
+            updates: 0,
+            skipped_duplicates: 0,
             ..summary()
         };
         let doc = &documents(&quiet, "SnsToSlack", "notifier", 0)[0];
-        assert!(!doc.contains(STATE_ERRORS), "{doc}");
+        for name in [STATE_ERRORS, REPLIES, UPDATES, SKIPPED_DUPLICATES] {
+            assert!(!doc.contains(name), "{doc}");
+        }
         let doc = parse(&documents(&summary(), "SnsToSlack", "notifier", 0)[0]);
         assert_eq!(doc[STATE_ERRORS], json!(1));
+        assert_eq!(
+            (
+                doc[REPLIES].clone(),
+                doc[UPDATES].clone(),
+                doc[SKIPPED_DUPLICATES].clone()
+            ),
+            (json!(2), json!(1), json!(3))
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum Reason {
     InvalidEvent,
     /// No rule of `ROUTES` matched the record.
     Unrouted,
+    /// Another attempt at the same record held its posted-once claim in the
+    /// state table (it may be posting it right now); tried again later.
+    Busy,
 }
 
 impl Reason {
@@ -47,6 +50,7 @@ impl Reason {
             Reason::InvalidRecord => "invalid_record",
             Reason::InvalidEvent => "invalid_event",
             Reason::Unrouted => "unrouted",
+            Reason::Busy => "busy",
         }
     }
 
@@ -95,6 +99,10 @@ pub struct Outcome {
     /// State table calls that failed for it (`StateErrors`); it went on
     /// without them.
     pub state_errors: u32,
+    /// Posted as a reply in a thread (an app destination; `replies`).
+    pub replied: bool,
+    /// The thread's original message was updated (`updates`).
+    pub updated: bool,
 }
 
 impl Outcome {
@@ -108,6 +116,8 @@ impl Outcome {
             last_attempt_at: None,
             latency: None,
             state_errors: 0,
+            replied: false,
+            updated: false,
         }
     }
 }
@@ -128,6 +138,7 @@ mod tests {
             Reason::InvalidRecord,
             Reason::InvalidEvent,
             Reason::Unrouted,
+            Reason::Busy,
         ] {
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
         }

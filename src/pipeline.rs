@@ -1,22 +1,24 @@
-//! The runner: one payload through plan ([`crate::plan`]) -> deliver
-//! ([`crate::delivery`]) -> settle ([`crate::settle`]) -> store the dead
-//! letters -> the settlement. Shared by the Lambda handler, `send` and (its
-//! plan -> deliver -> fates part) `redrive`.
+//! The runner: one payload through plan ([`crate::plan`]) -> post
+//! ([`crate::post`]: claim, compose, deliver, mark) -> settle
+//! ([`crate::settle`]) -> store the dead letters -> the settlement. Shared by
+//! the Lambda handler and `send`; `redrive` shares the post step.
 
 use futures::StreamExt;
 use tokio::time::Instant;
 
-use crate::compose::compose;
 use crate::dead_letter::{DeadLetter, DeadLetterError, Envelope};
 use crate::delivery::{Delivery, Post};
-use crate::group::DigestAfter;
+use crate::group::{DigestAfter, Placement};
 use crate::outcome::Reason;
 use crate::plan;
+use crate::post::Poster;
 use crate::record::{self, Record};
 use crate::render::Overrides;
 use crate::route::Routing;
 use crate::settle::{self, Fate, Settlement, Settling};
+use crate::state::{self, State};
 use crate::summary::Summary;
+use crate::web_api::{Call, WebApiClient};
 
 /// Why an event could not be handled.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +69,11 @@ impl Until {
 /// `SendMessageBatch`-sized groups of letters stored at once (bounded).
 const STORE_CONCURRENCY: usize = 8;
 
-/// The handler's dependencies: how to post, where dead letters go, and what to
-/// post to. Built once per process.
-pub struct Pipeline<P, D> {
-    delivery: Delivery<P>,
+/// The handler's dependencies: how to post, where dead letters go, what to
+/// post to, and the state table (`S`, [`state::Disabled`] without one) and
+/// the Web API client for Slack apps (`C`). Built once per process.
+pub struct Pipeline<P, D, S = state::Disabled, C = WebApiClient> {
+    poster: Poster<P, S, C>,
     dead_letter: D,
     routing: Routing,
     overrides: Overrides,
@@ -83,15 +86,29 @@ pub struct Pipeline<P, D> {
 impl<P: Post, D: DeadLetter> Pipeline<P, D> {
     /// A pipeline posting where `routing` says (a lone [`crate::destination::webhook::Webhook`]
     /// converts into "everything to it") through `delivery`, dead-lettering to
-    /// `dead_letter`.
+    /// `dead_letter`, without a state table or Slack apps (see
+    /// [`Pipeline::over`]).
     pub fn new(
         delivery: Delivery<P>,
         dead_letter: D,
         routing: impl Into<Routing>,
         overrides: Overrides,
     ) -> Self {
+        Self::over(Poster::new(delivery), dead_letter, routing, overrides)
+    }
+}
+
+impl<P: Post, D: DeadLetter, S: State, C: Call> Pipeline<P, D, S, C> {
+    /// A pipeline posting through `poster` (its webhooks, Slack apps and
+    /// state table) where `routing` says, dead-lettering to `dead_letter`.
+    pub fn over(
+        poster: Poster<P, S, C>,
+        dead_letter: D,
+        routing: impl Into<Routing>,
+        overrides: Overrides,
+    ) -> Self {
         Self {
-            delivery,
+            poster,
             dead_letter,
             routing: routing.into(),
             overrides,
@@ -148,7 +165,7 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
         records: &[Record],
         until: Until,
     ) -> Result<Settlement, PipelineError> {
-        let max = self.delivery.settings().max_message_chars;
+        let max = self.poster.delivery().settings().max_message_chars;
         let plans = plan::plan_for(
             records,
             &self.routing,
@@ -156,12 +173,21 @@ impl<P: Post, D: DeadLetter> Pipeline<P, D> {
             max,
             self.digest_after,
         );
-        let composition = compose(records, &plans, self.digest_after, &self.overrides, max);
-        let outcomes = self.delivery.deliver(&composition.jobs, until.post).await;
-        let fates = settle::fates(&plans, &composition, &outcomes);
+        let posted = self
+            .poster
+            .post(
+                records,
+                plans,
+                self.digest_after,
+                &self.overrides,
+                until.post,
+            )
+            .await;
+        let fates = posted.fates();
         log(records, &fates);
-        self.finish(settle::settle(records, &fates, self.max_receives), until)
-            .await
+        let mut settling = settle::settle(records, &fates, self.max_receives);
+        settling.add_state_errors(posted.state_errors);
+        self.finish(settling, until).await
     }
 
     /// Stores the settling's letters and settles what was stored.
@@ -266,6 +292,12 @@ fn log(records: &[Record], fates: &[Fate<'_>]) {
                 for c in carried {
                     let (webhook, outcome) = (c.destination.name.as_str(), c.outcome);
                     match &outcome.result {
+                        Ok(()) if c.role == Placement::Duplicate => tracing::info!(
+                            message_id,
+                            outcome = "skipped_duplicate",
+                            webhook,
+                            "record already posted there by an earlier invocation; not posted again"
+                        ),
                         Ok(()) => tracing::info!(
                             message_id,
                             outcome = "posted",

@@ -291,7 +291,7 @@ mod tests {
     fn a_fixed_destination_ignores_the_rules() {
         let destination = Arc::new(Destination {
             name: "payments".into(),
-            webhook: Webhook::parse(HOOK).unwrap(),
+            target: crate::destination::Target::Webhook(Webhook::parse(HOOK).unwrap()),
             rate_per_second: None,
         });
         let plans = plan_to(

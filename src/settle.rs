@@ -218,6 +218,8 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                     summary.retries += outcome.attempts.saturating_sub(1);
                     summary.rate_limited += outcome.rate_limited;
                     summary.state_errors += outcome.state_errors;
+                    summary.replies += usize::from(outcome.replied);
+                    summary.updates += usize::from(outcome.updated);
                     if outcome.rate_limited > 0 {
                         let name = c.destination.name.clone();
                         summary.webhooks.entry(name).or_default().rate_limited +=
@@ -234,6 +236,10 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                         summary.digests += usize::from(first);
                     }
                     Placement::Collapsed => summary.collapsed += 1,
+                    Placement::Duplicate => {
+                        summary.skipped_duplicates += 1;
+                        continue;
+                    }
                 }
                 let name = c.destination.name.clone();
                 summary.webhooks.entry(name).or_default().posted += 1;
@@ -279,6 +285,13 @@ fn hand_back<'r>(
 }
 
 impl Settling {
+    /// Adds `n` failed state table calls made outside the jobs (the
+    /// posted-once claims) to the count.
+    pub fn add_state_errors(&mut self, n: usize) {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.summary.state_errors = self.summary.state_errors.saturating_add(n);
+    }
+
     fn requeue_once(&mut self, id: &str) {
         if !self.requeue.iter().any(|r| r == id) {
             self.requeue.push(id.to_string());
@@ -376,7 +389,9 @@ mod tests {
     fn destination(name: &str) -> Arc<Destination> {
         Arc::new(Destination {
             name: name.into(),
-            webhook: Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+            target: crate::destination::Target::Webhook(
+                Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+            ),
             rate_per_second: None,
         })
     }

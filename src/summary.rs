@@ -42,9 +42,15 @@ pub struct Summary {
     pub retries: u32,
     /// 429 answers seen.
     pub rate_limited: u32,
-    /// State table calls that failed (the records went on without them);
-    /// left out of the JSON when 0.
-    #[serde(skip_serializing_if = "is_zero")]
+    /// Posts made as a reply in a thread (app destinations with a state
+    /// table), among `posted`.
+    pub replies: usize,
+    /// Thread originals updated to show the current status.
+    pub updates: usize,
+    /// Records not posted to a destination because an earlier invocation
+    /// posted them there (the state table's posted-once claims).
+    pub skipped_duplicates: usize,
+    /// State table calls that failed (the records went on without them).
     pub state_errors: u32,
     /// Delivery latency of each posted record, in milliseconds (metrics only).
     #[serde(skip)]
@@ -60,8 +66,4 @@ pub struct WebhookCounts {
     pub dead_lettered: usize,
     /// 429 answers it gave.
     pub rate_limited: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }

@@ -12,9 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::{EXIT_DEAD_LETTERED, EXIT_OK};
 use crate::config::{self, CliConfig};
 use crate::dead_letter::sqs::default_client;
-use crate::delivery::Delivery;
 use crate::destination::secrets::TableSource;
-use crate::destination::webhook::WebhookClient;
 use crate::destination::{self, Webhooks};
 use crate::redrive::file::FileSource;
 use crate::redrive::sqs::SqsSource;
@@ -122,7 +120,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     };
     let no_webhooks = Webhooks::default();
     let webhooks = routing.as_ref().map_or(&no_webhooks, Routing::webhooks);
-    let delivery = config.delivery(WebhookClient::new()?, webhooks);
+    let poster = config.poster(webhooks)?;
     let routes = routing.as_ref();
     let totals = match (&args.queue_url, &args.file) {
         (Some(url), _) => {
@@ -132,11 +130,11 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
                 Duration::from_secs(args.wait_seconds),
                 Duration::from_secs(args.visibility_timeout),
             );
-            drive(&mut source, &delivery, routes, &options).await?
+            drive(&mut source, &poster, routes, &options).await?
         }
         (None, Some(path)) => {
             let mut source = FileSource::open(path, !args.dry_run)?;
-            drive(&mut source, &delivery, routes, &options).await?
+            drive(&mut source, &poster, routes, &options).await?
         }
         (None, None) => unreachable!("clap requires a source"),
     };
@@ -179,7 +177,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 
 async fn drive<S: Source>(
     source: &mut S,
-    delivery: &Delivery<WebhookClient>,
+    poster: &crate::config::ConfiguredPoster,
     routing: Option<&Routing>,
     options: &Options,
 ) -> anyhow::Result<Totals> {
@@ -196,7 +194,7 @@ async fn drive<S: Source>(
     let stop = Arc::new(AtomicBool::new(false));
     let ctrl_c = tokio::spawn(watch_ctrl_c(stop.clone(), bar.clone()));
     let (mut posted, mut failed, mut skipped) = (0, 0, 0);
-    let result = redrive::run(source, delivery, routing, options, &stop, |report| {
+    let result = redrive::run(source, poster, routing, options, &stop, |report| {
         bar.inc(1);
         bar.suspend(|| print_report(report));
         match report {

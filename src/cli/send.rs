@@ -11,7 +11,6 @@ use super::{EXIT_DEAD_LETTERED, EXIT_ERROR, EXIT_OK};
 use crate::budget;
 use crate::config::{CliConfig, Config};
 use crate::dead_letter::Store;
-use crate::destination::webhook::WebhookClient;
 use crate::kinds;
 use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
@@ -58,8 +57,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     };
     let file = args.dead_letter_file.unwrap_or(cli.dead_letter_file);
     let store = Store::choose(cli.dead_letter_queue_url.as_deref(), &file);
-    let delivery = config.delivery(WebhookClient::new()?, routing.webhooks());
-    let pipeline = Pipeline::new(delivery, store, routing, config.overrides)
+    let poster = config.poster(routing.webhooks())?;
+    let pipeline = Pipeline::over(poster, store, routing, config.overrides)
         .with_digest_after(config.digest_after);
     let stop_at = budget::later(Instant::now(), Duration::from_secs(args.budget));
     match pipeline.run_records(&records, Until::post(stop_at)).await {

@@ -262,7 +262,15 @@ impl<P: Post> Delivery<P> {
         stop_at: Instant,
         fallen_back: &AtomicBool,
     ) -> Outcome {
-        let (name, webhook) = (destination.name.as_str(), &destination.webhook);
+        let name = destination.name.as_str();
+        let Some(webhook) = destination.webhook() else {
+            // The pipeline sends app jobs to `AppDelivery`; this is a caller's slip.
+            return Outcome::unattempted(Err(Failure {
+                reason: Reason::Rejected,
+                status: None,
+                detail: format!("destination {name:?} is a Slack app, not a webhook"),
+            }));
+        };
         let limiter = self.limiter_for(name);
         let started = Instant::now();
         let mut outcome = Outcome::unattempted(Ok(()));

@@ -6,10 +6,10 @@
 //! setting shares. Every error names the setting and the webhook, never a URL.
 //!
 //! - [`webhook`]: the Incoming Webhook: its secret URL and the HTTP client.
+//! - [`app`]: a Slack app's bot token and channel (the Web API).
 //! - [`secrets`]: where the table comes from, and the Secrets Manager adapter.
-//!
-//! A second kind of destination (the Slack Web API) is one more file here.
 
+pub mod app;
 pub mod secrets;
 pub mod webhook;
 
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::redact::{MAX_NAME_CHARS, describe, is_name, serde_problem};
+use app::App;
 use webhook::Webhook;
 
 /// The name `WEBHOOK_URL` alone (or a bare URL in the secret) is known by.
@@ -61,15 +62,53 @@ pub enum WebhooksError {
     Secret(String),
 }
 
-/// One named webhook: where its posts go and how fast.
+/// One named destination: where its posts go and how fast.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Destination {
     /// The name routes use, dead letters carry, logs and metrics show.
     pub name: String,
-    /// The secret URL.
-    pub webhook: Webhook,
+    /// An Incoming Webhook or a Slack app.
+    pub target: Target,
     /// Its own sustained rate (posts per second over all instances), when set.
     pub rate_per_second: Option<f64>,
+}
+
+/// What a destination posts through. Both hold a secret; `Debug` shows
+/// neither.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// An Incoming Webhook (its secret URL): every notice its own message.
+    Webhook(Webhook),
+    /// A Slack app (bot token and channel): posts, thread replies and edits
+    /// through the Web API.
+    App(App),
+}
+
+impl Destination {
+    /// The webhook, when this is one.
+    pub fn webhook(&self) -> Option<&Webhook> {
+        match &self.target {
+            Target::Webhook(w) => Some(w),
+            Target::App(_) => None,
+        }
+    }
+
+    /// The Slack app, when this is one.
+    pub fn app(&self) -> Option<&App> {
+        match &self.target {
+            Target::App(a) => Some(a),
+            Target::Webhook(_) => None,
+        }
+    }
+
+    /// The non-secret id of its secret (`wh-…` for a webhook, `tk-…` for a
+    /// token).
+    pub fn secret_id(&self) -> &str {
+        match &self.target {
+            Target::Webhook(w) => w.id(),
+            Target::App(a) => a.token.id(),
+        }
+    }
 }
 
 /// Every named webhook of a deployment, by name.
@@ -91,7 +130,7 @@ impl Webhooks {
     pub fn single(webhook: Webhook) -> Self {
         Self::from_destinations([Destination {
             name: DEFAULT_NAME.into(),
-            webhook,
+            target: Target::Webhook(webhook),
             rate_per_second: None,
         }])
     }
@@ -105,8 +144,9 @@ impl Webhooks {
         }
     }
 
-    /// Parses a table: a JSON object, webhook name -> URL or
-    /// `{"url": URL, "rate_per_second": N}`. With `bare_url_allowed` (a
+    /// Parses a table: a JSON object, webhook name -> URL,
+    /// `{"url": URL, "rate_per_second": N}`, or a Slack app
+    /// `{"token": "xoxb-...", "channel": "C0123ABCD", "rate_per_second": N}`. With `bare_url_allowed` (a
     /// secret's text), a bare URL counts as `{"default": URL}`. `setting` names
     /// where the text came from in errors, which name an entry by its name (or
     /// by its position when the name is not one) and never show a URL.
@@ -150,20 +190,29 @@ impl Webhooks {
                     "webhook {name:?} is defined twice (JSON would keep only the last)"
                 )));
             }
-            let (url, rate_per_second) = match value {
-                Value::String(url) => (url, None),
+            let (target, rate_per_second) = match value {
+                Value::String(url) => (Target::Webhook(webhook_url(&name, &url, &invalid)?), None),
+                Value::Object(ref entry) if entry.contains_key("token") => {
+                    let (app, rate) = App::from_entry(&name, &value).map_err(invalid)?;
+                    (Target::App(app), rate)
+                }
                 Value::Object(_) => {
                     let d: Detailed = serde_json::from_value(value).map_err(|e| {
                         invalid(format!(
-                            "webhook {name:?}: expected {{\"url\": ..., \"rate_per_second\": ...}} ({})",
+                            "webhook {name:?}: expected {{\"url\": ..., \"rate_per_second\": ...}} \
+                             or {{\"token\": \"xoxb-...\", \"channel\": \"C0123ABCD\"}} ({})",
                             serde_problem(&e)
                         ))
                     })?;
-                    (d.url, d.rate_per_second)
+                    (
+                        Target::Webhook(webhook_url(&name, &d.url, &invalid)?),
+                        d.rate_per_second,
+                    )
                 }
                 _ => {
                     return Err(invalid(format!(
-                        "webhook {name:?}: expected a URL or an object with \"url\""
+                        "webhook {name:?}: expected a URL, an object with \"url\", or a Slack app \
+                         {{\"token\": ..., \"channel\": ...}}"
                     )));
                 }
             };
@@ -172,11 +221,9 @@ impl Webhooks {
                     invalid(format!("webhook {name:?}: rate_per_second: {problem}"))
                 })?;
             }
-            let webhook =
-                Webhook::parse(&url).map_err(|e| invalid(format!("webhook {name:?}: {e}")))?;
             destinations.push(Destination {
                 name,
-                webhook,
+                target,
                 rate_per_second,
             });
         }
@@ -207,8 +254,18 @@ impl Webhooks {
     /// envelopes of earlier versions carried.
     pub fn resolve(&self, name_or_id: &str) -> Option<&Arc<Destination>> {
         self.get(name_or_id)
-            .or_else(|| self.iter().find(|d| d.webhook.id() == name_or_id))
+            .or_else(|| self.iter().find(|d| d.secret_id() == name_or_id))
     }
+}
+
+/// The webhook URL of entry `name`, or the error naming the entry (never
+/// the URL).
+fn webhook_url(
+    name: &str,
+    url: &str,
+    invalid: &impl Fn(String) -> WebhooksError,
+) -> Result<Webhook, WebhooksError> {
+    Webhook::parse(url).map_err(|e| invalid(format!("webhook {name:?}: {e}")))
 }
 
 /// The entries of a JSON object in the order written, a key given twice kept
@@ -256,7 +313,12 @@ mod tests {
         assert_eq!(w.get("ops").unwrap().rate_per_second, None);
         assert_eq!(w.get("security").unwrap().rate_per_second, Some(0.5));
         assert_eq!(
-            w.get("security").unwrap().webhook.expose_url().as_str(),
+            w.get("security")
+                .unwrap()
+                .webhook()
+                .unwrap()
+                .expose_url()
+                .as_str(),
             SEC
         );
     }
@@ -265,7 +327,12 @@ mod tests {
     fn a_secrets_bare_url_is_the_default_webhook() {
         let w = Webhooks::parse(&format!("  {OPS}\n"), "WEBHOOKS_SECRET_ID", true).unwrap();
         assert_eq!(
-            w.get(DEFAULT_NAME).unwrap().webhook.expose_url().as_str(),
+            w.get(DEFAULT_NAME)
+                .unwrap()
+                .webhook()
+                .unwrap()
+                .expose_url()
+                .as_str(),
             OPS
         );
         let err = Webhooks::parse(OPS, "WEBHOOKS", false).unwrap_err();
@@ -343,7 +410,7 @@ mod tests {
     #[test]
     fn an_envelope_of_an_earlier_version_resolves_by_its_id() {
         let w = Webhooks::parse(&format!(r#"{{"ops":"{OPS}"}}"#), "WEBHOOKS", false).unwrap();
-        let id = w.get("ops").unwrap().webhook.id().to_string();
+        let id = w.get("ops").unwrap().secret_id().to_string();
         assert_eq!(w.resolve(&id).unwrap().name, "ops");
         assert_eq!(w.resolve("ops").unwrap().name, "ops");
         assert!(w.resolve("payments").is_none());

@@ -132,6 +132,8 @@ pub struct ClientError(String);
 #[derive(Clone)]
 pub struct WebhookClient {
     http: ClientWithMiddleware,
+    /// The same client without middleware, for the Web API client to share.
+    raw: reqwest::Client,
 }
 
 impl WebhookClient {
@@ -160,8 +162,15 @@ impl WebhookClient {
             .build()
             .map_err(|e| ClientError(describe(&e.without_url())))?;
         Ok(Self {
-            http: ClientBuilder::new(http).build(),
+            http: ClientBuilder::new(http.clone()).build(),
+            raw: http,
         })
+    }
+
+    /// The underlying HTTP client (cheap to clone: one pool, one root
+    /// store), for [`crate::web_api::WebApiClient`] to share.
+    pub fn http(&self) -> reqwest::Client {
+        self.raw.clone()
     }
 }
 

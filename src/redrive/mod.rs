@@ -15,15 +15,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::time::{Duration, Instant};
 
 use crate::budget;
-use crate::compose::compose;
-use crate::delivery::{Delivery, Post};
+
+use crate::delivery::Post;
 use crate::group::DigestAfter;
 use crate::outcome::Failure;
 use crate::plan::{self, Plan};
+use crate::post::Poster;
 use crate::record::{Record, body};
 use crate::render::Overrides;
 use crate::route::Routing;
-use crate::settle::{self, Fate};
+use crate::settle::Fate;
+use crate::state::State;
+use crate::web_api::Call;
 
 /// A message read from a dead-letter source.
 #[derive(Debug, Clone)]
@@ -143,9 +146,9 @@ pub struct Options {
 /// record goes to the webhook the envelope names (or `options.webhook`); other
 /// records are routed afresh by `ROUTES`. Posts in flight when `stop` is set
 /// finish; messages not fully posted are never deleted.
-pub async fn run<S: Source, P: Post>(
+pub async fn run<S: Source, P: Post, T: State, C: Call>(
     source: &mut S,
-    delivery: &Delivery<P>,
+    poster: &Poster<P, T, C>,
     routing: Option<&Routing>,
     options: &Options,
     stop: &AtomicBool,
@@ -154,7 +157,7 @@ pub async fn run<S: Source, P: Post>(
     let mut totals = Totals::default();
     let result = drain(
         source,
-        delivery,
+        poster,
         routing,
         options,
         stop,
@@ -175,9 +178,9 @@ pub async fn run<S: Source, P: Post>(
     Ok(totals)
 }
 
-async fn drain<S: Source, P: Post>(
+async fn drain<S: Source, P: Post, T: State, C: Call>(
     source: &mut S,
-    delivery: &Delivery<P>,
+    poster: &Poster<P, T, C>,
     routing: Option<&Routing>,
     options: &Options,
     stop: &AtomicBool,
@@ -200,13 +203,13 @@ async fn drain<S: Source, P: Post>(
             return Ok(());
         }
         totals.messages += batch.len();
-        handle_batch(source, delivery, routing, options, &batch, totals, report).await?;
+        handle_batch(source, poster, routing, options, &batch, totals, report).await?;
     }
 }
 
-async fn handle_batch<S: Source, P: Post>(
+async fn handle_batch<S: Source, P: Post, T: State, C: Call>(
     source: &mut S,
-    delivery: &Delivery<P>,
+    poster: &Poster<P, T, C>,
     routing: Option<&Routing>,
     options: &Options,
     batch: &[StoredLetter],
@@ -231,15 +234,10 @@ async fn handle_batch<S: Source, P: Post>(
     let until = budget::later(Instant::now(), Duration::from_secs(86_400));
     // Letters come home one by one: each its own message, never a digest.
     let all: Vec<&Record> = planned.iter().flat_map(|(_, records)| records).collect();
-    let composition = compose(
-        &all,
-        &plans,
-        DigestAfter::Off,
-        &options.overrides,
-        options.max_message_chars,
-    );
-    let outcomes = delivery.deliver(&composition.jobs, until).await;
-    let mut fates = settle::fates(&plans, &composition, &outcomes).into_iter();
+    let posted = poster
+        .post(&all, plans, DigestAfter::Off, &options.overrides, until)
+        .await;
+    let mut fates = posted.fates().into_iter();
     for (message, records) in &planned {
         let fates: Vec<Fate> = fates.by_ref().take(records.len()).collect();
         let (posted, failures) = failed_again(records, &fates);

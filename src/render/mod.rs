@@ -10,6 +10,7 @@ pub mod attachments;
 pub mod blocks;
 pub mod digest;
 pub mod escape;
+pub mod original;
 
 use std::str::FromStr;
 

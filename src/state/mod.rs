@@ -183,6 +183,12 @@ pub(crate) const NOT_RETRYABLE: &str = "not retryable";
 /// `now` is the wall clock (claims and expiry are in epoch seconds);
 /// `deadline` bounds the call.
 pub trait State: Send + Sync {
+    /// Whether there is a table at all ([`Disabled`] says no): without one,
+    /// the pipeline does not claim.
+    fn enabled(&self) -> bool {
+        true
+    }
+
     /// Claims the pair `(message_id, destination)` before posting it: a
     /// conditional write that wins when the pair has no claim, or only an
     /// expired or stale one.
@@ -247,6 +253,9 @@ pub trait State: Send + Sync {
 pub struct Disabled;
 
 impl State for Disabled {
+    fn enabled(&self) -> bool {
+        false
+    }
     async fn claim(
         &self,
         _: &str,
@@ -286,6 +295,98 @@ impl State for Disabled {
         _: Instant,
     ) -> Result<u64, StateError> {
         Ok(thread.version + 1)
+    }
+}
+
+/// The state a process was configured with: none, or the DynamoDB table
+/// `STATE_TABLE` names. One type for both, so the handler's type does not
+/// depend on the configuration.
+pub enum Table {
+    /// No `STATE_TABLE`: as [`Disabled`].
+    Off,
+    /// The DynamoDB table.
+    DynamoDb(dynamodb::DynamoDbState),
+}
+
+impl Table {
+    /// The table `settings` describe, or [`Table::Off`] without one.
+    pub fn configured(settings: Option<StateSettings>) -> Self {
+        settings.map_or(Table::Off, |s| {
+            Table::DynamoDb(dynamodb::DynamoDbState::new(s))
+        })
+    }
+}
+
+impl State for Table {
+    fn enabled(&self) -> bool {
+        matches!(self, Table::DynamoDb(_))
+    }
+    async fn claim(
+        &self,
+        message_id: &str,
+        destination: &str,
+        now: SystemTime,
+        deadline: Instant,
+    ) -> Result<Claim, StateError> {
+        match self {
+            Table::Off => Disabled.claim(message_id, destination, now, deadline).await,
+            Table::DynamoDb(t) => t.claim(message_id, destination, now, deadline).await,
+        }
+    }
+    async fn mark_posted(
+        &self,
+        message_id: &str,
+        destination: &str,
+        now: SystemTime,
+        deadline: Instant,
+    ) -> Result<(), StateError> {
+        match self {
+            Table::Off => Ok(()),
+            Table::DynamoDb(t) => t.mark_posted(message_id, destination, now, deadline).await,
+        }
+    }
+    async fn release(
+        &self,
+        message_id: &str,
+        destination: &str,
+        token: &ClaimToken,
+        deadline: Instant,
+    ) -> Result<(), StateError> {
+        match self {
+            Table::Off => Ok(()),
+            Table::DynamoDb(t) => t.release(message_id, destination, token, deadline).await,
+        }
+    }
+    async fn thread(
+        &self,
+        destination: &str,
+        thread_key: &str,
+        deadline: Instant,
+    ) -> Result<Option<Thread>, StateError> {
+        match self {
+            Table::Off => Ok(None),
+            Table::DynamoDb(t) => t.thread(destination, thread_key, deadline).await,
+        }
+    }
+    async fn save_thread(
+        &self,
+        destination: &str,
+        thread_key: &str,
+        thread: &Thread,
+        now: SystemTime,
+        deadline: Instant,
+    ) -> Result<u64, StateError> {
+        match self {
+            Table::Off => {
+                Disabled
+                    .save_thread(destination, thread_key, thread, now, deadline)
+                    .await
+            }
+            Table::DynamoDb(t) => {
+                t.save_thread(destination, thread_key, thread, now, deadline)
+                    .await
+            }
+        }
     }
 }
 

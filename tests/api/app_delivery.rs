@@ -1,6 +1,7 @@
 //! App delivery on tokio's paused clock, through the Web API port (a scripted
-//! fake) and the in-memory state: threads, updates, reactions, posted-once,
-//! retries and `Retry-After`, and a state table that is down or slow.
+//! fake) and the in-memory state: threads, updates, reactions, retries and
+//! `Retry-After`, and a state table that is down or slow. The posted-once
+//! claims around it are tested in `posted_once.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -8,15 +9,14 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
-use sns_to_slack::app_delivery::{
-    AppDelivery, AppDestination, AppNotice, AppSettings, Effect, Once, once,
-};
+use sns_to_slack::app_delivery::{AppDelivery, AppNotice, AppSettings, Effect};
 use sns_to_slack::delivery::DeliverySettings;
+use sns_to_slack::destination::{Destination, Webhooks};
 use sns_to_slack::lifecycle::{Event, Summary};
 use sns_to_slack::notice::Tone;
-use sns_to_slack::outcome::{Outcome, Reason};
+use sns_to_slack::outcome::Reason;
 use sns_to_slack::state::memory::MemoryState;
-use sns_to_slack::state::{Claim, State, StateSettings};
+use sns_to_slack::state::{State, StateSettings};
 use sns_to_slack::web_api::{BotToken, Call, Method, Posted, Reply};
 use tokio::time::Instant;
 
@@ -97,8 +97,15 @@ fn error(status: u16, code: &str, retry_after: Option<&str>) -> Reply {
     }
 }
 
-fn destination() -> AppDestination {
-    AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0123ABCD"})).unwrap()
+fn destination() -> Destination {
+    app_in("C0123ABCD")
+}
+
+/// The app destination `ops` posting to `channel`.
+fn app_in(channel: &str) -> Destination {
+    let table = json!({"ops": {"token": TOKEN, "channel": channel}}).to_string();
+    let webhooks = Webhooks::parse(&table, "WEBHOOKS", false).unwrap();
+    (**webhooks.get("ops").unwrap()).clone()
 }
 
 fn delivery(slack: &Slack) -> AppDelivery<&Slack> {
@@ -134,7 +141,7 @@ fn original(summary: &Summary) -> Map<String, Value> {
 async fn send(
     d: &AppDelivery<&Slack>,
     state: &impl State,
-    id: &str,
+    _id: &str,
     key: &str,
     status: &str,
     tone: Tone,
@@ -143,7 +150,6 @@ async fn send(
     let mut message = Map::new();
     message.insert("text".into(), format!("{status}: {key}").into());
     let notice = AppNotice {
-        message_id: id,
         event: Some(Event {
             thread_key: key,
             status,
@@ -153,8 +159,16 @@ async fn send(
         message: &message,
         original: &original,
     };
+    let dest = destination();
     let outcome = d
-        .deliver(state, &destination(), &notice, at(secs + 1), in_secs(30))
+        .deliver(
+            state,
+            &dest,
+            dest.app().unwrap(),
+            &notice,
+            at(secs + 1),
+            in_secs(30),
+        )
         .await;
     assert!(!format!("{outcome:?}").contains("SECRET"), "{outcome:?}");
     outcome
@@ -240,21 +254,6 @@ async fn alarm_then_ok_is_one_message_one_reply_and_one_update() {
     );
     assert_eq!(calls[0].body["text"], "ALARM -> OK -> ALARM (2)");
     assert_eq!(calls[1].body["reply_broadcast"], true);
-
-    // The same SNS MessageId again posts nothing.
-    let dup = send(
-        &d,
-        &state,
-        "m-2",
-        "alarm/HighErrors",
-        "OK",
-        Tone::Good,
-        T0 + 720,
-    )
-    .await;
-    assert_eq!(dup.effect, Effect::Duplicate);
-    assert_eq!(dup.outcome.attempts, 0);
-    assert!(slack.take().is_empty());
 }
 
 #[tokio::test(start_paused = true)]
@@ -303,8 +302,8 @@ async fn a_state_table_that_is_down_still_posts() {
         let out = send(&d, &state, id, "alarm/HighErrors", status, tone, secs).await;
         assert_eq!(out.effect, Effect::New, "posted as a new message");
         assert_eq!(out.outcome.result, Ok(()));
-        // claim, thread read, thread save, mark: each failed, each counted.
-        assert_eq!(out.state_errors.len(), 4, "{:?}", out.state_errors);
+        // Thread read and thread save: each failed, each counted.
+        assert_eq!(out.state_errors.len(), 2, "{:?}", out.state_errors);
         assert!(out.state_errors.iter().all(|e| e.is_retryable()));
     }
     assert_eq!(
@@ -330,10 +329,10 @@ async fn a_slow_state_table_costs_at_most_its_timeout_per_call() {
     )
     .await;
     assert_eq!((out.effect, out.outcome.result), (Effect::New, Ok(())));
-    assert_eq!(out.state_errors.len(), 4);
+    assert_eq!(out.state_errors.len(), 2);
     let posted_at = slack.take()[0].at;
-    // Claim and thread read gave up after 1 s each, then the post went out.
-    assert_eq!(posted_at - started, Duration::from_secs(2));
+    // The thread read gave up after 1 s, then the post went out.
+    assert_eq!(posted_at - started, Duration::from_secs(1));
 }
 
 #[tokio::test(start_paused = true)]
@@ -361,14 +360,6 @@ async fn slacks_passing_errors_are_retried_until_the_attempts_run_out() {
     assert_eq!(failure.reason, Reason::ServerError);
     assert_eq!(failure.detail, "chat.postMessage: internal_error");
     assert_eq!(out.outcome.attempts, 5);
-    // The claim was released, so a redrive posts it at once.
-    assert!(matches!(
-        state
-            .claim("m-1", "ops", at(T0 + 2), in_secs(1))
-            .await
-            .unwrap(),
-        Claim::Won(_)
-    ));
 }
 
 #[tokio::test(start_paused = true)]
@@ -410,21 +401,6 @@ async fn an_original_that_cannot_be_edited_starts_a_new_thread() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_record_claimed_elsewhere_is_handed_back_not_posted() {
-    let slack = Slack::default();
-    let (d, state) = (delivery(&slack), state());
-    assert!(matches!(
-        state.claim("m-1", "ops", at(T0), in_secs(1)).await.unwrap(),
-        Claim::Won(_)
-    ));
-    let out = send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
-    assert_eq!(out.effect, Effect::Busy { stale_at: T0 + 900 });
-    let failure = out.outcome.result.unwrap_err();
-    assert!(failure.reason.is_retryable(), "{failure:?}");
-    assert!(slack.take().is_empty());
-}
-
-#[tokio::test(start_paused = true)]
 async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     let slack = Slack::default();
     slack.then(Method::PostMessage, error(429, "ratelimited", Some("30")));
@@ -432,7 +408,6 @@ async fn a_retry_after_past_the_deadline_is_not_waited_for() {
     let mut message = Map::new();
     message.insert("text".into(), "ALARM".into());
     let notice = AppNotice {
-        message_id: "m-1",
         event: Some(Event {
             thread_key: "k",
             status: "ALARM",
@@ -442,84 +417,21 @@ async fn a_retry_after_past_the_deadline_is_not_waited_for() {
         message: &message,
         original: &original,
     };
+    let dest = destination();
     let out = d
-        .deliver(&state, &destination(), &notice, at(T0), in_secs(10))
+        .deliver(
+            &state,
+            &dest,
+            dest.app().unwrap(),
+            &notice,
+            at(T0),
+            in_secs(10),
+        )
         .await;
     let failure = out.outcome.result.unwrap_err();
     assert_eq!(failure.reason, Reason::Deadline);
     assert!(failure.detail.contains("ratelimited"), "{}", failure.detail);
     assert_eq!(slack.take().len(), 1);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_webhook_post_runs_once_per_message_and_destination() {
-    let state = state();
-    let posted = || async { Outcome::unattempted(Ok(())) };
-    let (first, errors) = once(
-        &state,
-        "m-1",
-        "ops",
-        at(T0),
-        in_secs(5),
-        Duration::from_secs(1),
-        posted,
-    )
-    .await;
-    assert!(matches!(first, Once::Ran(_)) && errors.is_empty());
-    let (again, _) = once(
-        &state,
-        "m-1",
-        "ops",
-        at(T0 + 5),
-        in_secs(5),
-        Duration::from_secs(1),
-        || async { panic!("a posted record was posted again") },
-    )
-    .await;
-    assert_eq!(again, Once::Duplicate);
-    // A failed post gives its claim back.
-    let failed = || async {
-        Outcome::unattempted(Err(sns_to_slack::outcome::Failure {
-            reason: Reason::Rejected,
-            status: Some(404),
-            detail: "HTTP 404: channel_not_found".into(),
-        }))
-    };
-    once(
-        &state,
-        "m-2",
-        "ops",
-        at(T0),
-        in_secs(5),
-        Duration::from_secs(1),
-        failed,
-    )
-    .await;
-    let (retry, _) = once(
-        &state,
-        "m-2",
-        "ops",
-        at(T0 + 1),
-        in_secs(5),
-        Duration::from_secs(1),
-        posted,
-    )
-    .await;
-    assert!(matches!(retry, Once::Ran(_)));
-    // With the state down, the post still runs.
-    state.set_down(true);
-    let (down, errors) = once(
-        &state,
-        "m-3",
-        "ops",
-        at(T0),
-        in_secs(5),
-        Duration::from_secs(1),
-        posted,
-    )
-    .await;
-    assert!(matches!(down, Once::Ran(_)));
-    assert_eq!(errors.len(), 2);
 }
 
 #[tokio::test(start_paused = true)]
@@ -529,12 +441,10 @@ async fn a_thread_in_another_channel_is_not_continued() {
     send(&d, &state, "m-1", "k", "ALARM", Tone::Danger, T0).await;
     slack.take();
     // The entry now points at another channel.
-    let moved = AppDestination::from_entry("ops", &json!({"token": TOKEN, "channel": "C0999ZZZZ"}))
-        .unwrap();
+    let moved = app_in("C0999ZZZZ");
     let mut message = Map::new();
     message.insert("text".into(), "OK".into());
     let notice = AppNotice {
-        message_id: "m-2",
         event: Some(Event {
             thread_key: "k",
             status: "OK",
@@ -545,7 +455,14 @@ async fn a_thread_in_another_channel_is_not_continued() {
         original: &original,
     };
     let out = d
-        .deliver(&state, &moved, &notice, at(T0 + 61), in_secs(30))
+        .deliver(
+            &state,
+            &moved,
+            moved.app().unwrap(),
+            &notice,
+            at(T0 + 61),
+            in_secs(30),
+        )
         .await;
     assert_eq!(out.effect, Effect::New);
     assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
@@ -568,8 +485,7 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
         m
     };
     let (alarm, ok, other) = (text("ALARM a"), text("OK a"), text("ALARM b"));
-    let notice = |id, key, status, tone, secs, message| AppNotice {
-        message_id: id,
+    let notice = |key, status, tone, secs, message| AppNotice {
         event: Some(Event {
             thread_key: key,
             status,
@@ -582,15 +498,18 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
     let jobs = [
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            notice: notice("m-1", "a", "ALARM", Tone::Danger, T0, &alarm),
+            app: dest.app().unwrap(),
+            notice: notice("a", "ALARM", Tone::Danger, T0, &alarm),
         },
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            notice: notice("m-2", "b", "ALARM", Tone::Danger, T0, &other),
+            app: dest.app().unwrap(),
+            notice: notice("b", "ALARM", Tone::Danger, T0, &other),
         },
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            notice: notice("m-3", "a", "OK", Tone::Good, T0 + 60, &ok),
+            app: dest.app().unwrap(),
+            notice: notice("a", "OK", Tone::Good, T0 + 60, &ok),
         },
     ];
     let outcomes = d.deliver_all(&state, &jobs, at(T0 + 61), in_secs(30)).await;
@@ -613,26 +532,98 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_notice_without_a_lifecycle_is_its_own_message_posted_once() {
+async fn a_notice_without_a_lifecycle_is_its_own_message() {
     let slack = Slack::default();
     let (d, state) = (delivery(&slack), state());
     let mut message = Map::new();
     message.insert("text".into(), "SES bounce".into());
     let notice = AppNotice {
-        message_id: "b-1",
         event: None,
         message: &message,
         original: &original,
     };
+    let dest = destination();
     let first = d
-        .deliver(&state, &destination(), &notice, at(T0), in_secs(30))
+        .deliver(
+            &state,
+            &dest,
+            dest.app().unwrap(),
+            &notice,
+            at(T0),
+            in_secs(30),
+        )
         .await;
     assert_eq!((first.effect, first.state_errors.len()), (Effect::New, 0));
-    let again = d
-        .deliver(&state, &destination(), &notice, at(T0 + 1), in_secs(30))
-        .await;
-    assert_eq!(again.effect, Effect::Duplicate);
     assert_eq!(methods(&slack.take()), [Method::PostMessage]);
-    // Nothing but the claim was touched: claim, mark, claim.
-    assert_eq!(state.calls(), 3);
+    // No thread was read or stored.
+    assert_eq!(state.calls(), 0);
+}
+
+/// Two processes posting to one app share its schedule in the state table
+/// (here the in-memory one), as webhook posts do: together they keep the
+/// whole rate, not twice it, nor each its half.
+#[tokio::test(start_paused = true)]
+async fn two_processes_share_one_schedule_for_an_app() {
+    use sns_to_slack::app_delivery::AppJob;
+    use sns_to_slack::delivery::shared::{Shared, SharedSettings, TokioClock};
+    use sns_to_slack::state::schedule::MemorySchedule;
+    use std::sync::Arc;
+
+    let slack = Slack::default();
+    let schedule = Arc::new(MemorySchedule::new());
+    let whole = DeliverySettings {
+        rate_per_second: 10.0,
+        rate_burst: 1,
+        ..DeliverySettings::default()
+    };
+    let process = || {
+        let shared = Shared::new(
+            schedule.clone(),
+            Arc::new(TokioClock::starting_at(T0 * 1_000_000)),
+            SharedSettings {
+                rate_per_second: whole.rate_per_second,
+                rate_burst: whole.rate_burst,
+                max_pause: whole.retry_after_max,
+                timeout: Duration::from_secs(1),
+            },
+        );
+        AppDelivery::new(&slack, AppSettings::new(whole.clone().shared_by(2))).with_shared(shared)
+    };
+    let (a, b) = (process(), process());
+    let (state, dest) = (state(), destination());
+    let mut message = Map::new();
+    message.insert("text".into(), "a bounce".into());
+    let jobs: Vec<AppJob<'_>> = (0..5)
+        .map(|_| AppJob {
+            destination: &dest,
+            app: dest.app().unwrap(),
+            notice: AppNotice {
+                event: None,
+                message: &message,
+                original: &original,
+            },
+        })
+        .collect();
+    let start = Instant::now();
+    let (out_a, out_b) = tokio::join!(
+        a.deliver_all(&state, &jobs, at(T0), in_secs(60)),
+        b.deliver_all(&state, &jobs, at(T0), in_secs(60))
+    );
+    assert!(out_a.iter().chain(&out_b).all(|o| o.outcome.result.is_ok()));
+    assert!(
+        out_a
+            .iter()
+            .chain(&out_b)
+            .all(|o| o.outcome.state_errors == 0)
+    );
+    let mut times: Vec<u128> = slack
+        .take()
+        .iter()
+        .map(|r| (r.at - start).as_millis())
+        .collect();
+    times.sort_unstable();
+    // Ten posts, one per 100 ms; each process alone at its share would
+    // have taken 200 ms between its posts, 800 ms for its five.
+    assert_eq!(times, (0..10).map(|k| k * 100).collect::<Vec<_>>());
+    assert_eq!(schedule.calls(), 10);
 }

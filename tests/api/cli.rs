@@ -312,7 +312,7 @@ fn a_url_where_a_name_belongs_is_never_echoed_in_start_up_errors() {
         (
             format!(r#"{{"ops":{{"url":"{url}","{url}":1}}}}"#),
             String::new(),
-            "WEBHOOKS is invalid: webhook \"ops\": expected {\"url\": ..., \"rate_per_second\": ...} (unknown field a URL",
+            "WEBHOOKS is invalid: webhook \"ops\": expected {\"url\": ..., \"rate_per_second\": ...} or {\"token\": \"xoxb-...\", \"channel\": \"C0123ABCD\"} (unknown field a URL",
         ),
     ];
     for (webhooks, routes, needle) in &cases {
@@ -430,13 +430,15 @@ fn a_huge_answer_is_never_read_whole() {
         let (addr, written) = support::huge_answer_server(status, SIZE);
         let dir = tempfile::tempdir().unwrap();
         let url = format!("http://{addr}/services/{SECRET}");
-        let out = send(
-            dir.path(),
-            &[&fixture_path("sns-plain.json")],
-            &[("WEBHOOK_URL", &url)],
-        );
-        assert_eq!(out.status.code(), Some(exit), "{}", text(&out.stderr));
-        let peak = support::children_peak_rss();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+        command
+            .arg("send")
+            .arg(fixture_path("sns-plain.json"))
+            .env_clear()
+            .env("WEBHOOK_URL", &url)
+            .current_dir(dir.path());
+        let (code, stderr, peak) = support::run_with_peak_rss(command);
+        assert_eq!(code, Some(exit), "{stderr}");
         assert!(peak < 64 << 20, "send peaked at {} MB", peak >> 20);
         let written = written.load(std::sync::atomic::Ordering::Relaxed);
         assert!(

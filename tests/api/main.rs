@@ -12,6 +12,7 @@ mod delivery;
 mod explain;
 mod format;
 mod lambda_e2e;
+mod lifecycle_e2e;
 mod properties;
 mod redrive;
 mod routing;

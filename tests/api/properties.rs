@@ -233,7 +233,9 @@ fn destinations(n: usize) -> Vec<Arc<Destination>> {
         .map(|i| {
             Arc::new(Destination {
                 name: format!("hook-{i}"),
-                webhook: Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+                target: sns_to_slack::destination::Target::Webhook(
+                    Webhook::parse("https://hooks.slack.com/services/T/B/SECRET").unwrap(),
+                ),
                 rate_per_second: None,
             })
         })

@@ -283,20 +283,37 @@ pub fn huge_answer_server(
     (addr, written)
 }
 
-/// The largest peak resident set size, in bytes, of the child processes this
-/// process has waited for (`getrusage(RUSAGE_CHILDREN)`).
-pub fn children_peak_rss() -> u64 {
+/// Runs `command` to its end and returns its exit code, its standard error
+/// and its own peak resident set size in bytes (`wait4` on its pid, so other
+/// tests' children running at the same time do not count).
+// The child is reaped by `wait4` below, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+pub fn run_with_peak_rss(mut command: std::process::Command) -> (Option<i32>, String, u64) {
+    use std::io::Read;
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stderr.read_to_string(&mut text).ok();
+        text
+    });
+    let pid = libc::pid_t::try_from(child.id()).unwrap();
+    let mut status = 0;
     let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage writes a whole rusage into the pointer it is given.
+    // SAFETY: wait4 writes the status and a whole rusage into the pointers
+    // given; the child is ours and is reaped here, never by `Child::wait`.
     let usage = unsafe {
-        assert_eq!(
-            libc::getrusage(libc::RUSAGE_CHILDREN, usage.as_mut_ptr()),
-            0
-        );
+        assert_eq!(libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()), pid);
         usage.assume_init()
     };
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    let stderr = reader.join().unwrap();
     // Linux reports ru_maxrss in KiB.
-    (usage.ru_maxrss as u64) * 1024
+    (code, stderr, (usage.ru_maxrss as u64) * 1024)
 }
 
 /// An SQS event record, as Lambda's event source mapping hands it over, with
@@ -622,4 +639,38 @@ pub async fn state_table(moto: &Moto, name: &str) {
 /// `moto` (add it to [`Moto::env`]'s).
 pub fn dynamodb_env(moto: &Moto) -> (&'static str, String) {
     ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.clone())
+}
+
+/// A loopback Slack Web API for one thread, answering as Slack does: the
+/// first `chat.postMessage` makes the original `original_ts`, later ones the
+/// reply `reply_ts`; `chat.update` and `reactions.add` succeed.
+pub async fn thread_web_api(original_ts: &str, reply_ts: &str) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let posted = |ts: &str| {
+        ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "ok": true, "channel": "C0123ABCD", "ts": ts,
+            "message": {"type": "message", "text": "x", "ts": ts}
+        }))
+    };
+    let slack = MockServer::start().await;
+    for (route, answer, times) in [
+        ("/api/chat.postMessage", posted(original_ts), Some(1)),
+        ("/api/chat.postMessage", posted(reply_ts), None),
+        ("/api/chat.update", posted(original_ts), None),
+        (
+            "/api/reactions.add",
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": true})),
+            None,
+        ),
+    ] {
+        let mock = Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(answer);
+        match times {
+            Some(n) => mock.up_to_n_times(n).mount(&slack).await,
+            None => mock.mount(&slack).await,
+        }
+    }
+    slack
 }
