@@ -78,9 +78,13 @@ impl Notification {
     /// (`arn:aws:sns:region:account:name`), or the whole value when it is not
     /// a six-part ARN with a name (the Go sample panicked there).
     pub fn topic_name(&self) -> &str {
-        match self.topic_arn.splitn(6, ':').nth(5) {
+        // After the fifth colon; found byte by byte (`splitn` builds a
+        // searcher per part, and this runs for every record).
+        let arn = &self.topic_arn;
+        let fifth = arn.bytes().enumerate().filter(|&(_, b)| b == b':').nth(4);
+        match fifth.map(|(at, _)| &arn[at + 1..]) {
             Some(name) if !name.is_empty() => name,
-            _ => &self.topic_arn,
+            _ => arn,
         }
     }
 }
@@ -340,6 +344,8 @@ mod tests {
         assert_eq!(name("arn:aws:sns"), "arn:aws:sns");
         assert_eq!(name(""), "");
         assert_eq!(name(":::::::"), "::");
+        assert_eq!(name("arn:aws:sns:eu-west-1:123:é-alerts"), "é-alerts");
+        assert_eq!(name("alerts"), "alerts");
     }
 
     #[test]
