@@ -10,6 +10,8 @@
 //! objects (headers) are never parsed by Slack for mentions or links, so
 //! they carry the text as written.
 
+use std::fmt::Write as _;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -366,10 +368,16 @@ impl Md {
     /// A time each reader sees in their own zone, with `fallback` for
     /// clients that cannot (`<!date^...>`).
     pub fn date(mut self, epoch_seconds: i64, fallback: &str) -> Self {
-        self.0.push_str(&format!(
+        // Written into the text, not through a `format!` of its own.
+        let _ = write!(
+            self.0,
             "<!date^{epoch_seconds}^{{date_short_pretty}} {{time_secs}}|"
-        ));
-        push_escaped(&mut self.0, &fallback.replace('|', "¦"));
+        );
+        if fallback.contains('|') {
+            push_escaped(&mut self.0, &fallback.replace('|', "¦"));
+        } else {
+            push_escaped(&mut self.0, fallback);
+        }
         self.0.push('>');
         self
     }
@@ -1031,6 +1039,11 @@ mod tests {
         assert_eq!(
             md.as_str(),
             "<!date^1700000000^{date_short_pretty} {time_secs}|2023-11-14 22:13 UTC &lt;x&gt;>"
+        );
+        assert_eq!(
+            Md::new().date(-5, "a|b").as_str(),
+            "<!date^-5^{date_short_pretty} {time_secs}|a¦b>",
+            "a bar would end the fallback"
         );
     }
 
