@@ -190,6 +190,22 @@ fn a_different_message_has_a_different_fingerprint() {
 }
 
 #[test]
+fn a_fingerprint_is_the_first_16_bytes_of_its_sha256_in_lower_case_hex() {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for part in ["text", "", "s", "disk full"] {
+        hash.update((part.len() as u64).to_be_bytes());
+        hash.update(part.as_bytes());
+    }
+    let expected: String = hash.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key = read(&notification(Some("s"), "disk full"), 4_000).dedup_key();
+    assert_eq!(key, expected);
+}
+
+#[test]
 fn headlines_are_plain_and_on_one_line() {
     let special = fixture("sns-slack-special-chars");
     let notice = read(&special, 4_000);
