@@ -4,6 +4,10 @@
 //! `scripts/bench` builds the release binaries and runs this; `--quick` runs a
 //! few iterations only, to prove the benchmark still works (CI). It prints the
 //! table with the machine's facts and, unless `--quick`, writes BENCHMARKS.md.
+//! `--only init` or `--only instructions` measures that one row and prints it
+//! (no report written); `BENCH_CALLGRIND_DIR=dir` keeps the callgrind
+//! profiles of the instructions row, `BENCH_ENV="DIGEST_AFTER=5"` runs the
+//! function with digests on.
 //!
 //! | figure | how |
 //! |---|---|
