@@ -138,6 +138,10 @@ impl<P: Post, D: DeadLetter, S: crate::state::State, C: crate::web_api::Call> Ha
                 posted = report.summary.posted,
                 dead_lettered = report.summary.dead_lettered,
                 requeued = report.summary.requeued,
+                replies = report.summary.replies,
+                updates = report.summary.updates,
+                skipped_duplicates = report.summary.skipped_duplicates,
+                state_errors = report.summary.state_errors,
                 "event handled"
             ),
             Err(e) => tracing::error!(
