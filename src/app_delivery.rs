@@ -248,7 +248,7 @@ impl<C: Call> AppDelivery<C> {
                             }
                             if let Some(next) = &f.save {
                                 let key = event.thread_key;
-                                let deadline = run.state_deadline();
+                                let deadline = run.save_deadline();
                                 run.state(state.save_thread(name, key, next, now, deadline))
                                     .await;
                             }
@@ -493,10 +493,18 @@ impl<'a, C: Call> Run<'a, C> {
         }
     }
 
-    /// The deadline of the next state call: its timeout, never past the
-    /// delivery's own deadline.
+    /// The deadline of the next state call before a post: its timeout, never
+    /// past the delivery's own deadline (no read is worth a post it delays).
     fn state_deadline(&self) -> Instant {
         budget::later(Instant::now(), self.delivery.settings.state_timeout).min(self.stop_at)
+    }
+
+    /// The deadline of a thread save after a post: its timeout, at most one
+    /// timeout past the delivery's deadline (a post answered at the last
+    /// moment still stores its thread, or the next notice starts another).
+    fn save_deadline(&self) -> Instant {
+        let timeout = self.delivery.settings.state_timeout;
+        budget::later(Instant::now(), timeout).min(budget::later(self.stop_at, timeout))
     }
 
     /// The value of a state call, or `None` with its error kept.
@@ -539,7 +547,7 @@ impl<'a, C: Call> Run<'a, C> {
         if let (Some(ts), Some(event)) = (&posted.ts, &notice.event) {
             let channel = posted.channel.as_deref().unwrap_or(&app.channel);
             let thread = Thread::started(event, channel, ts, now).over(stored);
-            let deadline = self.state_deadline();
+            let deadline = self.save_deadline();
             let key = event.thread_key;
             self.state(state.save_thread(self.name, key, &thread, now, deadline))
                 .await;

@@ -184,7 +184,7 @@ pub struct CliConfig {
 }
 
 /// The variables that name the webhooks; Lambda requires one of them.
-const WEBHOOK_VARIABLES: &str = "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID";
+pub const WEBHOOK_VARIABLES: &str = "one of WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID";
 
 /// Empty values count as unset.
 fn getter(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
@@ -327,6 +327,24 @@ impl Config {
             ),
             None => apps,
         }
+    }
+
+    /// The routing this configuration describes: the webhook table (its
+    /// secret read from Secrets Manager, once, at start-up) checked against
+    /// `ROUTES` and every kind [`crate::kinds`] detects. `None` when no
+    /// webhook is configured (the command line then previews).
+    pub async fn routing(&self) -> Result<Option<crate::route::Routing>, crate::route::SetupError> {
+        if self.webhooks == TableSource::None {
+            return Ok(None);
+        }
+        let webhooks = self
+            .webhooks
+            .clone()
+            .resolve(&crate::destination::secrets::SecretsManager)
+            .await?;
+        let routing =
+            crate::route::Routing::new(webhooks, self.routes.as_deref(), crate::kinds::KIND_NAMES)?;
+        Ok(Some(routing))
     }
 
     /// Everything that posts to `webhooks`, as configured: [`Config::delivery`],

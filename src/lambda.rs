@@ -138,6 +138,10 @@ impl<P: Post, D: DeadLetter, S: crate::state::State, C: crate::web_api::Call> Ha
                 posted = report.summary.posted,
                 dead_lettered = report.summary.dead_lettered,
                 requeued = report.summary.requeued,
+                replies = report.summary.replies,
+                updates = report.summary.updates,
+                skipped_duplicates = report.summary.skipped_duplicates,
+                state_errors = report.summary.state_errors,
                 "event handled"
             ),
             Err(e) => tracing::error!(
@@ -254,15 +258,13 @@ async fn init(
 ) -> Result<LambdaHandler, InitError> {
     let lambda = lambda?;
     let config = lambda.config;
-    let webhooks = config
-        .webhooks
-        .clone()
-        .resolve(&crate::destination::secrets::SecretsManager)
-        .await
-        .map_err(crate::route::SetupError::from)?;
-    let routing =
-        crate::route::Routing::new(webhooks, config.routes.as_deref(), crate::kinds::KIND_NAMES)
-            .map_err(crate::route::SetupError::from)?;
+    // LambdaConfig requires a webhook table, so there is always one.
+    let routing = config
+        .routing()
+        .await?
+        .ok_or(crate::config::ConfigError::Missing(
+            crate::config::WEBHOOK_VARIABLES,
+        ))?;
     let poster = config.poster(routing.webhooks())?;
     let dead_letter = crate::dead_letter::sqs::SqsDeadLetter::new(lambda.dead_letter_queue_url);
     let pipeline = Pipeline::over(poster, dead_letter, routing, config.overrides)

@@ -22,6 +22,7 @@
 //! per record.
 
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
@@ -60,11 +61,22 @@ pub enum Claimed {
     Busy(Outcome),
 }
 
-/// One claimed pair.
+/// One (record, destination) pair of the plans and the claim it shares.
 #[derive(Debug, Clone)]
 struct Pair {
     record: usize,
     destination: Arc<Destination>,
+    /// Index into [`Claims::keys`].
+    key: usize,
+}
+
+/// One claim: a (SNS `MessageId`, destination) the table knows. Copies of a
+/// record in one batch (an SNS duplicate delivered twice) share it, so they
+/// are claimed once and grouping still folds them.
+#[derive(Debug, Clone)]
+struct Key {
+    message_id: String,
+    destination: String,
     claimed: Claimed,
 }
 
@@ -72,6 +84,7 @@ struct Pair {
 #[derive(Debug, Default)]
 pub struct Claims {
     pairs: Vec<Pair>,
+    keys: Vec<Key>,
     /// State calls that failed (`state_errors`), for the log and the count.
     pub errors: Vec<StateError>,
 }
@@ -91,8 +104,9 @@ impl Health {
 }
 
 /// Claims every (record, destination) pair of `plans` (those of `records`)
-/// in `state`. Records without an SNS `MessageId` are not claimed. Each call
-/// has at most `timeout` and ends by `stop_at`.
+/// in `state`, each distinct (`MessageId`, destination) once. Records
+/// without an SNS `MessageId` are not claimed. Each call has at most
+/// `timeout` and ends by `stop_at`.
 pub async fn claim<R: Borrow<Record>>(
     state: &impl State,
     records: &[R],
@@ -101,50 +115,61 @@ pub async fn claim<R: Borrow<Record>>(
     stop_at: Instant,
     timeout: Duration,
 ) -> Claims {
-    let health = Health::default();
-    let wanted = plans.iter().enumerate().flat_map(|(r, plan)| {
-        let to: &[Arc<Destination>] = match plan {
-            Plan::Post { to, .. } if !records[r].borrow().message_id().is_empty() => to,
-            _ => &[],
+    let mut claims = Claims::default();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    for (record, plan) in plans.iter().enumerate() {
+        let message_id = records[record].borrow().message_id();
+        let Plan::Post { to, .. } = plan else {
+            continue;
         };
-        to.iter().map(move |d| (r, d.clone()))
-    });
+        if message_id.is_empty() {
+            continue;
+        }
+        for destination in to {
+            let key = *index
+                .entry((message_id, destination.name.as_str()))
+                .or_insert_with(|| {
+                    claims.keys.push(Key {
+                        message_id: message_id.to_string(),
+                        destination: destination.name.clone(),
+                        claimed: Claimed::Unknown,
+                    });
+                    claims.keys.len() - 1
+                });
+            claims.pairs.push(Pair {
+                record,
+                destination: destination.clone(),
+                key,
+            });
+        }
+    }
+    let health = Health::default();
     let health = &health;
-    let results: Vec<(Pair, Option<StateError>)> = futures::stream::iter(wanted)
-        .map(|(record, destination)| async move {
+    let results: Vec<(Claimed, Option<StateError>)> = futures::stream::iter(&claims.keys)
+        .map(|key| async move {
             if health.down() {
-                return (pair(record, destination, Claimed::Unknown), None);
+                return (Claimed::Unknown, None);
             }
-            let message_id = records[record].borrow().message_id();
             let deadline = budget::later(Instant::now(), timeout).min(stop_at);
             match state
-                .claim(message_id, &destination.name, now, deadline)
+                .claim(&key.message_id, &key.destination, now, deadline)
                 .await
             {
-                Ok(claim) => (pair(record, destination, claimed(claim)), None),
+                Ok(claim) => (claimed(claim), None),
                 Err(e) => {
                     health.failed();
-                    (pair(record, destination, Claimed::Unknown), Some(e))
+                    (Claimed::Unknown, Some(e))
                 }
             }
         })
         .buffered(CONCURRENCY)
         .collect()
         .await;
-    let mut claims = Claims::default();
-    for (pair, error) in results {
-        claims.pairs.push(pair);
+    for (key, (claimed, error)) in claims.keys.iter_mut().zip(results) {
+        key.claimed = claimed;
         claims.errors.extend(error);
     }
     claims
-}
-
-fn pair(record: usize, destination: Arc<Destination>, claimed: Claimed) -> Pair {
-    Pair {
-        record,
-        destination,
-        claimed,
-    }
 }
 
 fn claimed(claim: Claim) -> Claimed {
@@ -162,11 +187,15 @@ fn claimed(claim: Claim) -> Claimed {
 }
 
 impl Claims {
+    fn claimed(&self, pair: &Pair) -> &Claimed {
+        &self.keys[pair.key].claimed
+    }
+
     /// Takes the pairs that must not be posted (posted before, or held by
     /// another attempt) out of `plans`' destinations.
     pub fn hold_back(&self, plans: &mut [Plan]) {
         for p in &self.pairs {
-            if matches!(p.claimed, Claimed::Duplicate | Claimed::Busy(_))
+            if matches!(self.claimed(p), Claimed::Duplicate | Claimed::Busy(_))
                 && let Plan::Post { to, .. } = &mut plans[p.record]
             {
                 to.retain(|d| d.name != p.destination.name);
@@ -180,7 +209,7 @@ impl Claims {
     /// held back still ends [`Fate::Delivered`].
     pub fn restore<'a>(&'a self, fates: &mut [Fate<'a>]) {
         for p in &self.pairs {
-            let (outcome, role) = match &p.claimed {
+            let (outcome, role) = match self.claimed(p) {
                 Claimed::Duplicate => (&POSTED_BEFORE, Placement::Duplicate),
                 Claimed::Busy(outcome) => (outcome, Placement::Own),
                 Claimed::Won(_) | Claimed::Unknown => continue,
@@ -196,55 +225,74 @@ impl Claims {
         }
     }
 
-    /// Marks every pair this attempt claimed that posted (on its own, in a
-    /// digest or folded) and releases the claims of those that failed, as
-    /// `fates` say. Returns
-    /// the state calls that failed; after the first, the table is not asked
-    /// again.
-    pub async fn settle<R: Borrow<Record>>(
+    /// Marks every claim this attempt holds whose record posted there (on
+    /// its own, in a digest or folded; any copy of it) and releases the
+    /// others, as `fates` say. Each call has at most `timeout` and ends by
+    /// `until`: give it time past the post deadline (a post answered at the
+    /// last moment still needs its mark). Returns the state calls that
+    /// failed; after the first, the table is not asked again, and the claims
+    /// left are counted and logged.
+    pub async fn settle(
         &self,
         state: &impl State,
-        records: &[R],
         fates: &[Fate<'_>],
         now: SystemTime,
-        stop_at: Instant,
+        until: Instant,
         timeout: Duration,
     ) -> Vec<StateError> {
-        let health = Health::default();
-        let health = &health;
-        let calls = self.pairs.iter().filter_map(|p| {
+        // Per claim: was it carried by a job, and did any carrier post?
+        let mut carried_ok: Vec<Option<bool>> = vec![None; self.keys.len()];
+        for p in &self.pairs {
             let Some(Fate::Delivered(carried)) = fates.get(p.record) else {
-                return None;
+                continue;
             };
-            let c = carried
+            if let Some(c) = carried
                 .iter()
-                .find(|c| c.destination.name == p.destination.name && c.job != NO_JOB)?;
-            let posted = c.outcome.result.is_ok();
-            // Only a claim this attempt holds is marked or released: a pair
-            // posted without one (the table failed) is left as it is.
-            let Claimed::Won(token) = &p.claimed else {
-                return None;
-            };
-            let message_id = records[p.record].borrow().message_id();
-            let name = p.destination.name.as_str();
-            Some(async move {
-                if health.down() {
+                .find(|c| c.destination.name == p.destination.name && c.job != NO_JOB)
+            {
+                let ok = carried_ok[p.key].get_or_insert(false);
+                *ok |= c.outcome.result.is_ok();
+            }
+        }
+        let health = Health::default();
+        let (health, skipped) = (&health, &AtomicBool::new(false));
+        let calls = self
+            .keys
+            .iter()
+            .zip(carried_ok)
+            .filter_map(|(key, posted)| {
+                // Only a claim this attempt holds is marked or released: a pair
+                // posted without one (the table failed) is left as it is.
+                let (Claimed::Won(token), Some(posted)) = (&key.claimed, posted) else {
                     return None;
-                }
-                let deadline = budget::later(Instant::now(), timeout).min(stop_at);
-                let done = if posted {
-                    state.mark_posted(message_id, name, now, deadline).await
-                } else {
-                    state.release(message_id, name, token, deadline).await
                 };
-                done.err().inspect(|_| health.failed())
-            })
-        });
-        futures::stream::iter(calls)
+                Some(async move {
+                    if health.down() {
+                        skipped.store(true, Ordering::Relaxed);
+                        return None;
+                    }
+                    let deadline = budget::later(Instant::now(), timeout).min(until);
+                    let (id, name) = (&key.message_id, &key.destination);
+                    let done = if posted {
+                        state.mark_posted(id, name, now, deadline).await
+                    } else {
+                        state.release(id, name, token, deadline).await
+                    };
+                    done.err().inspect(|_| health.failed())
+                })
+            });
+        let errors: Vec<StateError> = futures::stream::iter(calls)
             .buffer_unordered(CONCURRENCY)
             .filter_map(|e| async move { e })
             .collect()
-            .await
+            .await;
+        if skipped.load(Ordering::Relaxed) {
+            tracing::warn!(
+                "the state table failed while marking this invocation's claims; the claims left \
+                 stay unmarked and become stale after 15 minutes (a redelivery may then post again)"
+            );
+        }
+        errors
     }
 }
 
@@ -271,11 +319,16 @@ mod tests {
 
     /// Records `m-1`, `m-2`, `m-3`, each planned to `a` and `b`.
     fn planned() -> (Vec<Record>, Vec<Plan>) {
+        planned_ids(&["m-1", "m-2", "m-3"])
+    }
+
+    /// Records of `ids` (in order), each planned to `a` and `b`.
+    fn planned_ids(ids: &[&str]) -> (Vec<Record>, Vec<Plan>) {
         let table = r#"{"a": "https://hooks.slack.com/services/T0/B0/A",
                         "b": "https://hooks.slack.com/services/T0/B1/B"}"#;
         let webhooks = Webhooks::parse(table, "WEBHOOKS", false).unwrap();
         let to: Vec<Arc<Destination>> = webhooks.iter().cloned().collect();
-        let records: Vec<String> = ["m-1", "m-2", "m-3"]
+        let records: Vec<String> = ids
             .iter()
             .map(|id| format!(r#"{{"EventSource":"aws:sns","Sns":{{"MessageId":"{id}","Message":"text {id}"}}}}"#))
             .collect();
@@ -379,7 +432,7 @@ mod tests {
         );
 
         let errors = claims
-            .settle(&state, &records, &fates, at(T0 + 2), soon(), TIMEOUT)
+            .settle(&state, &fates, at(T0 + 2), soon(), TIMEOUT)
             .await;
         assert!(errors.is_empty());
         assert!(state.is_posted("m-1", "b") && state.is_posted("m-2", "a"));
@@ -414,5 +467,39 @@ mod tests {
             claims.errors.len()
         );
         assert!(state.calls() < 6, "{} calls for 6 pairs", state.calls());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn copies_of_one_message_in_a_batch_share_one_claim() {
+        let state = MemoryState::new(StateSettings::new("t"));
+        let (records, mut plans) = planned_ids(&["m-1", "m-1"]);
+        let claims = claim(&state, &records, &plans, at(T0), soon(), TIMEOUT).await;
+        claims.hold_back(&mut plans);
+        // One claim per destination, not one per copy: neither copy is busy
+        // with the other, and grouping still folds them.
+        assert_eq!(state.calls(), 2);
+        assert_eq!(
+            (names(&plans[0]), names(&plans[1])),
+            (vec!["a", "b"], vec!["a", "b"])
+        );
+        let composition = compose(
+            &records,
+            &plans,
+            DigestAfter::default(),
+            &Overrides::default(),
+            4_000,
+        );
+        assert_eq!(composition.jobs.len(), 2, "one post per destination");
+        let outcomes = vec![Outcome::unattempted(Ok(())); 2];
+        let mut fates = crate::settle::fates(&plans, &composition, &outcomes);
+        claims.restore(&mut fates);
+        assert!(
+            claims
+                .settle(&state, &fates, at(T0), soon(), TIMEOUT)
+                .await
+                .is_empty()
+        );
+        assert!(state.is_posted("m-1", "a") && state.is_posted("m-1", "b"));
+        assert_eq!(state.calls(), 4, "two claims, two marks");
     }
 }

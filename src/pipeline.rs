@@ -25,7 +25,8 @@ use crate::web_api::{Call, WebApiClient};
 pub enum PipelineError {
     /// Some records were neither posted, dead-lettered nor handed back to SQS.
     /// Retryable: Lambda should deliver the event again (records already
-    /// posted will post twice).
+    /// posted will post twice, unless a state table's posted-once claims
+    /// marked them).
     #[error("{source}; {records} records, {posted} posts made before it", posted = summary.posted, records = summary.records)]
     DeadLetter {
         /// What was done before dead-lettering failed.
@@ -181,6 +182,7 @@ impl<P: Post, D: DeadLetter, S: State, C: Call> Pipeline<P, D, S, C> {
                 self.digest_after,
                 &self.overrides,
                 until.post,
+                until.store,
             )
             .await;
         let fates = posted.fates();

@@ -93,7 +93,10 @@ impl<P: Post, S: State, C: Call> Poster<P, S, C> {
 
     /// Posts `plans` (those of `records`): claims each pair when there is a
     /// state table, composes (`digest_after`), delivers until `stop_at`, then
-    /// marks what posted and releases what failed.
+    /// marks what posted and releases what failed: each of those state calls
+    /// at most one state timeout past `stop_at` (a post answered at the last
+    /// moment still gets its mark), and never past `state_until` when given
+    /// (the Lambda handler's store deadline).
     pub async fn post<R: Borrow<Record>>(
         &self,
         records: &[R],
@@ -101,6 +104,7 @@ impl<P: Post, S: State, C: Call> Poster<P, S, C> {
         digest_after: DigestAfter,
         overrides: &Overrides,
         stop_at: Instant,
+        state_until: Option<Instant>,
     ) -> Posted {
         let max = self.delivery.settings().max_message_chars;
         let now = SystemTime::now();
@@ -117,28 +121,27 @@ impl<P: Post, S: State, C: Call> Poster<P, S, C> {
         let outcomes = self
             .deliver(records, &composition, overrides, stop_at)
             .await;
-        let mut posted = Posted {
-            plans,
-            composition,
-            outcomes,
-            claims: None,
-            state_errors: 0,
-        };
-        if let Some(claims) = claims {
-            posted.claims = Some(claims);
-            let claims = posted.claims.as_ref().expect("just set");
-            let fates = posted.fates();
+        let mut state_errors = 0;
+        if let Some(claims) = &claims {
+            let mut fates = settle::fates(&plans, &composition, &outcomes);
+            claims.restore(&mut fates);
+            let past = crate::budget::later(stop_at, timeout);
+            let until = state_until.map_or(past, |u| past.min(u));
             let marks = claims
-                .settle(&self.state, records, &fates, now, stop_at, timeout)
+                .settle(&self.state, &fates, now, until, timeout)
                 .await;
             for e in claims.errors.iter().chain(&marks) {
                 log_state_error(e, "posted-once claim");
             }
-            let errors = claims.errors.len() + marks.len();
-            drop(fates);
-            posted.state_errors = errors;
+            state_errors = claims.errors.len() + marks.len();
         }
-        posted
+        Posted {
+            plans,
+            composition,
+            outcomes,
+            claims,
+            state_errors,
+        }
     }
 
     /// The longest one state call may take.

@@ -26,7 +26,6 @@ use wildmatch::WildMatch;
 use crate::severity::{self, Severity};
 use crate::window::{Window, WindowText};
 
-use crate::destination::secrets::{SecretStore, TableSource};
 use crate::destination::webhook::Webhook;
 use crate::destination::{Destination, Webhooks, WebhooksError};
 use crate::redact;
@@ -413,38 +412,6 @@ pub enum SetupError {
     /// `ROUTES`.
     #[error(transparent)]
     Routes(#[from] RouteError),
-}
-
-impl Routing {
-    /// The routing of a process: the webhooks from `source` (the secret is
-    /// fetched through `store`), checked against `routes`. `None` when no
-    /// webhook is configured (the command line then previews).
-    pub async fn load(
-        source: TableSource,
-        routes: Option<&str>,
-        kinds: &[&str],
-        store: &impl SecretStore,
-    ) -> Result<Option<Self>, SetupError> {
-        if source == TableSource::None {
-            return Ok(None);
-        }
-        let webhooks = source.resolve(store).await?;
-        Ok(Some(Self::new(webhooks, routes, kinds)?))
-    }
-}
-
-impl Routing {
-    /// The routing `config` describes, its secret (if any) read from Secrets
-    /// Manager, its rules checked against every kind [`crate::kinds`] detects.
-    pub async fn configured(config: &crate::config::Config) -> Result<Option<Self>, SetupError> {
-        Self::load(
-            config.webhooks.clone(),
-            config.routes.as_deref(),
-            crate::kinds::KIND_NAMES,
-            &crate::destination::secrets::SecretsManager,
-        )
-        .await
-    }
 }
 
 impl From<Webhook> for Routing {

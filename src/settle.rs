@@ -87,10 +87,14 @@ impl<'a> Fate<'a> {
     }
 
     /// Destinations where Slack accepted the message that carried the record
-    /// (its own, a digest or another's).
+    /// (its own, a digest or another's) in this invocation; a destination an
+    /// earlier invocation posted it to ([`Placement::Duplicate`]) is not one.
     pub fn posted(&self) -> usize {
         match self {
-            Fate::Delivered(carried) => carried.iter().filter(|c| c.outcome.result.is_ok()).count(),
+            Fate::Delivered(carried) => carried
+                .iter()
+                .filter(|c| c.outcome.result.is_ok() && c.role != Placement::Duplicate)
+                .count(),
             _ => 0,
         }
     }
@@ -218,8 +222,12 @@ fn count(summary: &mut Summary, fate: &Fate<'_>, jobs: &mut HashSet<usize>) {
                     summary.retries += outcome.attempts.saturating_sub(1);
                     summary.rate_limited += outcome.rate_limited;
                     summary.state_errors += outcome.state_errors;
-                    summary.replies += usize::from(outcome.replied);
-                    summary.updates += usize::from(outcome.updated);
+                    // What a failed job did in the thread is not counted:
+                    // its retry (a redelivery) does it again.
+                    if outcome.result.is_ok() {
+                        summary.replies += usize::from(outcome.replied);
+                        summary.updates += usize::from(outcome.updated);
+                    }
                     if outcome.rate_limited > 0 {
                         let name = c.destination.name.clone();
                         summary.webhooks.entry(name).or_default().rate_limited +=

@@ -47,7 +47,7 @@ pub struct Summary {
     pub replies: usize,
     /// Thread originals updated to show the current status.
     pub updates: usize,
-    /// Records not posted to a destination because an earlier invocation
+    /// (record, destination) pairs not posted because an earlier invocation
     /// posted them there (the state table's posted-once claims).
     pub skipped_duplicates: usize,
     /// State table calls that failed (the records went on without them).

@@ -547,10 +547,13 @@ impl Call for WebApiClient {
     }
 }
 
-/// The error and its sources on one line, without the URL (which is not
-/// secret here, but the habit is the webhook client's).
+/// The error and its sources on one line, without the URL (not secret
+/// itself, but `SLACK_API_URL` may carry a proxy's credentials).
 fn describe(e: &reqwest::Error) -> String {
     let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(url.as_str(), "the Web API");
+    }
     let mut source = e.source();
     while let Some(s) = source {
         let s_text = s.to_string();

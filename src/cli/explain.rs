@@ -35,7 +35,7 @@ pub async fn run(args: ExplainArgs) -> anyhow::Result<u8> {
     let payload = super::send::read_input(&args.file)?;
     let records =
         record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
-    let routing = Routing::configured(&config).await?;
+    let routing = config.routing().await?;
     for line in explain(&records, routing.as_ref(), &config) {
         println!("{line}");
     }

@@ -95,7 +95,7 @@ pub async fn run(args: RedriveArgs) -> anyhow::Result<u8> {
     if let Some(n) = args.max_attempts {
         config.delivery.max_attempts = n;
     }
-    let routing = Routing::configured(&config).await?;
+    let routing = config.routing().await?;
     match (&routing, &args.webhook) {
         (None, _) if !args.dry_run => anyhow::bail!(
             "no webhook to post to: set WEBHOOK_URL, WEBHOOKS or WEBHOOKS_SECRET_ID, or pass --webhooks-file (or use --dry-run)"

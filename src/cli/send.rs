@@ -15,7 +15,6 @@ use crate::kinds;
 use crate::pipeline::{Pipeline, PipelineError, Until};
 use crate::record;
 use crate::render;
-use crate::route::Routing;
 
 /// Longest `--budget`: a day.
 const MAX_BUDGET_SECONDS: u64 = 86_400;
@@ -50,7 +49,7 @@ pub async fn run(args: SendArgs) -> anyhow::Result<u8> {
     let records =
         record::parse_event(&payload).with_context(|| format!("{}", args.file.display()))?;
 
-    let routing = Routing::configured(&config).await?;
+    let routing = config.routing().await?;
     let routing = match (routing, args.preview) {
         (Some(routing), false) => routing,
         _ => return Ok(preview(&records, &config, args.builder)),

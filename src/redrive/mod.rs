@@ -235,7 +235,14 @@ async fn handle_batch<S: Source, P: Post, T: State, C: Call>(
     // Letters come home one by one: each its own message, never a digest.
     let all: Vec<&Record> = planned.iter().flat_map(|(_, records)| records).collect();
     let posted = poster
-        .post(&all, plans, DigestAfter::Off, &options.overrides, until)
+        .post(
+            &all,
+            plans,
+            DigestAfter::Off,
+            &options.overrides,
+            until,
+            None,
+        )
         .await;
     let mut fates = posted.fates().into_iter();
     for (message, records) in &planned {

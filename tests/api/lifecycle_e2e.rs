@@ -293,9 +293,10 @@ async fn the_function_threads_a_recovery_and_posts_an_sqs_redelivery_once() {
 }
 
 /// A Slack app that is not in its channel: dead-lettered at once with the
-/// method and Slack's error, the token in no letter.
+/// method and Slack's error, the token in no letter, its claim released;
+/// `redrive` posts it once the app is invited, and marks the claim.
 #[tokio::test]
-async fn an_app_not_in_its_channel_is_dead_lettered_naming_slacks_error() {
+async fn an_app_not_in_its_channel_is_dead_lettered_and_redriven_once_invited() {
     let moto = Moto::start().await;
     support::state_table(&moto, TABLE).await;
     let slack = MockServer::start().await;
@@ -305,6 +306,7 @@ async fn an_app_not_in_its_channel_is_dead_lettered_naming_slacks_error() {
             ResponseTemplate::new(200)
                 .set_body_json(json!({"ok": false, "error": "not_in_channel"})),
         )
+        .up_to_n_times(1)
         .mount(&slack)
         .await;
     let webhooks = json!({"ops": {"token": TOKEN, "channel": "C0123ABCD"}}).to_string();
@@ -348,4 +350,55 @@ async fn an_app_not_in_its_channel_is_dead_lettered_naming_slacks_error() {
         .await
         .unwrap();
     assert!(item.item().is_none(), "{item:?}");
+
+    // The app is invited now: `redrive` posts the letter through the same
+    // destinations and state, and the claim is marked.
+    Mock::given(method("POST"))
+        .and(path("/api/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"ok": true, "channel": "C0123ABCD", "ts": "1795000000.000100"}),
+            ),
+        )
+        .mount(&slack)
+        .await;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sns-to-slack"));
+    command
+        .args(["redrive", "--file"])
+        .arg(dir.path().join("dead-letters.jsonl"))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(dir.path());
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("SECRET") && !stderr.contains("SECRET"),
+        "{stdout}{stderr}"
+    );
+    let totals: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (totals["redriven"].clone(), totals["records_posted"].clone()),
+        (json!(1), json!(1)),
+        "{totals}"
+    );
+    assert_eq!(slack.received_requests().await.unwrap().len(), 2);
+    let item = state
+        .get_item()
+        .table_name(TABLE)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("posted#ops#m-alarm".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let marked = item
+        .item()
+        .and_then(|i| i.get("state"))
+        .and_then(|v| v.as_s().ok());
+    assert_eq!(marked.map(String::as_str), Some("posted"), "{item:?}");
 }
