@@ -16,6 +16,7 @@ use sns_to_slack::destination::Destination;
 use sns_to_slack::destination::webhook::Webhook;
 use sns_to_slack::group::DigestAfter;
 use sns_to_slack::kinds;
+use sns_to_slack::once;
 use sns_to_slack::outcome::{Failure, Outcome, Reason};
 use sns_to_slack::plan::Plan;
 use sns_to_slack::record;
@@ -23,6 +24,8 @@ use sns_to_slack::record::body;
 use sns_to_slack::render::digest::Line;
 use sns_to_slack::render::{self, MIN_MAX_MESSAGE_CHARS, MessageFormat, Overrides};
 use sns_to_slack::settle;
+use sns_to_slack::state::memory::MemoryState;
+use sns_to_slack::state::{State, StateSettings};
 use std::sync::Arc;
 
 /// JSON-ish text: fragments of the shapes we read, glued at random, so the
@@ -246,8 +249,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Every record ends as exactly one of posted (each webhook), dead-lettered
-    /// (each failure), handed back, dropped; the summary's counts add up, and a
-    /// message id is listed at most once.
+    /// (each failure), handed back, dropped, or skipped where a state table's
+    /// claim says an earlier attempt posted it (a claim held elsewhere fails as
+    /// `busy`); the summary's counts add up, and a message id is listed at
+    /// most once.
     #[test]
     fn the_books_balance_for_any_batch(
         batch in prop::collection::vec(generated(), 1..12),
@@ -255,6 +260,7 @@ proptest! {
         max_receives in proptest::option::of(1u32..5),
         digest_after in proptest::option::of(1usize..4),
         dup in 1usize..12,
+        claimed in prop::collection::vec((0usize..12, 0usize..4, any::<bool>()), 0..6),
     ) {
         let raws: Vec<serde_json::Value> = batch.iter().enumerate().map(|(i, (sqs, _))| match sqs {
             Some((id, n)) => json!({"eventSource": "aws:sqs", "messageId": format!("q-{id}"),
@@ -284,18 +290,47 @@ proptest! {
                 },
             });
         }
+        // A state table where earlier attempts posted some pairs (`true`) or
+        // hold them right now (`false`): posted-once claims hold those back.
+        let state = MemoryState::new(StateSettings::new("t"));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let soon = || tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut skipped = 0;
+        let claims = runtime.block_on(async {
+            for &(i, k, posted) in &claimed {
+                let (Some(record), Some(posts)) = (records.get(i), specs.get(i)) else { continue };
+                if record.message_id().is_empty() || k >= posts.len() {
+                    continue;
+                }
+                let (id, hook) = (record.message_id(), format!("hook-{k}"));
+                if state.claim(id, &hook, SystemTime::UNIX_EPOCH, soon()).await.is_ok() && posted {
+                    state.mark_posted(id, &hook, SystemTime::UNIX_EPOCH, soon()).await.unwrap();
+                }
+            }
+            for (i, posts) in specs.iter().enumerate() {
+                for k in 0..posts.len() {
+                    skipped += usize::from(state.is_posted(records[i].message_id(), &format!("hook-{k}")));
+                }
+            }
+            once::claim(&state, &records, &plans, SystemTime::UNIX_EPOCH, soon(), Duration::from_secs(1)).await
+        });
+        claims.hold_back(&mut plans);
         let digest_after = digest_after.map_or(DigestAfter::Off, DigestAfter::After);
         let composition = compose(&records, &plans, digest_after, &Overrides::default(), 4000);
-        // A job ends as the generated outcome of the first branch it carries.
+        // A job ends as the generated outcome of the first branch it carries
+        // (its destination `hook-k` names the branch's spec).
         let outcomes: Vec<Outcome> = (0..composition.jobs.len())
             .map(|j| {
+                let name = &composition.jobs[j].destination.name;
+                let k: usize = name.trim_start_matches("hook-").parse().unwrap();
                 let spec = composition.branches.iter().enumerate()
-                    .find_map(|(r, b)| b.iter().position(|b| b.job == j).map(|k| specs[r][k]))
+                    .find_map(|(r, b)| b.iter().any(|b| b.job == j).then(|| specs[r][k]))
                     .expect("every job carries a record");
                 Outcome { attempts: 1, ..Outcome::unattempted(spec.map_or(Ok(()), |r| Err(failure(r)))) }
             })
             .collect();
-        let fates = settle::fates(&plans, &composition, &outcomes);
+        let mut fates = settle::fates(&plans, &composition, &outcomes);
+        claims.restore(&mut fates);
         let settling = settle::settle(&records, &fates, max_receives);
         let letters = settling.letters.len();
         let unsent: Vec<usize> = (0..letters).filter(|&k| unsent.get(k) == Some(&true)).collect();
@@ -307,6 +342,7 @@ proptest! {
         let dropped = batch.iter().filter(|(_, p)| p.is_none()).count();
         let unrouted = batch.iter().filter(|(_, p)| matches!(p, Some(Err(Reason::Unrouted)))).count();
         prop_assert_eq!(s.records, batch.len());
+        prop_assert_eq!(s.skipped_duplicates, skipped);
         prop_assert_eq!((s.posted + s.digested + s.collapsed, s.dropped, s.unrouted), (posts, dropped, unrouted));
         // Every branch of a post is carried by exactly one job.
         for (plan, b) in plans.iter().zip(&composition.branches) {
@@ -329,7 +365,7 @@ proptest! {
             None | Some(Err(_)) => 1,
             Some(Ok(posts)) => posts.len(),
         }).sum();
-        prop_assert_eq!(posts + failed + dropped, branches);
+        prop_assert_eq!(posts + failed + dropped + skipped, branches);
         // Listed once each, and only SQS messages.
         let mut unique = handed_back.clone();
         unique.sort();
