@@ -83,8 +83,6 @@ pub struct AppNotice<'a> {
 pub struct AppJob<'a> {
     /// Where it goes.
     pub destination: &'a Destination,
-    /// Its app (`destination.app()`).
-    pub app: &'a App,
     /// What it is.
     pub notice: AppNotice<'a>,
 }
@@ -191,18 +189,36 @@ impl<C: Call> AppDelivery<C> {
         &self.settings
     }
 
-    /// Delivers `notice` to `destination` (see the module's steps), with
-    /// `state` for claims and threads, `now` the wall clock, posting until
-    /// `stop_at` at the latest.
+    /// Delivers `notice` to the Slack app `destination` (see the module's
+    /// steps), with `state` for threads, `now` the wall clock, posting until
+    /// `stop_at` at the latest. A destination that is not an app fails as
+    /// `rejected`, unattempted.
     pub async fn deliver(
         &self,
         state: &impl State,
         destination: &Destination,
-        app: &App,
         notice: &AppNotice<'_>,
         now: SystemTime,
         stop_at: Instant,
     ) -> AppOutcome {
+        let Some(app) = destination.app() else {
+            let failure = Failure {
+                reason: Reason::Rejected,
+                status: None,
+                detail: format!(
+                    "destination {:?} is a webhook, not a Slack app",
+                    destination.name
+                ),
+            };
+            return AppOutcome {
+                outcome: Outcome::unattempted(Err(failure)),
+                effect: Effect::Failed,
+                updated: false,
+                reacted: false,
+                state_errors: Vec::new(),
+                side_failures: Vec::new(),
+            };
+        };
         let mut run = Run::new(self, &destination.name, app, stop_at);
         let name = destination.name.as_str();
         let Some(event) = &notice.event else {
@@ -297,7 +313,7 @@ impl<C: Call> AppDelivery<C> {
                     let job = &jobs[i];
                     done.push((
                         i,
-                        self.deliver(state, job.destination, job.app, &job.notice, now, stop_at)
+                        self.deliver(state, job.destination, &job.notice, now, stop_at)
                             .await,
                     ));
                 }

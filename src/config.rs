@@ -8,6 +8,7 @@
 //! [`CliConfig`] what the command line may use. [`Config::delivery`] is the one
 //! place the per-process share of the rates is applied.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::delivery::{Delivery, DeliverySettings, Post};
@@ -17,6 +18,7 @@ use crate::destination::{self, Webhooks, check_rate_per_second};
 use crate::group::DigestAfter;
 use crate::redact;
 use crate::render::Overrides;
+use crate::state::dynamodb::DynamoDbState;
 
 /// Default time kept free before the invocation deadline, in milliseconds.
 ///
@@ -277,30 +279,30 @@ impl Config {
     /// one post), and each of `webhooks` with a rate of its own at its share,
     /// so the sum Slack sees from all instances stays within the rates.
     ///
-    /// With `STATE_TABLE`, every post reserves its slot in the schedule all
-    /// instances share, at the whole rates; the shares above then pace only
-    /// an invocation whose state table failed.
-    pub fn delivery<P: Post>(&self, poster: P, webhooks: &Webhooks) -> Delivery<P> {
-        let processes = self.function_concurrency.max(1);
-        let settings = self.delivery.clone().shared_by(processes);
-        let delivery = webhooks
-            .iter()
-            .fold(Delivery::new(poster, settings), |delivery, d| {
-                match d.rate_per_second {
-                    Some(rate) => delivery.with_rate(&d.name, rate / f64::from(processes)),
-                    None => delivery,
-                }
+    /// With the state table (`table`, [`Config::dynamodb`]), every post
+    /// reserves its slot in the schedule all instances share, at the whole
+    /// rates; the shares above then pace only an invocation whose state
+    /// table failed.
+    pub fn delivery<P: Post>(
+        &self,
+        poster: P,
+        webhooks: &Webhooks,
+        table: Option<&Arc<DynamoDbState>>,
+    ) -> Delivery<P> {
+        let settings = self.delivery.clone().shared_by(self.processes());
+        let delivery = self
+            .own_shares(webhooks)
+            .fold(Delivery::new(poster, settings), |d, (name, rate)| {
+                d.with_rate(name, rate)
             });
-        match self.shared_schedule() {
-            Some((table, shared)) => delivery.with_shared(
-                crate::delivery::shared::Shared::on_dynamodb(table, shared, webhooks),
-            ),
+        match self.schedule(table, webhooks) {
+            Some(shared) => delivery.with_shared(shared),
             None => delivery,
         }
     }
 
     /// This process's delivery to Slack app destinations over `call`, paced
-    /// as webhooks are ([`Config::delivery`]): with `STATE_TABLE`, each Web
+    /// as webhooks are ([`Config::delivery`]): with the state table, each Web
     /// API call reserves its slot in the schedule every process shares; without
     /// it (or when the table fails), at `RATE_PER_SECOND / FUNCTION_CONCURRENCY`
     /// (or an entry's own rate over the same share).
@@ -308,25 +310,48 @@ impl Config {
         &self,
         call: C,
         webhooks: &Webhooks,
+        table: Option<&Arc<DynamoDbState>>,
     ) -> crate::app_delivery::AppDelivery<C> {
-        let processes = self.function_concurrency.max(1);
         let settings = crate::app_delivery::AppSettings {
             thread_ttl: self.thread_ttl,
-            ..crate::app_delivery::AppSettings::new(self.delivery.clone().shared_by(processes))
+            ..crate::app_delivery::AppSettings::new(
+                self.delivery.clone().shared_by(self.processes()),
+            )
         };
-        let apps = webhooks.iter().filter(|d| d.app().is_some()).fold(
+        let apps = self.own_shares(webhooks).fold(
             crate::app_delivery::AppDelivery::new(call, settings),
-            |apps, d| match d.rate_per_second {
-                Some(rate) => apps.with_rate(&d.name, rate / f64::from(processes)),
-                None => apps,
-            },
+            |apps, (name, rate)| apps.with_rate(name, rate),
         );
-        match self.shared_schedule() {
-            Some((table, shared)) => apps.with_shared(
-                crate::delivery::shared::Shared::on_dynamodb(table, shared, webhooks),
-            ),
+        match self.schedule(table, webhooks) {
+            Some(shared) => apps.with_shared(shared),
             None => apps,
         }
+    }
+
+    fn processes(&self) -> u32 {
+        self.function_concurrency.max(1)
+    }
+
+    /// Each destination with a rate of its own, and this process's share of it.
+    fn own_shares<'w>(&self, webhooks: &'w Webhooks) -> impl Iterator<Item = (&'w str, f64)> {
+        let processes = f64::from(self.processes());
+        webhooks
+            .iter()
+            .filter_map(move |d| Some((d.name.as_str(), d.rate_per_second? / processes)))
+    }
+
+    /// The shared rate schedule on `table`, when there is one.
+    fn schedule(
+        &self,
+        table: Option<&Arc<DynamoDbState>>,
+        webhooks: &Webhooks,
+    ) -> Option<crate::delivery::shared::Shared> {
+        let (_, settings) = self.shared_schedule()?;
+        Some(crate::delivery::shared::Shared::on_dynamodb(
+            table?.clone(),
+            settings,
+            webhooks,
+        ))
     }
 
     /// The routing this configuration describes: the webhook table (its
@@ -349,24 +374,31 @@ impl Config {
 
     /// Everything that posts to `webhooks`, as configured: [`Config::delivery`],
     /// [`Config::apps`] (both over one HTTP client, so one connection pool
-    /// and one root store) and [`Config::state`].
+    /// and one root store) and the state table (one DynamoDB client for the
+    /// claims, the threads and both rate schedules).
     pub fn poster(&self, webhooks: &Webhooks) -> Result<ConfiguredPoster, ClientsError> {
         let client = crate::destination::webhook::WebhookClient::new()?;
         let web_api = crate::web_api::WebApiClient::new(client.http(), &self.slack_api_url)?;
-        Ok(crate::post::Poster::new(self.delivery(client, webhooks))
-            .with_state(self.state())
-            .with_apps(self.apps(web_api, webhooks)))
+        let table = self.dynamodb();
+        let state = match &table {
+            Some(t) => crate::state::Table::DynamoDb(t.clone()),
+            None => crate::state::Table::Off,
+        };
+        Ok(
+            crate::post::Poster::new(self.delivery(client, webhooks, table.as_ref()))
+                .with_state(state)
+                .with_apps(self.apps(web_api, webhooks, table.as_ref())),
+        )
     }
 
-    /// The state table (`STATE_TABLE`), or [`crate::state::Table::Off`];
-    /// its DynamoDB client is built on first use.
-    pub fn state(&self) -> crate::state::Table {
-        crate::state::Table::configured(self.state_table.as_ref().map(|table| {
-            crate::state::StateSettings {
-                thread_ttl: self.thread_ttl,
-                ..crate::state::StateSettings::new(table.clone())
-            }
-        }))
+    /// The state table (`STATE_TABLE`), if any; its DynamoDB client is built
+    /// on first use.
+    pub fn dynamodb(&self) -> Option<Arc<DynamoDbState>> {
+        let table = self.state_table.as_ref()?;
+        Some(Arc::new(DynamoDbState::new(crate::state::StateSettings {
+            thread_ttl: self.thread_ttl,
+            ..crate::state::StateSettings::new(table.clone())
+        })))
     }
 
     /// With `STATE_TABLE`, the table and the shared schedule's settings: the
@@ -699,6 +731,7 @@ mod tests {
         let delivery = c.delivery(
             crate::destination::webhook::WebhookClient::new().unwrap(),
             table,
+            None,
         );
         assert_eq!(delivery.settings().rate_per_second, 0.2);
         assert_eq!(delivery.settings().rate_burst, 1);
@@ -708,6 +741,7 @@ mod tests {
         let delivery = alone.delivery(
             crate::destination::webhook::WebhookClient::new().unwrap(),
             &Webhooks::default(),
+            None,
         );
         assert_eq!(
             (
@@ -838,6 +872,7 @@ mod tests {
         let delivery = c.delivery(
             crate::destination::webhook::WebhookClient::new().unwrap(),
             &Webhooks::default(),
+            None,
         );
         assert_eq!(
             (

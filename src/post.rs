@@ -227,7 +227,6 @@ impl<P: Post, S: State, C: Call> Poster<P, S, C> {
                 let destination = &composition.jobs[j].destination;
                 AppJob {
                     destination,
-                    app: destination.app().expect("an app job"),
                     notice: AppNotice {
                         event: p.event(),
                         message: &p.message,

@@ -138,11 +138,14 @@ impl Shared {
             })
     }
 
-    /// The schedule on the DynamoDB table `table` (client built on first use).
-    pub fn on_dynamodb(table: &str, settings: SharedSettings, webhooks: &Webhooks) -> Self {
-        let state =
-            crate::state::dynamodb::DynamoDbState::new(crate::state::StateSettings::new(table));
-        let schedule = crate::state::schedule::DynamoDbSchedule::new(Arc::new(state));
+    /// The schedule on the DynamoDB state table `state` (its client, built
+    /// on first use, shared with the claims and threads).
+    pub fn on_dynamodb(
+        state: Arc<crate::state::dynamodb::DynamoDbState>,
+        settings: SharedSettings,
+        webhooks: &Webhooks,
+    ) -> Self {
+        let schedule = crate::state::schedule::DynamoDbSchedule::new(state);
         Self::new(Arc::new(schedule), Arc::new(SystemClock), settings).with_own_rates(webhooks)
     }
 

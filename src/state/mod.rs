@@ -304,17 +304,8 @@ impl State for Disabled {
 pub enum Table {
     /// No `STATE_TABLE`: as [`Disabled`].
     Off,
-    /// The DynamoDB table.
-    DynamoDb(dynamodb::DynamoDbState),
-}
-
-impl Table {
-    /// The table `settings` describe, or [`Table::Off`] without one.
-    pub fn configured(settings: Option<StateSettings>) -> Self {
-        settings.map_or(Table::Off, |s| {
-            Table::DynamoDb(dynamodb::DynamoDbState::new(s))
-        })
-    }
+    /// The DynamoDB table (its client shared with the rate schedules).
+    DynamoDb(std::sync::Arc<dynamodb::DynamoDbState>),
 }
 
 impl State for Table {

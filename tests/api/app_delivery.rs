@@ -161,14 +161,7 @@ async fn send(
     };
     let dest = destination();
     let outcome = d
-        .deliver(
-            state,
-            &dest,
-            dest.app().unwrap(),
-            &notice,
-            at(secs + 1),
-            in_secs(30),
-        )
+        .deliver(state, &dest, &notice, at(secs + 1), in_secs(30))
         .await;
     assert!(!format!("{outcome:?}").contains("SECRET"), "{outcome:?}");
     outcome
@@ -418,16 +411,7 @@ async fn a_retry_after_past_the_deadline_is_not_waited_for() {
         original: &original,
     };
     let dest = destination();
-    let out = d
-        .deliver(
-            &state,
-            &dest,
-            dest.app().unwrap(),
-            &notice,
-            at(T0),
-            in_secs(10),
-        )
-        .await;
+    let out = d.deliver(&state, &dest, &notice, at(T0), in_secs(10)).await;
     let failure = out.outcome.result.unwrap_err();
     assert_eq!(failure.reason, Reason::Deadline);
     assert!(failure.detail.contains("ratelimited"), "{}", failure.detail);
@@ -455,14 +439,7 @@ async fn a_thread_in_another_channel_is_not_continued() {
         original: &original,
     };
     let out = d
-        .deliver(
-            &state,
-            &moved,
-            moved.app().unwrap(),
-            &notice,
-            at(T0 + 61),
-            in_secs(30),
-        )
+        .deliver(&state, &moved, &notice, at(T0 + 61), in_secs(30))
         .await;
     assert_eq!(out.effect, Effect::New);
     assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
@@ -498,17 +475,14 @@ async fn notices_of_one_thread_in_one_event_run_in_order() {
     let jobs = [
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            app: dest.app().unwrap(),
             notice: notice("a", "ALARM", Tone::Danger, T0, &alarm),
         },
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            app: dest.app().unwrap(),
             notice: notice("b", "ALARM", Tone::Danger, T0, &other),
         },
         sns_to_slack::app_delivery::AppJob {
             destination: &dest,
-            app: dest.app().unwrap(),
             notice: notice("a", "OK", Tone::Good, T0 + 60, &ok),
         },
     ];
@@ -543,16 +517,7 @@ async fn a_notice_without_a_lifecycle_is_its_own_message() {
         original: &original,
     };
     let dest = destination();
-    let first = d
-        .deliver(
-            &state,
-            &dest,
-            dest.app().unwrap(),
-            &notice,
-            at(T0),
-            in_secs(30),
-        )
-        .await;
+    let first = d.deliver(&state, &dest, &notice, at(T0), in_secs(30)).await;
     assert_eq!((first.effect, first.state_errors.len()), (Effect::New, 0));
     assert_eq!(methods(&slack.take()), [Method::PostMessage]);
     // No thread was read or stored.
@@ -596,7 +561,6 @@ async fn two_processes_share_one_schedule_for_an_app() {
     let jobs: Vec<AppJob<'_>> = (0..5)
         .map(|_| AppJob {
             destination: &dest,
-            app: dest.app().unwrap(),
             notice: AppNotice {
                 event: None,
                 message: &message,

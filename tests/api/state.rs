@@ -477,16 +477,7 @@ async fn alarm_then_ok_against_a_loopback_web_api_and_dynamodb() {
             message: &message,
             original: &original,
         };
-        let out = d
-            .deliver(
-                &state,
-                dest,
-                dest.app().unwrap(),
-                &notice,
-                at(secs + 1),
-                soon(),
-            )
-            .await;
+        let out = d.deliver(&state, dest, &notice, at(secs + 1), soon()).await;
         assert_eq!(out.outcome.result, Ok(()), "{out:?}");
         assert!(out.state_errors.is_empty(), "{:?}", out.state_errors);
         outputs.push(format!("{out:?}"));
