@@ -62,6 +62,9 @@ impl<'n> Prepared<'n> {
             .map_or_else(SystemTime::now, SystemTime::from);
         Self {
             message,
+            // Read again here (planning read it once and kept only the
+            // rendered body): a notice borrows its notification, and only app
+            // jobs, at most about one post per second each, need it back.
             notice: lead.map(|n| crate::kinds::read(n, max_message_chars)),
             received,
         }
